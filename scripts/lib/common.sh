@@ -1,0 +1,39 @@
+# Shared shell helpers for scripts/*. Source, don't execute.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="${JARVIS_VENV:-$ROOT/.venv}"              # Home Assistant + integration + test tools
+ADDON_VENV="${JARVIS_ADDON_VENV:-$ROOT/.venv-addon}"  # the add-on worker (its own container in production)
+
+log() { printf '\033[1;34m[jarvis]\033[0m %s\n' "$*" >&2; }
+warn() { printf '\033[1;33m[jarvis] WARNING:\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[jarvis] ERROR:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# HA 2026.2.3 needs Python >= 3.13.2. Prefer python3.14, then a 3.13 >= 3.13.2, then pyenv's 3.13.0
+# (installed with --ignore-requires-python; HA's tests run fine on it). Sets PYTHON and PIP_EXTRA.
+pick_python() {
+  local cand ver
+  local -a cands=()
+  for cand in python3.14 python3.13 /usr/bin/python3.14 /usr/bin/python3.13 /usr/local/bin/python3.13; do
+    command -v "$cand" >/dev/null 2>&1 && cands+=("$(command -v "$cand")")
+  done
+  if [ -n "${PYENV_ROOT:-}" ]; then
+    for cand in "$PYENV_ROOT"/versions/3.14*/bin/python3 "$PYENV_ROOT"/versions/3.13*/bin/python3; do
+      [ -x "$cand" ] && cands+=("$cand")
+    done
+  fi
+  PYTHON="" ; PIP_EXTRA=() ; local best="" bestver=0
+  for cand in "${cands[@]}"; do
+    # pyenv shims exist without a matching version: ask the interpreter itself.
+    ver=$("$cand" -c 'import sys; print("%d%02d%02d" % sys.version_info[:3])' 2>/dev/null) || continue
+    [ "$ver" -ge 31300 ] || continue
+    if [ "$ver" -gt "$bestver" ]; then best="$cand"; bestver="$ver"; fi
+  done
+  [ -n "$best" ] || die "no Python >= 3.13 found (need 3.14, or 3.13.2+, or pyenv's 3.13.0)"
+  PYTHON="$best"
+  if [ "$bestver" -lt 31302 ]; then
+    warn "using $PYTHON ($("$PYTHON" -V 2>&1)), older than the 3.13.2 Home Assistant 2026.2.3 requires;"
+    warn "installing with pip --ignore-requires-python (the test suite runs fine on it)."
+    PIP_EXTRA=(--ignore-requires-python)
+  fi
+}

@@ -39,7 +39,9 @@ def find_mosquitto() -> str:
     """Path of the mosquitto binary (Debian puts it in /usr/sbin, often not on PATH)."""
     found = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
     if not found:
-        raise FileNotFoundError("mosquitto is not installed: run scripts/setup (apt package 'mosquitto')")
+        raise FileNotFoundError(
+            "mosquitto is not installed: run scripts/setup (apt package 'mosquitto')"
+        )
     return found
 
 
@@ -86,7 +88,7 @@ class Mosquitto:
         if self.proc and self.proc.poll() is None:
             return self
         conf = self._write_config()
-        self.proc = subprocess.Popen(  # noqa: S603 - fixed argv, our own config
+        self.proc = subprocess.Popen(
             [find_mosquitto(), "-c", str(conf)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

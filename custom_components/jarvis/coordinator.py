@@ -1,0 +1,58 @@
+"""Polls the add-on's health so entities and diagnostics know its version and state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .addon.client import AddonAuthError, AddonClient, AddonError, AddonHealth
+from .const import DOMAIN, HEALTH_INTERVAL, LOGGER
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+
+
+@dataclass(slots=True)
+class JarvisRuntimeData:
+    """What a loaded entry holds (entry.runtime_data)."""
+
+    client: AddonClient
+    coordinator: JarvisAddonCoordinator
+
+
+type JarvisConfigEntry = ConfigEntry[JarvisRuntimeData]
+
+
+class JarvisAddonCoordinator(DataUpdateCoordinator[AddonHealth]):
+    """One health poll for all of an entry's entities."""
+
+    config_entry: JarvisConfigEntry
+
+    def __init__(self, hass: HomeAssistant, entry: JarvisConfigEntry, client: AddonClient) -> None:
+        """Poll client's health every HEALTH_INTERVAL."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} add-on health",
+            update_interval=HEALTH_INTERVAL,
+        )
+        self.client = client
+
+    async def _async_update_data(self) -> AddonHealth:
+        try:
+            return await self.client.verify()
+        except AddonAuthError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="addon_auth_failed"
+            ) from err
+        except AddonError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="addon_unreachable",
+                translation_placeholders={"url": self.client.url, "error": str(err)},
+            ) from err

@@ -1,0 +1,42 @@
+"""Base entity for Jarvis: every entity belongs to the add-on's device."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from homeassistant.const import CONF_URL
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .const import CONF_ADDON_SLUG, DOMAIN
+from .coordinator import JarvisAddonCoordinator
+
+
+class JarvisEntity(CoordinatorEntity[JarvisAddonCoordinator]):
+    """An entity of the Jarvis add-on device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, coordinator: JarvisAddonCoordinator, description: EntityDescription) -> None:
+        """Name the entity after its description, under the add-on's device."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        instance_id = coordinator.config_entry.unique_id
+        self._attr_unique_id = f"{instance_id}_{description.key}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, str(instance_id))},
+            name="Jarvis add-on",
+            manufacturer="Jarvis",
+            model="Workshop add-on",
+            sw_version=coordinator.data.version if coordinator.data else None,
+            configuration_url=configuration_url(coordinator.config_entry.data),
+        )
+
+
+def configuration_url(data: Mapping[str, Any]) -> str:
+    """Where a person opens the add-on: its Supervisor page if discovered, else its own URL."""
+    if slug := data.get(CONF_ADDON_SLUG):
+        return f"homeassistant://hassio/addon/{slug}/info"
+    return str(data[CONF_URL])

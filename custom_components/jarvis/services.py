@@ -1,0 +1,89 @@
+"""Jarvis services (actions). Registered once in async_setup, per the action-setup rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+import voluptuous as vol
+
+from .addon.client import AddonAuthError, AddonError
+from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, SERVICE_GET_ADDON_STATUS
+from .coordinator import JarvisConfigEntry
+
+GET_ADDON_STATUS_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
+
+
+def _loaded_entry(hass: HomeAssistant, entry_id: str | None) -> JarvisConfigEntry:
+    """The entry a call targets: the given one, or the only one there is."""
+    if entry_id is None:
+        entries = hass.config_entries.async_loaded_entries(DOMAIN)
+        if len(entries) != 1:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="entry_required",
+                translation_placeholders={"count": str(len(entries))},
+            )
+        return entries[0]
+    entry = hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_found",
+            translation_placeholders={"entry_id": entry_id},
+        )
+    if entry.state is not ConfigEntryState.LOADED:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_loaded",
+            translation_placeholders={"entry_id": entry_id},
+        )
+    return entry
+
+
+async def _get_addon_status(call: ServiceCall) -> ServiceResponse:
+    entry = _loaded_entry(call.hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
+    client = entry.runtime_data.client
+    try:
+        health = await client.verify()
+    except AddonAuthError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN, translation_key="addon_auth_failed"
+        ) from err
+    except AddonError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="addon_unreachable",
+            translation_placeholders={"url": client.url, "error": str(err)},
+        ) from err
+    result: dict[str, Any] = {
+        "config_entry_id": entry.entry_id,
+        "url": client.url,
+        "version": health.version,
+        "instance_id": health.instance_id,
+        "mqtt_connected": health.mqtt_connected,
+        "mqtt_reconnects": health.mqtt_reconnects,
+        "uptime_s": health.uptime_s,
+    }
+    return result
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register every Jarvis service."""
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_GET_ADDON_STATUS,
+        _get_addon_status,
+        schema=GET_ADDON_STATUS_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )

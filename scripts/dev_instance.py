@@ -354,6 +354,24 @@ demo:
                 },
             )
 
+    async def wait_entries_loaded(
+        self, session: aiohttp.ClientSession, token: str, timeout: float = 120
+    ) -> None:
+        """READY means Jarvis and MQTT are loaded, not merely configured."""
+        headers = {"Authorization": f"Bearer {token}"}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        states: dict[str, str] = {}
+        while loop.time() < deadline:
+            async with session.get(
+                f"{self.base_url}/api/config/config_entries/entry", headers=headers
+            ) as resp:
+                states = {e["domain"]: e["state"] for e in await resp.json()}
+            if states.get("jarvis") == states.get("mqtt") == "loaded":
+                return
+            await asyncio.sleep(0.5)
+        raise TimeoutError(f"entries not loaded after {timeout}s: {states}")
+
     async def run(self) -> None:
         self.mosquitto.start()
         log(f"mosquitto on 127.0.0.1:{self.mosquitto.port} (pid {self.mosquitto.pid})")
@@ -370,6 +388,7 @@ demo:
             await self.wait_for_hass(session)
             token = await self.ensure_token(session)
             await self.ensure_entries(session, token)
+            await self.wait_entries_loaded(session, token)
         log(
             f"READY  {self.base_url}  login: {USERNAME} / {PASSWORD}  token: {self.state / 'token'}"
         )

@@ -7,9 +7,9 @@ one inside HA) so connection pooling and SSL setup stay HA's.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 import ipaddress
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp

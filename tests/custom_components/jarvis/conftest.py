@@ -11,8 +11,8 @@ from aiohttp import web
 from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant
 import pytest
-import pytest_socket
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+import pytest_socket
 
 from custom_components.jarvis.const import CONF_API_TOKEN, DOMAIN
 from tests.support.mosquitto import Mosquitto, free_port

@@ -205,7 +205,8 @@ async def test_reconfigure(hass: HomeAssistant, session_worker: Worker, entry_fo
     assert result["errors"] == {CONF_API_TOKEN: "invalid_auth"}
     new_url = f"http://127.0.0.1:{session_worker.port}"
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_URL: f"127.0.0.1:{session_worker.port}/", CONF_API_TOKEN: session_worker.api_token}
+        result["flow_id"],
+        {CONF_URL: f"127.0.0.1:{session_worker.port}/", CONF_API_TOKEN: session_worker.api_token},
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
@@ -232,7 +233,7 @@ async def test_reauth(hass: HomeAssistant, session_worker: Worker, entry_for: An
     result = await entry.start_reauth_flow(hass)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reauth_confirm"
-    assert result["description_placeholders"] == {CONF_URL: session_worker.url}
+    assert result["description_placeholders"][CONF_URL] == session_worker.url
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_API_TOKEN: "still-wrong"}
     )

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 import time
 
-from custom_components.jarvis.const import CONF_API_TOKEN, DOMAIN
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_URL, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.jarvis.const import CONF_API_TOKEN, DOMAIN
 from tests.support.mosquitto import Mosquitto
 from tests.support.worker import Worker
 
@@ -37,8 +39,11 @@ def _state(hass: HomeAssistant) -> str | None:
 
 
 async def test_connectivity_follows_last_will(
-    hass: HomeAssistant, mosquitto: Mosquitto, worker: Worker
+    hass: HomeAssistant, mosquitto: Mosquitto, worker: Worker, tmp_path: Path
 ) -> None:
+    # HA's MQTT entry reads configuration.yaml at setup (for YAML-defined MQTT entities).
+    hass.config.config_dir = str(tmp_path)
+    (tmp_path / "configuration.yaml").write_text("")
     mqtt_entry = MockConfigEntry(
         domain="mqtt", data={"broker": mosquitto.host, "port": mosquitto.port}
     )

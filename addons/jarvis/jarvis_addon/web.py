@@ -1,0 +1,179 @@
+"""The add-on's HTTP API (aiohttp): `/api/v1/...`, reached by the integration and through ingress.
+
+Everything answers JSON, errors included. `/api/v1/health` is open; every other `/api/v1/` route
+needs `Authorization: Bearer <api_token>`. Under the Supervisor, ingress traffic (it carries
+`X-Ingress-Path`) is only accepted from the Supervisor's ingress proxy address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+import hmac
+import logging
+import time
+from typing import Any, Final, Protocol
+
+from aiohttp import hdrs, web
+
+from . import __version__
+from .mqtt import Broker
+
+_LOGGER = logging.getLogger(__name__)
+
+API_PREFIX: Final = "/api/v1"
+HEALTH_PATH: Final = f"{API_PREFIX}/health"
+INGRESS_PEER: Final = "172.30.32.2"  # the Supervisor's ingress proxy (developers.home-assistant.io, apps/presentation)
+APP_NAME: Final = "jarvis"
+
+_ERROR_NAMES: Final = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class MqttStatus(Protocol):
+    """What the API reports about the MQTT bridge."""
+
+    connected: bool
+    reconnects: int
+    broker: Broker | None
+    client_id: str
+
+
+@dataclass(slots=True)
+class ApiState:
+    """Shared state the handlers read."""
+
+    api_token: str = field(repr=False)
+    mqtt: MqttStatus
+    instance_id: str = ""
+    supervised: bool = False
+    hostname: str = ""
+    ingress_peer: str = INGRESS_PEER
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_monotonic: float = field(default_factory=time.monotonic)
+
+
+STATE_KEY: Final = web.AppKey("jarvis_state", ApiState)
+
+
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    """`{"error": <name>, "message": ...}` with the given status."""
+    body = {"error": _ERROR_NAMES.get(status, "http_error"), "message": message}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def is_authenticated(request: web.Request, token: str) -> bool:
+    """True iff the request carries `Authorization: Bearer <token>` (constant-time compare)."""
+    scheme, _, value = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
+    if scheme.lower() != "bearer" or not value:
+        return False
+    return hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn aiohttp's HTML error pages (404, 405, ...) into JSON."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status == 404:
+            message = f"no route for {request.method} {request.path}"
+        elif exc.text and not exc.text.startswith(f"{exc.status}:"):
+            message = exc.text  # a handler's own explanation
+        else:
+            message = exc.reason
+        headers = {k: v for k, v in exc.headers.items() if k in (hdrs.ALLOW, hdrs.WWW_AUTHENTICATE)}
+        return error_response(exc.status, message, headers)
+
+
+@web.middleware
+async def ingress_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Under the Supervisor, ingress requests must come from its ingress proxy."""
+    state = request.app[STATE_KEY]
+    if (
+        state.supervised
+        and "X-Ingress-Path" in request.headers
+        and request.remote != state.ingress_peer
+    ):
+        _LOGGER.warning(
+            "Rejected an ingress request from %s (only %s may proxy ingress)",
+            request.remote,
+            state.ingress_peer,
+        )
+        return error_response(403, "ingress requests are only accepted from the Supervisor")
+    return await handler(request)
+
+
+@web.middleware
+async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every `/api/v1/` route except health needs the bearer token (unknown ones too: no probing)."""
+    path = request.path
+    if path.startswith(f"{API_PREFIX}/") and path != HEALTH_PATH:
+        if not is_authenticated(request, request.app[STATE_KEY].api_token):
+            return error_response(
+                401,
+                "missing or wrong bearer token",
+                headers={hdrs.WWW_AUTHENTICATE: 'Bearer realm="jarvis"'},
+            )
+    return await handler(request)
+
+
+async def health(request: web.Request) -> web.Response:
+    """Liveness and MQTT state; open to anyone, says whether the caller's token is valid."""
+    state = request.app[STATE_KEY]
+    return web.json_response(
+        {
+            "app": APP_NAME,
+            "status": "ok",
+            "version": __version__,
+            "instance_id": state.instance_id,
+            "mqtt": {"connected": state.mqtt.connected, "reconnects": state.mqtt.reconnects},
+            "uptime_s": round(time.monotonic() - state.started_monotonic, 3),
+            "authenticated": is_authenticated(request, state.api_token),
+        }
+    )
+
+
+async def info(request: web.Request) -> web.Response:
+    """Version, broker address (never credentials), start time and hostname."""
+    state = request.app[STATE_KEY]
+    broker = state.mqtt.broker
+    mqtt: dict[str, Any] = {
+        "host": broker.host if broker else None,
+        "port": broker.port if broker else None,
+        "source": broker.source if broker else None,
+        "client_id": state.mqtt.client_id,
+        "connected": state.mqtt.connected,
+        "reconnects": state.mqtt.reconnects,
+    }
+    return web.json_response(
+        {
+            "app": APP_NAME,
+            "version": __version__,
+            "hostname": state.hostname,
+            "started_at": state.started_at.isoformat(timespec="seconds"),
+            "supervised": state.supervised,
+            "mqtt": mqtt,
+        }
+    )
+
+
+def create_app(state: ApiState) -> web.Application:
+    """The aiohttp application; the caller runs it (AppRunner) and owns its lifetime."""
+    app = web.Application(middlewares=[json_errors, ingress_guard, require_token])
+    app[STATE_KEY] = state
+    app.router.add_get(HEALTH_PATH, health)
+    app.router.add_get(f"{API_PREFIX}/info", info)
+    return app

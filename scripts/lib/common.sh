@@ -14,7 +14,7 @@ die() { printf '\033[1;31m[jarvis] ERROR:\033[0m %s\n' "$*" >&2; exit 1; }
 pick_python() {
   local cand ver
   local -a cands=()
-  for cand in python3.14 python3.13 /usr/bin/python3.14 /usr/bin/python3.13 /usr/local/bin/python3.13; do
+  for cand in python3.14 python3.13; do
     command -v "$cand" >/dev/null 2>&1 && cands+=("$(command -v "$cand")")
   done
   if [ -n "${PYENV_ROOT:-}" ]; then

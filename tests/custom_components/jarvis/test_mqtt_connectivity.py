@@ -11,12 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 import time
 
+from homeassistant.components import mqtt
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_URL, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.jarvis.const import CONF_API_TOKEN, DOMAIN
+from custom_components.jarvis.const import CONF_API_TOKEN, DOMAIN, MQTT_STATUS_TOPIC
 from tests.support.mosquitto import Mosquitto
 from tests.support.worker import Worker
 
@@ -39,7 +41,11 @@ def _state(hass: HomeAssistant) -> str | None:
 
 
 async def test_connectivity_follows_last_will(
-    hass: HomeAssistant, mosquitto: Mosquitto, worker: Worker, tmp_path: Path
+    hass: HomeAssistant,
+    mosquitto: Mosquitto,
+    worker: Worker,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # HA's MQTT entry reads configuration.yaml at setup (for YAML-defined MQTT entities).
     hass.config.config_dir = str(tmp_path)
@@ -62,6 +68,11 @@ async def test_connectivity_follows_last_will(
 
     # The worker's retained `online` arrives once HA's subscription is live.
     await _wait_for(hass, lambda: _state(hass) == STATE_ON, timeout=10)
+
+    # Anything but online/offline on the status topic is ignored (and logged), not taken as offline.
+    await mqtt.async_publish(hass, MQTT_STATUS_TOPIC, "rebooting", qos=1)
+    await _wait_for(hass, lambda: "Ignoring unexpected payload" in caplog.text, timeout=5)
+    assert _state(hass) == STATE_ON
 
     # SIGKILL: no graceful `offline`; only the broker's last will can say it. keepalive 2 s -> <= 3 s.
     worker.kill()

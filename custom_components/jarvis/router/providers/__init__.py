@@ -1,0 +1,1 @@
+"""One module per provider SDK; all implement providers.base.Provider."""

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 from homeassistant.const import CONF_URL, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.storage import STORAGE_DIR
 from homeassistant.helpers.typing import ConfigType
+from homeassistant.util import dt as dt_util
 
 from .addon.client import AddonClient
-from .const import CONF_API_TOKEN, DOMAIN
+from .const import CONF_API_TOKEN, DOMAIN, LEDGER_RETENTION_DAYS, LOGGER
 from .coordinator import JarvisAddonCoordinator, JarvisConfigEntry, JarvisRuntimeData
+from .http import async_register_views
+from .router.ledger import Ledger
 from .services import async_setup_services
 
-PLATFORMS: tuple[Platform, ...] = (Platform.BINARY_SENSOR,)
+PLATFORMS: tuple[Platform, ...] = (Platform.BINARY_SENSOR, Platform.CONVERSATION)
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the integration's services (once, independent of entries)."""
+    """Register the integration's services and HTTP views (once, independent of entries)."""
     async_setup_services(hass)
+    async_register_views(hass)
     return True
 
 
@@ -31,9 +40,36 @@ async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bo
     coordinator = JarvisAddonCoordinator(hass, entry, client)
     # Raises ConfigEntryNotReady (retry) or ConfigEntryAuthFailed (reauth) for us.
     await coordinator.async_config_entry_first_refresh()
-    entry.runtime_data = JarvisRuntimeData(client=client, coordinator=coordinator)
+    ledger_path = hass.config.path(STORAGE_DIR, f"jarvis_ledger.{entry.entry_id}.db")
+    ledger = await hass.async_add_executor_job(_open_ledger, ledger_path)
+
+    async def close_ledger() -> None:
+        await hass.async_add_executor_job(ledger.close)
+
+    entry.async_on_unload(close_ledger)
+    entry.runtime_data = JarvisRuntimeData(client=client, coordinator=coordinator, ledger=ledger)
+
+    async def prune(_now: object = None) -> None:
+        cutoff = dt_util.utcnow() - timedelta(days=LEDGER_RETENTION_DAYS)
+        removed = await hass.async_add_executor_job(ledger.prune, cutoff)
+        if removed:
+            LOGGER.debug("Pruned %d routing decisions older than %s", removed, cutoff)
+
+    await prune()
+    entry.async_on_unload(async_track_time_interval(hass, prune, timedelta(hours=24)))
+    entry.async_on_unload(entry.add_update_listener(_async_reload))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+def _open_ledger(path: str) -> Ledger:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return Ledger(path)
+
+
+async def _async_reload(hass: HomeAssistant, entry: JarvisConfigEntry) -> None:
+    """Subentries (providers, agents) changed: rebuild entities with the new settings."""
+    await hass.config_entries.async_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bool:

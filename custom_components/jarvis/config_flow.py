@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryFlow,
+)
 from homeassistant.const import CONF_URL
+from homeassistant.core import callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, TextSelectorType
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
@@ -21,7 +27,16 @@ from .addon.client import (
     AddonUrlError,
     normalize_url,
 )
-from .const import ADDON_DISCOVERY_SCHEME, CONF_ADDON_SLUG, CONF_API_TOKEN, DOMAIN, LOGGER
+from .const import (
+    ADDON_DISCOVERY_SCHEME,
+    CONF_ADDON_SLUG,
+    CONF_API_TOKEN,
+    DOMAIN,
+    LOGGER,
+    SUBENTRY_CONVERSATION,
+    SUBENTRY_PROVIDER,
+)
+from .subentry_flow import ConversationSubentryFlow, ProviderSubentryFlow
 
 DEFAULT_URL = "http://local-jarvis:8099"
 TITLE = "Jarvis"
@@ -44,6 +59,17 @@ class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
 
     VERSION = 1
     MINOR_VERSION = 1
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Model providers and conversation agents live in subentries of the add-on entry."""
+        return {
+            SUBENTRY_PROVIDER: ProviderSubentryFlow,
+            SUBENTRY_CONVERSATION: ConversationSubentryFlow,
+        }
 
     def __init__(self) -> None:
         """Start a flow with nothing discovered yet."""

@@ -26,3 +26,38 @@ STATUS_OFFLINE: Final = "offline"
 
 SERVICE_GET_ADDON_STATUS: Final = "get_addon_status"
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
+
+# Config subentries (HA core's LLM integrations pattern): model providers and conversation agents.
+SUBENTRY_PROVIDER: Final = "provider"
+SUBENTRY_CONVERSATION: Final = "conversation"
+
+CONF_KIND: Final = "kind"
+CONF_MODEL: Final = "model"
+CONF_PRICE_INPUT: Final = "price_input"  # USD per 1M input tokens
+CONF_PRICE_OUTPUT: Final = "price_output"  # USD per 1M output tokens
+CONF_PRICE_CACHED_INPUT: Final = "price_cached_input"
+CONF_PRICE_PER_REQUEST: Final = "price_per_request"
+CONF_TIMEOUT: Final = "timeout"
+
+CONF_PROMPT: Final = "prompt"
+CONF_TIERS: Final = "tiers"
+CONF_PROVIDERS: Final = "providers"
+CONF_CONFIDENCE_THRESHOLD: Final = "confidence_threshold"
+CONF_FRESHNESS_ROUTING: Final = "freshness_routing"
+CONF_MAX_ESCALATIONS: Final = "max_escalations"
+CONF_BUDGET_DAILY: Final = "budget_daily_usd"
+CONF_BUDGET_MONTHLY: Final = "budget_monthly_usd"
+
+DEFAULT_TIMEOUT_S: Final = 30.0
+DEFAULT_CONVERSATION_NAME: Final = "Jarvis"
+RECOMMENDED_CONVERSATION: Final = {
+    CONF_TIERS: ["t0", "t1", "t2"],
+    CONF_CONFIDENCE_THRESHOLD: 0.6,
+    CONF_FRESHNESS_ROUTING: True,
+    CONF_MAX_ESCALATIONS: 2,
+}
+# The add-on's bundled model (llama.cpp + SmolLM2-135M), used as T1 when no local provider exists.
+BUNDLED_MODEL_NAME: Final = "bundled"
+LEDGER_RETENTION_DAYS: Final = 90
+EVENT_ROUTING_DECISION: Final = "jarvis_routing_decision"
+SERVICE_GET_ROUTING_LOG: Final = "get_routing_log"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
@@ -11,6 +12,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 
 from .addon.client import AddonAuthError, AddonClient, AddonError, AddonHealth
 from .const import DOMAIN, HEALTH_INTERVAL, LOGGER
+from .router.ledger import Ledger
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -22,6 +24,15 @@ class JarvisRuntimeData:
 
     client: AddonClient
     coordinator: JarvisAddonCoordinator
+    ledger: Ledger
+    # Decisions of the last requests by HA context id: lets /api/jarvis/query name its decision.
+    recent_decisions: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+
+    def remember(self, context_id: str, decision: dict[str, Any], keep: int = 200) -> None:
+        """Keep the newest decisions only."""
+        self.recent_decisions[context_id] = decision
+        while len(self.recent_decisions) > keep:
+            self.recent_decisions.popitem(last=False)
 
 
 type JarvisConfigEntry = ConfigEntry[JarvisRuntimeData]

@@ -14,16 +14,18 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
 from .addon.client import AddonAuthError, AddonError
-from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, SERVICE_GET_ADDON_STATUS
+from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, SERVICE_GET_ADDON_STATUS, SERVICE_GET_ROUTING_LOG
 from .coordinator import JarvisConfigEntry
+from .routing_log import RoutingLogQueryError, async_query, build_query
 
 GET_ADDON_STATUS_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 
 
-def _loaded_entry(hass: HomeAssistant, entry_id: str | None) -> JarvisConfigEntry:
+def loaded_entry(hass: HomeAssistant, entry_id: str | None) -> JarvisConfigEntry:
     """The entry a call targets: the given one, or the only one there is."""
     if entry_id is None:
         entries = hass.config_entries.async_loaded_entries(DOMAIN)
@@ -51,7 +53,7 @@ def _loaded_entry(hass: HomeAssistant, entry_id: str | None) -> JarvisConfigEntr
 
 
 async def _get_addon_status(call: ServiceCall) -> ServiceResponse:
-    entry = _loaded_entry(call.hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
+    entry = loaded_entry(call.hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
     client = entry.runtime_data.client
     try:
         health = await client.verify()
@@ -77,9 +79,51 @@ async def _get_addon_status(call: ServiceCall) -> ServiceResponse:
     return result
 
 
+GET_ROUTING_LOG_SCHEMA = vol.Schema(
+    {
+        vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        vol.Optional("since"): cv.datetime,
+        vol.Optional("tier"): cv.string,
+        vol.Optional("agent"): cv.string,
+        vol.Optional("limit"): vol.Coerce(int),
+        vol.Optional("offset"): vol.Coerce(int),
+    }
+)
+
+
+async def _get_routing_log(call: ServiceCall) -> ServiceResponse:
+    entry = loaded_entry(call.hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
+    since = call.data.get("since")
+    if since is not None and since.tzinfo is None:
+        since = dt_util.as_utc(since.replace(tzinfo=dt_util.get_default_time_zone()))
+    try:
+        query = build_query(
+            call.hass,
+            since=since,
+            tier=call.data.get("tier"),
+            agent=call.data.get("agent"),
+            limit=call.data.get("limit"),
+            offset=call.data.get("offset"),
+        )
+    except RoutingLogQueryError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_log_filter",
+            translation_placeholders={"field": err.field, "problem": str(err)},
+        ) from err
+    return await async_query(call.hass, entry, query)
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register every Jarvis service."""
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_GET_ROUTING_LOG,
+        _get_routing_log,
+        schema=GET_ROUTING_LOG_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )
     hass.services.async_register(
         DOMAIN,
         SERVICE_GET_ADDON_STATUS,

@@ -18,6 +18,7 @@ from .mqtt_probe import StatusProbe, clear_retained
 from .worker_process import Worker
 
 DEFAULT_TIMEOUT = 60  # seconds per test unless a test says otherwise
+_MEASUREMENTS: list[str] = []
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -29,6 +30,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             and item.get_closest_marker("timeout") is None
         ):
             item.add_marker(pytest.mark.timeout(DEFAULT_TIMEOUT))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Show what the tests measured (load times, token rates): reported, never asserted."""
+    if _MEASUREMENTS:
+        terminalreporter.section("add-on measurements")
+        for line in _MEASUREMENTS:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def measure() -> Callable[[str], None]:
+    """Record one measured figure for the summary at the end of the run."""
+    return _MEASUREMENTS.append
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,14 @@ HealthCheck = Callable[[dict[str, Any]], bool]
 
 
 def broker_options(broker: Mosquitto, **extra: Any) -> dict[str, Any]:
-    """Options that point the worker at a test broker."""
-    return {"log_level": "info", "mqtt_host": broker.host, "mqtt_port": broker.port, **extra}
+    """Options that point the worker at a test broker; the local model is off unless asked for."""
+    return {
+        "log_level": "info",
+        "mqtt_host": broker.host,
+        "mqtt_port": broker.port,
+        "llm_enabled": False,
+        **extra,
+    }
 
 
 class WorkerError(AssertionError):

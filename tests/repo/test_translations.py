@@ -234,6 +234,7 @@ class KeyUsage:
 
     exceptions: dict[str, list[tuple[str, set[str] | None]]] = field(default_factory=dict)
     entities: dict[str, set[str]] = field(default_factory=dict)  # platform ("" = any) -> keys
+    selectors: dict[str, str] = field(default_factory=dict)  # key -> where
     unknown: list[str] = field(default_factory=list)
 
 
@@ -266,6 +267,8 @@ def key_usage(sources: Mapping[str, str], domain: str, follow_imports: bool = Fa
                     usage.exceptions.setdefault(key, []).append((where, placeholders))
             elif call_name(node).endswith("EntityDescription"):
                 usage.entities.setdefault(platform, set()).add(key)
+            elif call_name(node) == "SelectSelectorConfig":
+                usage.selectors.setdefault(key, where)
             else:
                 usage.unknown.append(
                     f"{where}: translation_key={key!r} in {call_name(node)}() is not checked"
@@ -302,6 +305,16 @@ def key_problems(strings: Mapping[str, Any], usage: KeyUsage) -> list[str]:
         for p, keys in sorted(entity.items())
         for k in sorted(keys)
         if (p, k) not in used and ("", k) not in used
+    ]
+    selector = strings.get("selector", {})
+    problems += [
+        f"selector.{key}.options is missing (used at {where})"
+        for key, where in sorted(usage.selectors.items())
+        if not selector.get(key, {}).get("options")
+    ]
+    problems += [
+        f"selector.{key} is translated but no selector uses translation_key {key!r}"
+        for key in sorted(set(selector) - set(usage.selectors))
     ]
     return problems
 
@@ -463,6 +476,17 @@ def test_key_reader_on_known_code() -> None:
 def test_key_problems_are_reported(change: dict[str, Any], expected: str) -> None:
     problems = _key_problems({**KEY_STRINGS, **change})
     assert expected in problems, problems
+
+
+def test_selector_translation_problems_are_reported() -> None:
+    source = 'SelectSelectorConfig(options=["a"], translation_key="kind")\n'
+    assert _key_problems({}, {"flow.py": source}) == [
+        "selector.kind.options is missing (used at flow.py:1)"
+    ]
+    assert _key_problems(
+        {"selector": {"kind": {"options": {"a": "A"}}, "old": {"options": {"b": "B"}}}},
+        {"flow.py": source},
+    ) == ["selector.old is translated but no selector uses translation_key 'old'"]
 
 
 def test_unknown_translation_key_use_is_reported() -> None:

@@ -41,6 +41,7 @@ class Worker:
         api_token: str = "test-token-0123456789",
         keepalive: int = 2,
         port: int | None = None,
+        llm: bool = False,
     ) -> None:
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / "data"
@@ -57,6 +58,8 @@ class Worker:
                     "api_token": api_token,
                     "mqtt_host": "127.0.0.1",
                     "mqtt_port": mqtt_port,
+                    # The bundled model costs ~0.5 s and ~235 MB per worker: only where a test needs it.
+                    "llm_enabled": llm,
                 }
             )
         )

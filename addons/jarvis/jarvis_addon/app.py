@@ -1,4 +1,4 @@
-"""Entry point: options -> Settings -> HTTP API + MQTT bridge (+ discovery under the Supervisor).
+"""Entry point: options -> Settings -> HTTP API + MQTT bridge + local model (+ discovery).
 
     python -m jarvis_addon --options FILE [--data-dir DIR] [--host H] [--port P]
                            [--mqtt-keepalive S] [--mqtt-reconnect-max S]
@@ -25,6 +25,7 @@ import aiohttp
 from aiohttp import web
 
 from . import __version__, api_token
+from .llm.service import LlmOptions, LocalLlm
 from .mqtt import Broker, BrokerResolver, BrokerUnavailableError, MqttBridge
 from .settings import OptionsError, Settings
 from .supervisor import SupervisorClient, SupervisorError
@@ -235,12 +236,21 @@ async def serve(
             keepalive=args.mqtt_keepalive,
             reconnect_max=args.mqtt_reconnect_max,
         )
+        llm = LocalLlm(
+            LlmOptions(
+                enabled=settings.llm_enabled,
+                threads=settings.llm_threads,
+                model_path=settings.llm_model_path,
+                verbose=settings.log_level == "debug",
+            )
+        )
         state = ApiState(
             api_token=token,
             mqtt=bridge,
             instance_id=instance_id,
             supervised=supervisor is not None,
             hostname=socket.gethostname(),
+            llm=llm,
         )
         runner = web.AppRunner(create_app(state))
         await runner.setup()
@@ -252,6 +262,7 @@ async def serve(
             return 1
         _LOGGER.info("API listening on %s:%d", args.host, args.port)
         bridge.start()
+        llm.start_in_background()  # the API answers (llm.ready false) while the model loads
         discovery = (
             asyncio.create_task(announce_discovery(supervisor, state, args.port))
             if supervisor
@@ -264,6 +275,7 @@ async def serve(
             discovery.cancel()
             await asyncio.gather(discovery, return_exceptions=True)
         await bridge.stop()
+        await llm.stop()  # first: proxied answers in flight end now instead of delaying cleanup
         await runner.cleanup()
     _LOGGER.info("Stopped")
     return 0

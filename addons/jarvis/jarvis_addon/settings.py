@@ -23,8 +23,15 @@ SCHEMA: Final[dict[str, Any]] = {
     "mqtt_port": "port?",
     "mqtt_username": "str?",
     "mqtt_password": "password?",
+    "llm_enabled": "bool",
+    "llm_threads": "int(1,16)",
+    "llm_model_path": "str?",
 }
-DEFAULT_OPTIONS: Final[dict[str, Any]] = {"log_level": "info"}
+DEFAULT_OPTIONS: Final[dict[str, Any]] = {
+    "log_level": "info",
+    "llm_enabled": True,
+    "llm_threads": 1,
+}
 DEFAULT_MQTT_PORT: Final = 1883
 
 # Same grammar as the Supervisor's RE_SCHEMA_ELEMENT.
@@ -80,6 +87,9 @@ class Settings:
     mqtt_port: int = DEFAULT_MQTT_PORT
     mqtt_username: str | None = None
     mqtt_password: str | None = field(default=None, repr=False)
+    llm_enabled: bool = True
+    llm_threads: int = 1
+    llm_model_path: str | None = None
 
     @classmethod
     def from_options(cls, raw: Mapping[str, Any]) -> Settings:
@@ -98,6 +108,9 @@ class Settings:
             mqtt_port=int(opts.get("mqtt_port") or DEFAULT_MQTT_PORT),
             mqtt_username=text("mqtt_username"),
             mqtt_password=text("mqtt_password"),
+            llm_enabled=bool(opts["llm_enabled"]),
+            llm_threads=int(opts["llm_threads"]),
+            llm_model_path=text("llm_model_path"),
         )
 
 

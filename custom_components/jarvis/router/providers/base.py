@@ -61,3 +61,18 @@ class Provider(Protocol):
 
     async def close(self) -> None:
         """Release connections the provider owns (not a session injected by HA)."""
+
+
+@runtime_checkable
+class LocalModelStatus(Protocol):
+    """Optional, for local servers that can tell (Ollama): is the model ready, can it call tools.
+
+    The router may ask before it picks a local model: `isinstance(provider, LocalModelStatus)`.
+    Both raise ProviderError subclasses when the server cannot be asked.
+    """
+
+    async def is_warm(self) -> bool:
+        """Whether the model is loaded now (a cold model first spends seconds loading)."""
+
+    async def supports_tools(self) -> bool:
+        """Whether the model can call tools."""

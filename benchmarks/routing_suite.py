@@ -1,0 +1,728 @@
+"""Routing suite: the cascade vs "always cloud" over labelled workshop requests.
+
+Each request in data/routing_requests.jsonl has a category (device_control, state_query,
+chit_chat, reasoning, fresh_fact), the tier an ideal router would need (t1, t2, t2f) and what a
+right answer must contain (tool calls with arguments, or answer words). Providers are simulated:
+per category a configurable probability of a right answer (lower when the request needs a higher
+tier than the provider's), calibrated-but-noisy token logprobs on the local model (right answers
+drawn around --logprob-right, wrong ones around --logprob-wrong), typical small-model failures
+(tool calls naming entities that do not exist, chatter instead of a tool call, refusals, hedges),
+prices and latencies. Everything is seeded: the same flags give the same numbers.
+
+It prints, for the cascade and the baselines: task success, cost, local share, simulated latency,
+their ratios to "always cloud", and routing precision (rejections that were needed / rejections
+made; a rejection was needed when the rejected answer was wrong) with its recall.
+
+A real local model can replace the simulated T1: every provider is wrapped in a Recorder and
+judged on its answer's content, never on the simulator's internals. Pass a Provider as
+`t1_provider` to run_suite() (a later step adds a flag for the bundled SmolLM2 server); the
+clock is real monotonic time plus the simulated providers' latency, so real latency counts too.
+
+    .venv/bin/python benchmarks/routing_suite.py [--seed 7] [--threshold 0.6] [--t1-accuracy ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+import json
+import math
+from pathlib import Path
+import random
+import re
+import statistics
+import sys
+import time
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from custom_components.jarvis.router.budget import BudgetCheck  # noqa: E402
+from custom_components.jarvis.router.cascade import RouteResult, route  # noqa: E402
+from custom_components.jarvis.router.confidence import ExposedContext  # noqa: E402
+from custom_components.jarvis.router.freshness import assess_freshness  # noqa: E402
+from custom_components.jarvis.router.policy import Candidate, RoutingPolicy, plan  # noqa: E402
+from custom_components.jarvis.router.providers.base import Provider  # noqa: E402
+from custom_components.jarvis.router.types import (  # noqa: E402
+    Completion,
+    CompletionRequest,
+    Message,
+    Price,
+    ProviderKind,
+    TextDelta,
+    Tier,
+    TokenLogprob,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+
+DATA = Path(__file__).parent / "data" / "routing_requests.jsonl"
+CATEGORIES = ("device_control", "state_query", "chit_chat", "reasoning", "fresh_fact")
+DEFAULT_ACCURACY = {
+    "t1": "device_control=0.85,state_query=0.8,chit_chat=0.9,reasoning=0.6,fresh_fact=0.05",
+    "t2": "device_control=0.97,state_query=0.95,chit_chat=0.98,reasoning=0.93,fresh_fact=0.3",
+    "t2f": "device_control=0.0,state_query=0.5,chit_chat=0.9,reasoning=0.85,fresh_fact=0.92",
+}
+
+# -- the simulated workshop ----------------------------------------------------------------------
+
+HOME: tuple[tuple[str, str, str, str], ...] = (  # entity_id, name, area, state
+    ("light.workshop_ceiling", "Workshop Ceiling", "Workshop", "off"),
+    ("light.bench_lamp", "Bench Lamp", "Workshop", "on (70 %)"),
+    ("light.office_light", "Office Light", "Office", "on"),
+    ("light.storeroom_light", "Storeroom Light", "Storeroom", "off"),
+    ("light.loading_dock_light", "Loading Dock Light", "Loading Dock", "on"),
+    ("light.warehouse_lights", "Warehouse Lights", "Warehouse", "off"),
+    ("switch.dust_collector", "Dust Collector", "Workshop", "off"),
+    ("switch.air_compressor", "Air Compressor", "Workshop", "on"),
+    ("switch.laser_exhaust", "Laser Exhaust", "Workshop", "off"),
+    ("fan.paint_booth_fan", "Paint Booth Fan", "Paint Booth", "off"),
+    ("cover.garage_door", "Garage Door", "Loading Dock", "closed"),
+    ("cover.office_blinds", "Office Blinds", "Office", "open (40 %)"),
+    ("lock.front_door", "Front Door", "Office", "locked"),
+    ("lock.back_door", "Back Door", "Warehouse", "unlocked"),
+    ("climate.workshop_thermostat", "Workshop Thermostat", "Workshop", "heat, target 19 °C"),
+    ("sensor.workshop_temperature", "Workshop Temperature", "Workshop", "21.5 °C"),
+    ("sensor.storeroom_humidity", "Storeroom Humidity", "Storeroom", "38 %"),
+    ("sensor.printer_progress", "Printer Progress", "Workshop", "73 %"),
+    ("sensor.laser_power", "Laser Power", "Workshop", "1.2 kW"),
+    ("media_player.shop_speakers", "Shop Speakers", "Workshop", "playing"),
+)
+_TARGET = {
+    "name": {"type": "string"},
+    "area": {"type": "string"},
+    "floor": {"type": "string"},
+    "domain": {"type": "array", "items": {"type": "string"}},
+}
+TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "HassTurnOn", "Turns on/opens a device or entity", {"type": "object", "properties": _TARGET}
+    ),
+    ToolSpec(
+        "HassTurnOff",
+        "Turns off/closes a device or entity",
+        {"type": "object", "properties": _TARGET},
+    ),
+    ToolSpec(
+        "HassLightSet",
+        "Sets the brightness or color of a light",
+        {
+            "type": "object",
+            "properties": {
+                **_TARGET,
+                "brightness": {"type": "integer", "minimum": 0, "maximum": 100},
+            },
+        },
+    ),
+    ToolSpec(
+        "HassClimateSetTemperature",
+        "Sets the target temperature of a climate device",
+        {
+            "type": "object",
+            "properties": {**_TARGET, "temperature": {"type": "number"}},
+            "required": ["temperature"],
+        },
+    ),
+    ToolSpec(
+        "HassSetPosition",
+        "Sets the position of a cover",
+        {
+            "type": "object",
+            "properties": {
+                **_TARGET,
+                "position": {"type": "integer", "minimum": 0, "maximum": 100},
+            },
+            "required": ["position"],
+        },
+    ),
+    ToolSpec(
+        "GetLiveContext",
+        "Current states of the exposed entities",
+        {"type": "object", "properties": {}},
+    ),
+)
+EXPOSED = ExposedContext(
+    entity_ids=frozenset(e for e, _, _, _ in HOME),
+    names=frozenset(n for _, n, _, _ in HOME),
+    areas=frozenset(a for _, _, a, _ in HOME),
+)
+SYSTEM_PROMPT = (
+    "You are Jarvis, the voice assistant of a fabrication workshop. Control devices with the tools; "
+    "answer questions briefly. Current states:\n"
+    + "\n".join(
+        f"- {name} ({entity_id}, area {area}): {state}" for entity_id, name, area, state in HOME
+    )
+)
+NON_ANSWER = "This is a smart home assistant."
+WRONG_WORDS = ("purple", "Tuesday", "banana", "elephant", "seventeen", "Atlantis", "marmalade")
+_REFUSAL = re.compile(
+    r"\b(i'?m not sure|i don'?t know|i can'?t|i cannot|i'?m sorry|as an ai)\b", re.IGNORECASE
+)
+
+
+def load_rows(path: Path = DATA) -> list[dict[str, Any]]:
+    """The labelled requests."""
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def request_for(text: str) -> CompletionRequest:
+    """What every tier is asked for one user request."""
+    return CompletionRequest(
+        messages=(
+            Message(role="system", content=SYSTEM_PROMPT),
+            Message(role="user", content=text),
+        ),
+        tools=TOOLS,
+        max_output_tokens=256,
+        want_logprobs=True,
+    )
+
+
+# -- judging answers (content only, so a real provider is judged the same way) -------------------
+
+
+def _norm(value: Any) -> Any:
+    return value.casefold().strip() if isinstance(value, str) else value
+
+
+def _call_matches(expected: Mapping[str, Any], call: ToolCall) -> bool:
+    if call.name != expected["tool"]:
+        return False
+    for key, want in expected["args"].items():
+        got = call.arguments.get(key)
+        if isinstance(want, list):
+            if not isinstance(got, list) or sorted(map(_norm, got)) != sorted(map(_norm, want)):
+                return False
+        elif isinstance(want, int | float) and not isinstance(want, bool):
+            if (
+                not isinstance(got, int | float)
+                or isinstance(got, bool)
+                or not math.isclose(got, want)
+            ):
+                return False
+        elif _norm(got) != _norm(want):
+            return False
+    return True
+
+
+def judge(row: Mapping[str, Any], completion: Completion | None) -> bool:
+    """Is this the right answer to the row's request?"""
+    if completion is None:
+        return False
+    expect = row["expect"]
+    if "calls" in expect:
+        return all(any(_call_matches(e, c) for c in completion.tool_calls) for e in expect["calls"])
+    text = completion.text.strip()
+    if not text or _REFUSAL.search(text) or text == NON_ANSWER:
+        return False
+    if expect.get("any_answer"):
+        return len(text.split()) >= 2
+    return any(re.search(rf"\b{re.escape(answer)}", text.casefold()) for answer in expect["answer"])
+
+
+# -- simulated providers -------------------------------------------------------------------------
+
+
+class SimClock:
+    """Real monotonic time plus the latency the simulated providers pretend to take."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the simulation draws from."""
+
+    seed: int = 7
+    accuracy: Mapping[str, Mapping[str, float]] = field(
+        default_factory=dict
+    )  # tier -> category -> p
+    under_tier: float = 0.4  # accuracy factor when the request needs a higher tier
+    logprob_right: float = 0.85
+    logprob_wrong: float = 0.45
+    logprob_noise: float = 0.15
+    invalid_rate: float = 0.5  # wrong local device answers: share naming unknown entities
+    chatter_rate: float = 0.25  # wrong local device answers: share answering with chatter
+    refusal_rate: float = 0.3  # wrong text answers: share refusing
+    hedge_rate: float = 0.3  # wrong text answers: share hedging
+    latency_s: Mapping[str, float] = field(default_factory=dict)  # tier -> seconds
+
+
+def _capable(provider_tier: str, ideal: str) -> bool:
+    if ideal == "t1":
+        return True
+    if ideal == "t2":
+        return provider_tier in {"t2", "t2f"}
+    return provider_tier == "t2f"
+
+
+class SimulatedProvider:
+    """Answers like a model of its tier would, drawn from Settings; seeded per request."""
+
+    def __init__(
+        self,
+        *,
+        tier: Tier,
+        kind: ProviderKind,
+        model: str,
+        rows: Sequence[Mapping[str, Any]],
+        settings: Settings,
+        clock: SimClock,
+        price: Price,
+    ) -> None:
+        self.tier = tier
+        self.kind = kind
+        self.model = model
+        self.rows = {row["text"]: row for row in rows}
+        self.settings = settings
+        self.clock = clock
+        self.price = price
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        text = next(m.content for m in reversed(request.messages) if m.role == "user")
+        row = self.rows[text]
+        rng = random.Random(f"{self.settings.seed}:{self.model}:{row['id']}")
+        tier = self.tier.value
+        p_right = self.settings.accuracy[tier].get(row["category"], 0.0)
+        if not _capable(tier, row["ideal_tier"]):
+            p_right *= self.settings.under_tier
+        right = rng.random() < p_right
+        completion = self._answer(row, right, rng, request)
+        self.clock.offset += self.settings.latency_s.get(tier, 0.0) * rng.uniform(0.7, 1.4)
+        await asyncio.sleep(0)
+        return completion
+
+    def _answer(
+        self, row: Mapping[str, Any], right: bool, rng: random.Random, request: CompletionRequest
+    ) -> Completion:
+        expect = row["expect"]
+        calls: tuple[ToolCall, ...] = ()
+        text = ""
+        if "calls" in expect:
+            if right:
+                calls = tuple(
+                    ToolCall(f"call_{i}", e["tool"], dict(e["args"]))
+                    for i, e in enumerate(expect["calls"])
+                )
+            else:
+                draw = rng.random()
+                if self.tier is Tier.LOCAL_MODEL and draw < self.settings.invalid_rate:
+                    calls = (
+                        ToolCall(
+                            "call_0", expect["calls"][0]["tool"], {"name": "namen", "area": "aarea"}
+                        ),
+                    )
+                elif (
+                    self.tier is Tier.LOCAL_MODEL
+                    and draw < self.settings.invalid_rate + self.settings.chatter_rate
+                ):
+                    text = NON_ANSWER
+                else:
+                    wrong = rng.choice(
+                        [n for _, n, _, _ in HOME if n != expect["calls"][0]["args"].get("name")]
+                    )
+                    calls = (ToolCall("call_0", expect["calls"][0]["tool"], {"name": wrong}),)
+        elif right:
+            answer = expect["answer"][0] if expect.get("answer") else "glad to help"
+            text = f"Sure, {answer}." if expect.get("any_answer") else f"It's {answer}."
+            if rng.random() < 0.1:
+                text = f"I think it's {answer}."
+        else:
+            draw = rng.random()
+            wrong = rng.choice(WRONG_WORDS)
+            if draw < self.settings.refusal_rate:
+                text = "I'm not sure about that."
+            elif draw < self.settings.refusal_rate + self.settings.hedge_rate:
+                text = f"I think it might be {wrong}."
+            elif expect.get("any_answer"):
+                text = NON_ANSWER
+            else:
+                text = f"It's {wrong}."
+        prompt_tokens = (
+            len(SYSTEM_PROMPT) + sum(len(m.content) for m in request.messages)
+        ) // 4 + 400
+        output_tokens = max(1, len(text) // 4) + 20 * len(calls)
+        reported = None
+        if self.kind is ProviderKind.PERPLEXITY:
+            reported = (
+                prompt_tokens * self.price.input_per_mtok
+                + output_tokens * self.price.output_per_mtok
+            ) / 1e6 + self.price.per_request
+        return Completion(
+            text=text,
+            tool_calls=calls,
+            finish_reason="tool_calls" if calls else "stop",
+            logprobs=self._logprobs(right, rng) if self.tier is Tier.LOCAL_MODEL else None,
+            usage=Usage(
+                input_tokens=prompt_tokens, output_tokens=output_tokens, reported_cost_usd=reported
+            ),
+            model=self.model,
+        )
+
+    def _logprobs(self, right: bool, rng: random.Random) -> tuple[TokenLogprob, ...]:
+        mean = self.settings.logprob_right if right else self.settings.logprob_wrong
+        out = []
+        for index in range(rng.randint(6, 30)):
+            p = min(0.999, max(0.01, rng.gauss(mean, self.settings.logprob_noise)))
+            runner_up = (1.0 - p) * rng.uniform(0.3, 0.95)
+            out.append(
+                TokenLogprob(
+                    f"t{index}",
+                    math.log(p),
+                    ((f"t{index}", math.log(p)), ("alt", math.log(max(runner_up, 1e-6)))),
+                )
+            )
+        return tuple(out)
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[TextDelta | Completion]:
+        completion = await self.complete(request)
+        if completion.text:
+            yield TextDelta(completion.text)
+        yield completion
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+class Recorder:
+    """Wraps any Provider and keeps its last answer, so rejected answers can be judged."""
+
+    def __init__(self, inner: Provider) -> None:
+        self.inner = inner
+        self.kind = inner.kind
+        self.model = inner.model
+        self.last: Completion | None = None
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        self.last = await self.inner.complete(request)
+        return self.last
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[TextDelta | Completion]:
+        async for item in self.inner.stream(request):
+            if isinstance(item, Completion):
+                self.last = item
+            yield item
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+# -- running -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ModeResult:
+    """One strategy over all rows."""
+
+    name: str
+    success: int = 0
+    cost_usd: float = 0.0
+    by_tier: Counter[str] = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)
+    rejections: int = 0  # escalations: answers rejected with a candidate still to come
+    needed_rejections: int = 0  # ... whose answer was indeed wrong
+    missed: int = 0  # wrong answers accepted from a non-final candidate
+    per_category: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    @property
+    def total(self) -> int:
+        return len(self.latencies_ms)
+
+
+def make_candidates(
+    rows: Sequence[Mapping[str, Any]],
+    settings: Settings,
+    clock: SimClock,
+    prices: Mapping[str, Price],
+    t1_provider: Provider | None = None,
+) -> dict[str, Candidate]:
+    """One candidate per tier; t1_provider replaces the simulated local model."""
+
+    def sim(tier: Tier, kind: ProviderKind, model: str) -> Provider:
+        return SimulatedProvider(
+            tier=tier,
+            kind=kind,
+            model=model,
+            rows=rows,
+            settings=settings,
+            clock=clock,
+            price=prices[tier.value],
+        )
+
+    t1 = t1_provider or sim(Tier.LOCAL_MODEL, ProviderKind.OLLAMA, "sim-local")
+    return {
+        "t1": Candidate(Tier.LOCAL_MODEL, "local", Recorder(t1), prices["t1"], local=True),
+        "t2": Candidate(
+            Tier.CLOUD,
+            "cloud",
+            Recorder(sim(Tier.CLOUD, ProviderKind.OPENAI, "sim-cloud")),
+            prices["t2"],
+            local=False,
+        ),
+        "t2f": Candidate(
+            Tier.FRESH,
+            "perplexity",
+            Recorder(sim(Tier.FRESH, ProviderKind.PERPLEXITY, "sim-fresh")),
+            prices["t2f"],
+            local=False,
+        ),
+    }
+
+
+def _allow(candidate: Candidate, estimate: float) -> BudgetCheck:
+    return BudgetCheck(True, "no budget in the suite", None)
+
+
+async def run_mode(
+    name: str,
+    *,
+    rows: Sequence[Mapping[str, Any]],
+    candidates: Mapping[str, Candidate],
+    tiers: Sequence[str],
+    policy: RoutingPolicy,
+    clock: SimClock,
+) -> ModeResult:
+    """Route every row with the given candidate tiers."""
+    result = ModeResult(name)
+    chosen = [candidates[t] for t in tiers]
+    for row in rows:
+        ordered = plan(policy, chosen, assess_freshness(row["text"]))
+        recorded: dict[str, Completion] = {}
+        for candidate in ordered:
+            assert isinstance(candidate.provider, Recorder)
+            candidate.provider.last = None
+        routed: RouteResult = await route(
+            request_for(row["text"]),
+            ordered,
+            policy=policy,
+            exposed=EXPOSED,
+            tools=TOOLS,
+            budget_check=_allow,
+            clock=clock,
+        )
+        for candidate in ordered:
+            assert isinstance(candidate.provider, Recorder)
+            if candidate.provider.last is not None:
+                recorded[candidate.name] = candidate.provider.last
+        right = judge(row, routed.accepted)
+        tier = routed.candidate.tier.value if routed.candidate else "none"
+        result.success += right
+        result.cost_usd += routed.total_cost_usd
+        result.by_tier[tier] += 1
+        result.latencies_ms.append(routed.total_latency_ms)
+        category = result.per_category[row["category"]]
+        category["n"] += 1
+        category["right"] += right
+        category[f"at_{tier}"] += 1
+        for attempt in routed.attempts:
+            if attempt.outcome in {"low_confidence", "invalid_tool_call"} and not attempt.final:
+                result.rejections += 1
+                result.needed_rejections += not judge(row, recorded.get(attempt.name))
+            elif attempt.outcome == "accepted" and not attempt.final and not right:
+                result.missed += 1
+    return result
+
+
+async def run_suite(
+    rows: Sequence[Mapping[str, Any]],
+    settings: Settings,
+    prices: Mapping[str, Price],
+    policy: RoutingPolicy,
+    t1_provider: Provider | None = None,
+) -> list[ModeResult]:
+    """The cascade and its baselines, each on fresh providers and a fresh clock."""
+    modes = (
+        (
+            "always cloud",
+            ("t2",),
+            RoutingPolicy(freshness_routing=False, deadline_s=policy.deadline_s),
+        ),
+        ("cloud + fresh tier", ("t2", "t2f"), policy),
+        ("always local", ("t1",), policy),
+        ("cascade", ("t1", "t2", "t2f"), policy),
+    )
+    results = []
+    for name, tiers, mode_policy in modes:
+        clock = SimClock()
+        candidates = make_candidates(rows, settings, clock, prices, t1_provider)
+        results.append(
+            await run_mode(
+                name, rows=rows, candidates=candidates, tiers=tiers, policy=mode_policy, clock=clock
+            )
+        )
+    return results
+
+
+# -- command line --------------------------------------------------------------------------------
+
+
+def _pairs(spec: str) -> dict[str, float]:
+    out = {}
+    for part in spec.split(","):
+        key, _, value = part.partition("=")
+        out[key.strip()] = float(value)
+    return out
+
+
+def _price(spec: str) -> Price:
+    values = [float(v) for v in spec.split(",")]
+    return Price(
+        input_per_mtok=values[0],
+        output_per_mtok=values[1],
+        per_request=values[2] if len(values) > 2 else 0.0,
+    )
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--threshold", type=float, default=0.6)
+    parser.add_argument("--max-escalations", type=int, default=2)
+    for tier in ("t1", "t2", "t2f"):
+        parser.add_argument(
+            f"--{tier}-accuracy", default=DEFAULT_ACCURACY[tier], help="category=p,..."
+        )
+    parser.add_argument(
+        "--under-tier", type=float, default=0.4, help="accuracy factor below the needed tier"
+    )
+    parser.add_argument("--logprob-right", type=float, default=0.85)
+    parser.add_argument("--logprob-wrong", type=float, default=0.45)
+    parser.add_argument("--logprob-noise", type=float, default=0.15)
+    parser.add_argument("--invalid-rate", type=float, default=0.5)
+    parser.add_argument("--chatter-rate", type=float, default=0.25)
+    parser.add_argument("--refusal-rate", type=float, default=0.3)
+    parser.add_argument("--hedge-rate", type=float, default=0.3)
+    parser.add_argument("--t2-price", default="0.75,4.50", help="USD per Mtok in,out[,per request]")
+    parser.add_argument(
+        "--t2f-price", default="1.0,1.0,0.005", help="USD per Mtok in,out,per request"
+    )
+    parser.add_argument("--latency", default="t1=0.4,t2=1.2,t2f=2.5", help="seconds per tier")
+    parser.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    return parser.parse_args(argv)
+
+
+def _ratio(value: float, base: float) -> str:
+    return f"{value / base:.3f}" if base else "n/a"
+
+
+def report(results: Sequence[ModeResult], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    base = results[0]
+    n = len(rows)
+    print(
+        f"{n} requests: "
+        + ", ".join(f"{c} {v}" for c, v in Counter(r["category"] for r in rows).items())
+    )
+    print(f"ideal tiers: {dict(Counter(r['ideal_tier'] for r in rows))}")
+    print()
+    header = (
+        f"{'strategy':<20}{'success':>9}{'vs cloud':>10}{'cost $':>10}{'vs cloud':>10}"
+        f"{'local':>8}{'p50 s':>8}{'p95 s':>8}{'vs cloud':>10}{'prec':>7}{'recall':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    summary: dict[str, Any] = {}
+    base_p50 = statistics.median(base.latencies_ms)
+    for res in results:
+        p50 = statistics.median(res.latencies_ms)
+        p95 = statistics.quantiles(res.latencies_ms, n=20)[-1]
+        precision = res.needed_rejections / res.rejections if res.rejections else float("nan")
+        caught = res.needed_rejections + res.missed
+        recall = res.needed_rejections / caught if caught else float("nan")
+        print(
+            f"{res.name:<20}{res.success / n:>9.3f}{_ratio(res.success, base.success):>10}"
+            f"{res.cost_usd:>10.4f}{_ratio(res.cost_usd, base.cost_usd):>10}"
+            f"{res.by_tier['t1'] / n:>8.3f}{p50 / 1000:>8.2f}{p95 / 1000:>8.2f}{_ratio(p50, base_p50):>10}"
+            f"{precision:>7.3f}{recall:>8.3f}"
+        )
+        summary[res.name] = {
+            "success": res.success / n,
+            "success_vs_cloud": res.success / base.success if base.success else None,
+            "cost_usd": round(res.cost_usd, 6),
+            "cost_vs_cloud": res.cost_usd / base.cost_usd if base.cost_usd else None,
+            "local_share": res.by_tier["t1"] / n,
+            "answered_by": dict(res.by_tier),
+            "latency_p50_s": p50 / 1000,
+            "rejections": res.rejections,
+            "needed_rejections": res.needed_rejections,
+            "missed_wrong_accepts": res.missed,
+            "routing_precision": precision,
+            "routing_recall": recall,
+        }
+    cascade = results[-1]
+    fair = results[1]  # same fresh-facts tier as the cascade: the like-for-like baseline
+    print()
+    print(
+        f"cascade vs cloud + fresh tier: success {_ratio(cascade.success, fair.success)}, "
+        f"cost {_ratio(cascade.cost_usd, fair.cost_usd)}, "
+        f"p50 latency {_ratio(statistics.median(cascade.latencies_ms), statistics.median(fair.latencies_ms))}"
+    )
+    print(
+        "cascade: rejections made",
+        cascade.rejections,
+        "needed",
+        cascade.needed_rejections,
+        "| wrong answers accepted before the last candidate",
+        cascade.missed,
+    )
+    print()
+    print(
+        f"{'category':<16}{'n':>4}{'cascade ok':>12}{'cloud ok':>10}{'t1':>6}{'t2':>6}{'t2f':>6}{'none':>6}"
+    )
+    for category in CATEGORIES:
+        mine, theirs = cascade.per_category[category], base.per_category[category]
+        count = mine["n"]
+        print(
+            f"{category:<16}{count:>4}{mine['right'] / count:>12.3f}{theirs['right'] / count:>10.3f}"
+            f"{mine['at_t1']:>6}{mine['at_t2']:>6}{mine['at_t2f']:>6}{mine['at_none']:>6}"
+        )
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    rows = load_rows(args.data)
+    settings = Settings(
+        seed=args.seed,
+        accuracy={
+            "t1": _pairs(args.t1_accuracy),
+            "t2": _pairs(args.t2_accuracy),
+            "t2f": _pairs(args.t2f_accuracy),
+        },
+        under_tier=args.under_tier,
+        logprob_right=args.logprob_right,
+        logprob_wrong=args.logprob_wrong,
+        logprob_noise=args.logprob_noise,
+        invalid_rate=args.invalid_rate,
+        chatter_rate=args.chatter_rate,
+        refusal_rate=args.refusal_rate,
+        hedge_rate=args.hedge_rate,
+        latency_s=_pairs(args.latency),
+    )
+    prices = {"t1": Price(), "t2": _price(args.t2_price), "t2f": _price(args.t2f_price)}
+    policy = RoutingPolicy(
+        confidence_threshold=args.threshold, max_escalations=args.max_escalations
+    )
+    print(
+        f"seed {args.seed}, threshold {args.threshold}, max escalations {args.max_escalations}, "
+        f"logprobs right {args.logprob_right} / wrong {args.logprob_wrong} ± {args.logprob_noise}"
+    )
+    results = asyncio.run(run_suite(rows, settings, prices, policy))
+    summary = report(results, rows)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

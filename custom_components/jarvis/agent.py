@@ -1,0 +1,486 @@
+"""The routing agent: HA's ChatLog in, the cheapest good-enough tier out, every decision logged.
+
+HA glue only: the decisions themselves are made by the pure router (router/cascade.py,
+router/confidence.py, router/freshness.py); this module converts HA content to the router's
+neutral types, runs T0 (HA's own sentence triggers and intents), feeds the accepted answer into
+the ChatLog (which executes its tool calls through HA's LLM API) and writes the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+import json
+import time
+from typing import Any
+import uuid
+
+from homeassistant.components import conversation
+from homeassistant.components.conversation.trace import ConversationTraceEventType
+from homeassistant.components.homeassistant.exposed_entities import async_should_expose
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import CONF_LLM_HASS_API
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import area_registry as ar, entity_registry as er, intent, llm
+from homeassistant.util import dt as dt_util
+from voluptuous_openapi import convert
+
+from .const import (
+    CONF_BUDGET_DAILY,
+    CONF_BUDGET_MONTHLY,
+    CONF_CONFIDENCE_THRESHOLD,
+    CONF_FRESHNESS_ROUTING,
+    CONF_MAX_ESCALATIONS,
+    CONF_PROMPT,
+    CONF_PROVIDERS,
+    CONF_TIERS,
+    DOMAIN,
+    EVENT_ROUTING_DECISION,
+    LOGGER,
+    RECOMMENDED_CONVERSATION,
+)
+from .coordinator import JarvisConfigEntry
+from .provider_setup import bundled_candidate, candidate_for, provider_subentries
+from .router.budget import Budget, BudgetCheck
+from .router.cascade import RouteResult, route
+from .router.confidence import ExposedContext
+from .router.freshness import assess_freshness
+from .router.ledger import DecisionRecord
+from .router.policy import Candidate, RoutingPolicy, plan
+from .router.pricing import cost_usd
+from .router.providers.base import ProviderError
+from .router.types import Completion, CompletionRequest, Message, Tier, ToolCall, ToolSpec, Usage
+
+MAX_TOOL_ITERATIONS = 10
+MAX_INPUT_CHARS = 8_000  # a request longer than this is a paste accident, not a question
+BUDGET_NOTE = "(The cloud budget is used up, so this answer comes from the local model.)"
+HOME_ASSISTANT_AGENT = conversation.HOME_ASSISTANT_AGENT
+
+
+# -- HA content -> router types ------------------------------------------------------------------
+
+
+def to_messages(chat_log: conversation.ChatLog) -> tuple[Message, ...]:
+    """The whole shared ChatLog (every tier's turns) as neutral messages."""
+    messages: list[Message] = []
+    for content in chat_log.content:
+        if isinstance(content, conversation.SystemContent):
+            messages.append(Message(role="system", content=content.content))
+        elif isinstance(content, conversation.UserContent):
+            messages.append(Message(role="user", content=content.content))
+        elif isinstance(content, conversation.AssistantContent):
+            messages.append(
+                Message(
+                    role="assistant",
+                    content=content.content or "",
+                    tool_calls=tuple(
+                        ToolCall(id=tc.id, name=tc.tool_name, arguments=dict(tc.tool_args))
+                        for tc in content.tool_calls or ()
+                    ),
+                )
+            )
+        elif isinstance(content, conversation.ToolResultContent):
+            messages.append(
+                Message(
+                    role="tool",
+                    content=json.dumps(content.tool_result, default=str),
+                    tool_call_id=content.tool_call_id,
+                    name=content.tool_name,
+                )
+            )
+    return tuple(messages)
+
+
+def to_tool_specs(llm_api: llm.APIInstance | None) -> tuple[ToolSpec, ...]:
+    """HA's LLM API tools as JSON-schema tool specs."""
+    if llm_api is None:
+        return ()
+    return tuple(
+        ToolSpec(
+            name=tool.name,
+            description=tool.description or "",
+            parameters=convert(tool.parameters, custom_serializer=llm_api.custom_serializer),
+        )
+        for tool in llm_api.tools
+    )
+
+
+def exposed_context(hass: HomeAssistant) -> ExposedContext:
+    """What a valid tool call may name: entities exposed to Assist, their names and aliases, areas."""
+    ent_reg = er.async_get(hass)
+    entity_ids: set[str] = set()
+    names: set[str] = set()
+    domains: set[str] = set()
+    for state in hass.states.async_all():
+        if not async_should_expose(hass, conversation.DOMAIN, state.entity_id):
+            continue
+        entity_ids.add(state.entity_id)
+        domains.add(state.domain)
+        names.add(state.name.lower())
+        if (entry := ent_reg.async_get(state.entity_id)) is not None:
+            names.update(alias.lower() for alias in entry.aliases if isinstance(alias, str))
+    areas = set()
+    for area in ar.async_get(hass).async_list_areas():
+        areas.add(area.name.lower())
+        areas.update(alias.lower() for alias in area.aliases)
+    return ExposedContext(
+        entity_ids=frozenset(entity_ids),
+        names=frozenset(names),
+        areas=frozenset(areas),
+        domains=frozenset(domains),
+    )
+
+
+# -- one request ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Turn:
+    """What one request did, for the ledger."""
+
+    started: float = field(default_factory=time.monotonic)
+    tier: str = ""
+    provider: str = ""
+    model: str = ""
+    reason: str = ""
+    confidence: float | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    outcome: str = "answered"
+    cost_usd: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    freshness: dict[str, Any] = field(default_factory=dict)
+
+    def add_usage(self, usage: Usage, cost: float) -> None:
+        """Count follow-up rounds of the accepted tier too."""
+        self.tokens_in += usage.input_tokens
+        self.tokens_out += usage.output_tokens
+        self.cost_usd += cost
+
+
+class RoutingAgent:
+    """Routes one conversation agent's requests (one conversation subentry)."""
+
+    def __init__(
+        self, hass: HomeAssistant, entry: JarvisConfigEntry, subentry: ConfigSubentry
+    ) -> None:
+        """Read the agent's policy from its subentry."""
+        self.hass = hass
+        self.entry = entry
+        self.subentry = subentry
+        settings = {**RECOMMENDED_CONVERSATION, **subentry.data}
+        self.settings = settings
+        self.tiers = {Tier(t) for t in settings[CONF_TIERS]}
+        self.policy = RoutingPolicy(
+            tier_order=tuple(
+                t for t in (Tier.LOCAL_INTENT, Tier.LOCAL_MODEL, Tier.CLOUD) if t in self.tiers
+            ),
+            confidence_threshold=float(settings[CONF_CONFIDENCE_THRESHOLD]),
+            freshness_routing=bool(settings[CONF_FRESHNESS_ROUTING]),
+            max_escalations=int(settings[CONF_MAX_ESCALATIONS]),
+        )
+        self.budget = Budget(
+            daily_usd=settings.get(CONF_BUDGET_DAILY), monthly_usd=settings.get(CONF_BUDGET_MONTHLY)
+        )
+
+    # The candidates are rebuilt per request: provider subentries can change at any time.
+    def candidates(self) -> list[Candidate]:
+        """Configured providers (all, or the agent's chosen ones), plus the add-on's model."""
+        chosen = set(self.settings.get(CONF_PROVIDERS) or ())
+        subs = [
+            s
+            for s in provider_subentries(self.entry.subentries)
+            if not chosen or s.subentry_id in chosen
+        ]
+        candidates = [candidate_for(self.hass, sub) for sub in subs]
+        health = self.entry.runtime_data.coordinator.data
+        llm_ready = bool(health and health.raw.get("llm", {}).get("ready"))
+        if llm_ready and not any(c.tier is Tier.LOCAL_MODEL for c in candidates):
+            candidates.append(bundled_candidate(self.hass, self.entry.data))
+        return candidates
+
+    async def _spend(self) -> tuple[float, float]:
+        """This agent's spend today and this month (UTC), from the ledger."""
+        ledger = self.entry.runtime_data.ledger
+        day = dt_util.utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+        month = day.replace(day=1)
+        agent = self.subentry.subentry_id
+
+        def read() -> tuple[float, float]:
+            return (
+                sum(ledger.spend(day, agent_id=agent).values()),
+                sum(ledger.spend(month, agent_id=agent).values()),
+            )
+
+        return await self.hass.async_add_executor_job(read)
+
+    async def async_handle(
+        self,
+        user_input: conversation.ConversationInput,
+        chat_log: conversation.ChatLog,
+        agent_id: str,
+    ) -> conversation.ConversationResult:
+        """Answer with the cheapest good-enough tier; log the decision."""
+        turn = Turn()
+        if problem := _input_problem(user_input.text):
+            turn.outcome = "rejected_input"
+            turn.reason = problem
+            await self._log(user_input, turn)
+            response = intent.IntentResponse(user_input.language)
+            response.async_set_error(intent.IntentResponseErrorCode.UNKNOWN, problem)
+            return conversation.ConversationResult(
+                response=response, conversation_id=chat_log.conversation_id
+            )
+        try:
+            await chat_log.async_provide_llm_data(
+                user_input.as_llm_context(DOMAIN),
+                self.settings.get(CONF_LLM_HASS_API),
+                self.settings.get(CONF_PROMPT),
+                user_input.extra_system_prompt,
+            )
+        except conversation.ConverseError as err:
+            turn.outcome = "error"
+            turn.reason = f"could not prepare the LLM API: {err}"
+            await self._log(user_input, turn)
+            return err.as_conversation_result()
+
+        if Tier.LOCAL_INTENT in self.tiers and (
+            result := await self._try_local(user_input, chat_log, turn)
+        ):
+            await self._log(user_input, turn)
+            return result
+
+        result_or_none = await self._route_models(user_input, chat_log, agent_id, turn)
+        await self._log(user_input, turn)
+        if result_or_none is not None:
+            return result_or_none
+        return conversation.async_get_result_from_chat_log(user_input, chat_log)
+
+    async def _try_local(
+        self, user_input: conversation.ConversationInput, chat_log: conversation.ChatLog, turn: Turn
+    ) -> conversation.ConversationResult | None:
+        """T0: HA's sentence triggers, then its strict intents (state queries included)."""
+        t0 = time.monotonic()
+        response: intent.IntentResponse | None = None
+        handler = "sentence_trigger"
+        if (
+            text := await conversation.async_handle_sentence_triggers(
+                self.hass, user_input, chat_log
+            )
+        ) is not None:
+            response = intent.IntentResponse(user_input.language)
+            response.async_set_speech(text)
+        else:
+            handler = HOME_ASSISTANT_AGENT
+            response = await conversation.async_handle_intents(self.hass, user_input, chat_log)
+        latency = (time.monotonic() - t0) * 1000
+        matched = (
+            response is not None and response.response_type is not intent.IntentResponseType.ERROR
+        )
+        turn.attempts.append(
+            {
+                "tier": Tier.LOCAL_INTENT.value,
+                "name": handler,
+                "outcome": "accepted" if matched else "no_match",
+                "latency_ms": round(latency, 2),
+            }
+        )
+        if not matched or response is None:
+            return None
+        speech = response.speech.get("plain", {}).get("speech", "")
+        chat_log.async_add_assistant_content_without_tools(
+            conversation.AssistantContent(agent_id=handler, content=speech)
+        )
+        turn.tier, turn.provider, turn.confidence = Tier.LOCAL_INTENT.value, handler, 1.0
+        turn.reason = f"t0 {handler} matched the request locally"
+        turn.outcome = (
+            "action_done"
+            if response.response_type is intent.IntentResponseType.ACTION_DONE
+            else "answered"
+        )
+        return conversation.ConversationResult(
+            response=response, conversation_id=chat_log.conversation_id
+        )
+
+    async def _route_models(
+        self,
+        user_input: conversation.ConversationInput,
+        chat_log: conversation.ChatLog,
+        agent_id: str,
+        turn: Turn,
+    ) -> conversation.ConversationResult | None:
+        tools = to_tool_specs(chat_log.llm_api)
+        freshness = assess_freshness(user_input.text)
+        turn.freshness = {
+            "needs_fresh": freshness.needs_fresh,
+            "score": freshness.score,
+            "cues": list(freshness.cues),
+        }
+        candidates = [c for c in self.candidates() if c.tier in self.tiers or c.tier is Tier.FRESH]
+        ordered = plan(self.policy, candidates, freshness)
+        request = CompletionRequest(messages=to_messages(chat_log), tools=tools, want_logprobs=True)
+        spent_today, spent_month = await self._spend()
+
+        def budget_check(candidate: Candidate, estimate: float) -> BudgetCheck:
+            return self.budget.check(spent_today, spent_month, estimate)
+
+        result = await route(
+            request,
+            ordered,
+            policy=self.policy,
+            exposed=exposed_context(self.hass),
+            tools=tools,
+            budget_check=budget_check,
+        )
+        turn.attempts.extend(result.to_dict()["attempts"])
+        turn.reason = result.reason
+        if result.accepted is None or result.candidate is None:
+            return self._no_answer(user_input, chat_log, turn, result)
+        candidate = result.candidate
+        turn.tier, turn.provider, turn.model = (
+            candidate.tier.value,
+            candidate.name,
+            result.accepted.model,
+        )
+        turn.confidence = None if result.confidence is None else round(result.confidence.score, 4)
+        turn.cost_usd = result.total_cost_usd
+        turn.tokens_in = sum(
+            a.get("usage", {}).get("input_tokens", 0)
+            for a in turn.attempts
+            if isinstance(a.get("usage"), dict)
+        )
+        turn.tokens_out = sum(
+            a.get("usage", {}).get("output_tokens", 0)
+            for a in turn.attempts
+            if isinstance(a.get("usage"), dict)
+        )
+        accepted = result.accepted
+        unsure = result.confidence is None or not result.confidence.accepted
+        if result.budget_blocked and candidate.local and (result.fallback or unsure):
+            # Say so: the user should know a better (paid) answer was withheld by the budget.
+            accepted = replace(accepted, text=f"{accepted.text} {BUDGET_NOTE}".strip())
+            turn.outcome = "budget_fallback"
+        await self._feed(chat_log, agent_id, accepted, turn)
+        # Tool loop: the accepted tier stays on for its own follow-ups (no re-routing after
+        # actions ran, so an escalated request never executes an action twice).
+        for _ in range(MAX_TOOL_ITERATIONS):
+            if not chat_log.unresponded_tool_results:
+                break
+            try:
+                follow_up = await candidate.provider.complete(
+                    CompletionRequest(messages=to_messages(chat_log), tools=tools)
+                )
+            except ProviderError as err:
+                LOGGER.warning("%s failed after running tools: %s", candidate.name, err)
+                turn.outcome = "error"
+                chat_log.async_add_assistant_content_without_tools(
+                    conversation.AssistantContent(
+                        agent_id=agent_id, content="Done, but I could not finish my answer."
+                    )
+                )
+                break
+            turn.add_usage(follow_up.usage, cost_usd(follow_up.usage, candidate.price))
+            await self._feed(chat_log, agent_id, follow_up, turn)
+        if turn.tool_calls and turn.outcome in ("answered", "budget_fallback"):
+            turn.outcome = "action_done"
+        return None
+
+    async def _feed(
+        self, chat_log: conversation.ChatLog, agent_id: str, completion: Completion, turn: Turn
+    ) -> None:
+        """Add an accepted answer to the ChatLog; HA runs its tool calls through the LLM API."""
+
+        async def deltas() -> AsyncGenerator[conversation.AssistantContentDeltaDict]:
+            delta: conversation.AssistantContentDeltaDict = {"role": "assistant"}
+            if completion.text:
+                delta["content"] = completion.text
+            if completion.tool_calls:
+                delta["tool_calls"] = [
+                    llm.ToolInput(
+                        tool_name=tc.name, tool_args=tc.arguments, id=tc.id or uuid.uuid4().hex
+                    )
+                    for tc in completion.tool_calls
+                ]
+            yield delta
+
+        async for content in chat_log.async_add_delta_content_stream(agent_id, deltas()):
+            if isinstance(content, conversation.ToolResultContent):
+                turn.tool_calls.append(
+                    {"name": content.tool_name, "result": _summary(content.tool_result)}
+                )
+
+    def _no_answer(
+        self,
+        user_input: conversation.ConversationInput,
+        chat_log: conversation.ChatLog,
+        turn: Turn,
+        result: RouteResult,
+    ) -> conversation.ConversationResult:
+        turn.outcome = "budget_blocked" if result.budget_blocked else "error"
+        turn.cost_usd = result.total_cost_usd
+        speech = (
+            "The cloud budget is used up and the local model could not answer this."
+            if result.budget_blocked
+            else "Sorry, none of my models could answer that right now."
+        )
+        response = intent.IntentResponse(user_input.language)
+        response.async_set_error(intent.IntentResponseErrorCode.UNKNOWN, speech)
+        return conversation.ConversationResult(
+            response=response, conversation_id=chat_log.conversation_id
+        )
+
+    async def _log(self, user_input: conversation.ConversationInput, turn: Turn) -> None:
+        """Ledger record (persisted), event, and the Assist debug trace."""
+        record = DecisionRecord(
+            id=uuid.uuid4().hex,
+            created_at=dt_util.utcnow(),
+            conversation_id=user_input.conversation_id,
+            agent_id=self.subentry.subentry_id,
+            user_id=user_input.context.user_id,
+            device_id=user_input.device_id,
+            satellite_id=user_input.satellite_id,
+            language=user_input.language,
+            text=user_input.text,
+            tier=turn.tier,
+            provider=turn.provider,
+            model=turn.model,
+            reason=turn.reason,
+            confidence=turn.confidence,
+            attempts=turn.attempts,
+            tool_calls_executed=turn.tool_calls,
+            outcome=turn.outcome,
+            cost_usd=round(turn.cost_usd, 8),
+            latency_ms=round((time.monotonic() - turn.started) * 1000, 2),
+            tokens_in=turn.tokens_in,
+            tokens_out=turn.tokens_out,
+            freshness=turn.freshness,
+        )
+        ledger = self.entry.runtime_data.ledger
+        await self.hass.async_add_executor_job(ledger.append, record)
+        data = record.to_dict()
+        self.entry.runtime_data.remember(user_input.context.id, data)
+        self.hass.bus.async_fire(EVENT_ROUTING_DECISION, data, context=user_input.context)
+        conversation.async_conversation_trace_append(
+            ConversationTraceEventType.AGENT_DETAIL, {"jarvis_routing": data}
+        )
+
+
+def _input_problem(text: str) -> str | None:
+    """Why a request cannot be routed at all, or None."""
+    if not text or not text.strip():
+        return "I did not get any text to answer."
+    if len(text) > MAX_INPUT_CHARS:
+        return f"That request is {len(text)} characters long; I can take at most {MAX_INPUT_CHARS}."
+    return None
+
+
+def _summary(tool_result: Mapping[str, Any] | Any) -> Any:
+    text = json.dumps(tool_result, default=str)
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def retention_cutoff(days: int) -> datetime:
+    """Records older than this are pruned."""
+    return dt_util.utcnow() - timedelta(days=days)

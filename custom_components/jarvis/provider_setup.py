@@ -1,0 +1,121 @@
+"""Builds router providers and candidates from config subentries (the HA side of the router)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import CONF_API_KEY, CONF_URL
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.httpx_client import get_async_client
+
+from .const import (
+    BUNDLED_MODEL_NAME,
+    CONF_API_TOKEN,
+    CONF_KIND,
+    CONF_MODEL,
+    CONF_PRICE_CACHED_INPUT,
+    CONF_PRICE_INPUT,
+    CONF_PRICE_OUTPUT,
+    CONF_PRICE_PER_REQUEST,
+    CONF_TIMEOUT,
+    DEFAULT_TIMEOUT_S,
+    LOGGER,
+    SUBENTRY_PROVIDER,
+)
+from .router.policy import Candidate
+from .router.providers import create_provider
+from .router.providers.base import Provider, ProviderAuthError, ProviderError, ProviderRequestError
+from .router.types import LOCAL_KINDS, CompletionRequest, Message, Price, ProviderKind, Tier
+
+TIER_OF_KIND = {
+    ProviderKind.OLLAMA: Tier.LOCAL_MODEL,
+    ProviderKind.OPENAI_COMPATIBLE: Tier.LOCAL_MODEL,
+    ProviderKind.OPENAI: Tier.CLOUD,
+    ProviderKind.ANTHROPIC: Tier.CLOUD,
+    ProviderKind.GEMINI: Tier.CLOUD,
+    ProviderKind.PERPLEXITY: Tier.FRESH,
+}
+
+
+def price_of(data: Mapping[str, Any]) -> Price:
+    """Prices live in the provider's config, editable; never in code."""
+    cached = data.get(CONF_PRICE_CACHED_INPUT)
+    return Price(
+        input_per_mtok=float(data.get(CONF_PRICE_INPUT) or 0.0),
+        output_per_mtok=float(data.get(CONF_PRICE_OUTPUT) or 0.0),
+        cached_input_per_mtok=None if cached is None else float(cached),
+        per_request=float(data.get(CONF_PRICE_PER_REQUEST) or 0.0),
+    )
+
+
+def build_provider(hass: HomeAssistant, data: Mapping[str, Any]) -> Provider:
+    """A provider on HA's shared HTTP client."""
+    return create_provider(
+        ProviderKind(data[CONF_KIND]),
+        model=str(data[CONF_MODEL]),
+        base_url=data.get(CONF_URL) or None,
+        api_key=data.get(CONF_API_KEY) or None,
+        timeout=float(data.get(CONF_TIMEOUT) or DEFAULT_TIMEOUT_S),
+        http_client=get_async_client(hass),
+    )
+
+
+def candidate_for(hass: HomeAssistant, subentry: ConfigSubentry) -> Candidate:
+    """A routing candidate for one provider subentry."""
+    kind = ProviderKind(subentry.data[CONF_KIND])
+    return Candidate(
+        tier=TIER_OF_KIND[kind],
+        name=subentry.title,
+        provider=build_provider(hass, subentry.data),
+        price=price_of(subentry.data),
+        local=kind in LOCAL_KINDS,
+    )
+
+
+def bundled_candidate(hass: HomeAssistant, entry_data: Mapping[str, Any]) -> Candidate:
+    """The add-on's bundled model, served OpenAI-compatibly behind the add-on's own token."""
+    provider = create_provider(
+        ProviderKind.OPENAI_COMPATIBLE,
+        model=BUNDLED_MODEL_NAME,
+        base_url=f"{entry_data[CONF_URL]}/api/v1/llm/v1",
+        api_key=entry_data[CONF_API_TOKEN],
+        timeout=DEFAULT_TIMEOUT_S,
+        http_client=get_async_client(hass),
+    )
+    return Candidate(
+        tier=Tier.LOCAL_MODEL, name="add-on model", provider=provider, price=Price(), local=True
+    )
+
+
+def provider_subentries(subentries: Mapping[str, ConfigSubentry]) -> list[ConfigSubentry]:
+    """Provider subentries in the order they were added."""
+    return [s for s in subentries.values() if s.subentry_type == SUBENTRY_PROVIDER]
+
+
+async def validate_provider(hass: HomeAssistant, data: Mapping[str, Any]) -> dict[str, str]:
+    """Ask the provider for one token; map failures to form errors (empty dict: fine)."""
+    try:
+        provider = build_provider(hass, data)
+    except (ValueError, ProviderError) as err:
+        LOGGER.debug("Cannot build provider: %s", err)
+        return {"base": "invalid_config"}
+    try:
+        await provider.complete(
+            CompletionRequest(
+                messages=(Message(role="user", content="Reply with OK."),),
+                max_output_tokens=1,
+                timeout_s=float(data.get(CONF_TIMEOUT) or DEFAULT_TIMEOUT_S),
+            )
+        )
+    except ProviderAuthError:
+        return {CONF_API_KEY: "invalid_auth"}
+    except ProviderRequestError:
+        return {CONF_MODEL: "invalid_model"}
+    except ProviderError as err:
+        LOGGER.debug("Provider check failed: %s", err)
+        return {"base": "cannot_connect"}
+    finally:
+        await provider.close()
+    return {}

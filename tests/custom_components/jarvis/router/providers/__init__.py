@@ -1,0 +1,1 @@
+"""Provider modules against loopback servers speaking each provider's documented wire format."""

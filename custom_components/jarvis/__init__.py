@@ -16,6 +16,7 @@ from homeassistant.util import dt as dt_util
 
 from .addon.client import AddonClient
 from .const import CONF_API_TOKEN, DOMAIN, LEDGER_RETENTION_DAYS, LOGGER
+from .context_store import ContextStore
 from .coordinator import JarvisAddonCoordinator, JarvisConfigEntry, JarvisRuntimeData
 from .http import async_register_views
 from .router.ledger import Ledger
@@ -47,7 +48,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bo
         await hass.async_add_executor_job(ledger.close)
 
     entry.async_on_unload(close_ledger)
-    entry.runtime_data = JarvisRuntimeData(client=client, coordinator=coordinator, ledger=ledger)
+    contexts = ContextStore(hass, entry.entry_id)
+    await contexts.async_load()
+    entry.async_on_unload(contexts.async_flush)
+    entry.runtime_data = JarvisRuntimeData(
+        client=client, coordinator=coordinator, ledger=ledger, contexts=contexts
+    )
 
     async def prune(_now: object = None) -> None:
         cutoff = dt_util.utcnow() - timedelta(days=LEDGER_RETENTION_DAYS)

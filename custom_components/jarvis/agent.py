@@ -16,12 +16,13 @@ import time
 from typing import Any
 import uuid
 
-from homeassistant.components import conversation
+from homeassistant.components import conversation, mqtt
 from homeassistant.components.conversation.trace import ConversationTraceEventType
 from homeassistant.components.homeassistant.exposed_entities import async_should_expose
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_LLM_HASS_API
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import area_registry as ar, entity_registry as er, intent, llm
 from homeassistant.util import dt as dt_util
 from voluptuous_openapi import convert
@@ -38,8 +39,10 @@ from .const import (
     DOMAIN,
     EVENT_ROUTING_DECISION,
     LOGGER,
+    MQTT_CONTEXT_PREFIX,
     RECOMMENDED_CONVERSATION,
 )
+from .context_store import Turn as ContextTurn
 from .coordinator import JarvisConfigEntry
 from .provider_setup import bundled_candidate, candidate_for, provider_subentries
 from .router.budget import Budget, BudgetCheck
@@ -246,17 +249,77 @@ class RoutingAgent:
             await self._log(user_input, turn)
             return err.as_conversation_result()
 
-        if Tier.LOCAL_INTENT in self.tiers and (
-            result := await self._try_local(user_input, chat_log, turn)
-        ):
-            await self._log(user_input, turn)
-            return result
+        self._restore_context(user_input, chat_log)
+        result: conversation.ConversationResult | None = None
+        if Tier.LOCAL_INTENT in self.tiers:
+            result = await self._try_local(user_input, chat_log, turn)
+        if result is None:
+            result = await self._route_models(user_input, chat_log, agent_id, turn)
+        if result is None:
+            result = conversation.async_get_result_from_chat_log(user_input, chat_log)
+        record = await self._log(user_input, turn)
+        await self._remember(user_input, chat_log, record)
+        return result
 
-        result_or_none = await self._route_models(user_input, chat_log, agent_id, turn)
-        await self._log(user_input, turn)
-        if result_or_none is not None:
-            return result_or_none
-        return conversation.async_get_result_from_chat_log(user_input, chat_log)
+    def _restore_context(
+        self, user_input: conversation.ConversationInput, chat_log: conversation.ChatLog
+    ) -> None:
+        """Put back the turns HA forgot (5-minute expiry, restart) before the current message."""
+        if any(isinstance(c, conversation.AssistantContent) for c in chat_log.content):
+            return  # HA's session still holds this conversation
+        turns = self.entry.runtime_data.contexts.history(
+            user_input.conversation_id,
+            chat_log.conversation_id,
+            user_input.satellite_id or user_input.device_id,
+            dt_util.utcnow(),
+        )
+        restored: list[conversation.Content] = [
+            conversation.UserContent(content=t["content"])
+            if t["role"] == "user"
+            else conversation.AssistantContent(agent_id=DOMAIN, content=t["content"])
+            for t in turns
+        ]
+        if restored:
+            chat_log.content[-1:-1] = restored
+            LOGGER.debug("Restored %d turns into %s", len(restored), chat_log.conversation_id)
+
+    async def _remember(
+        self,
+        user_input: conversation.ConversationInput,
+        chat_log: conversation.ChatLog,
+        record: DecisionRecord,
+    ) -> None:
+        """Persist the conversation's text turns; mirror them to MQTT for dashboards and other agents."""
+        turns: list[ContextTurn] = [
+            {"role": c.role, "content": c.content}
+            for c in chat_log.content
+            if isinstance(c, conversation.UserContent | conversation.AssistantContent) and c.content
+        ]
+        contexts = self.entry.runtime_data.contexts
+        contexts.record(
+            chat_log.conversation_id,
+            user_input.satellite_id or user_input.device_id,
+            turns,
+            dt_util.utcnow(),
+        )
+        snapshot = contexts.snapshot(chat_log.conversation_id)
+        if snapshot is None or "mqtt" not in self.hass.config.components:
+            return
+        payload = {
+            **snapshot,
+            "agent": self.subentry.title,
+            "last_decision": {"id": record.id, "tier": record.tier, "outcome": record.outcome},
+        }
+        try:
+            await mqtt.async_publish(
+                self.hass,
+                f"{MQTT_CONTEXT_PREFIX}/{snapshot['conversation_id']}",
+                json.dumps(payload),
+                qos=1,
+                retain=True,
+            )
+        except HomeAssistantError as err:
+            LOGGER.debug("Context not mirrored to MQTT: %s", err)
 
     async def _try_local(
         self, user_input: conversation.ConversationInput, chat_log: conversation.ChatLog, turn: Turn
@@ -431,7 +494,7 @@ class RoutingAgent:
             response=response, conversation_id=chat_log.conversation_id
         )
 
-    async def _log(self, user_input: conversation.ConversationInput, turn: Turn) -> None:
+    async def _log(self, user_input: conversation.ConversationInput, turn: Turn) -> DecisionRecord:
         """Ledger record (persisted), event, and the Assist debug trace."""
         record = DecisionRecord(
             id=uuid.uuid4().hex,
@@ -465,6 +528,7 @@ class RoutingAgent:
         conversation.async_conversation_trace_append(
             ConversationTraceEventType.AGENT_DETAIL, {"jarvis_routing": data}
         )
+        return record
 
 
 def _input_problem(text: str) -> str | None:

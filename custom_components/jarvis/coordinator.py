@@ -12,6 +12,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 
 from .addon.client import AddonAuthError, AddonClient, AddonError, AddonHealth
 from .const import DOMAIN, HEALTH_INTERVAL, LOGGER
+from .context_store import ContextStore
 from .router.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ class JarvisRuntimeData:
     client: AddonClient
     coordinator: JarvisAddonCoordinator
     ledger: Ledger
+    contexts: ContextStore
     # Decisions of the last requests by HA context id: lets /api/jarvis/query name its decision.
     recent_decisions: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
 

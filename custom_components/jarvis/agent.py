@@ -8,8 +8,9 @@ the ChatLog (which executes its tool calls through HA's LLM API) and writes the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass, field, replace
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 import json
 import time
@@ -389,13 +390,14 @@ class RoutingAgent:
         def budget_check(candidate: Candidate, estimate: float) -> BudgetCheck:
             return self.budget.check(spent_today, spent_month, estimate)
 
-        result = await route(
+        result = await self._route_streaming(
             request,
-            ordered,
-            policy=self.policy,
-            exposed=exposed_context(self.hass),
+            ordered=ordered,
             tools=tools,
             budget_check=budget_check,
+            chat_log=chat_log,
+            agent_id=agent_id,
+            turn=turn,
         )
         turn.attempts.extend(result.to_dict()["attempts"])
         turn.reason = result.reason
@@ -409,23 +411,9 @@ class RoutingAgent:
         )
         turn.confidence = None if result.confidence is None else round(result.confidence.score, 4)
         turn.cost_usd = result.total_cost_usd
-        turn.tokens_in = sum(
-            a.get("usage", {}).get("input_tokens", 0)
-            for a in turn.attempts
-            if isinstance(a.get("usage"), dict)
-        )
-        turn.tokens_out = sum(
-            a.get("usage", {}).get("output_tokens", 0)
-            for a in turn.attempts
-            if isinstance(a.get("usage"), dict)
-        )
-        accepted = result.accepted
-        unsure = result.confidence is None or not result.confidence.accepted
-        if result.budget_blocked and candidate.local and (result.fallback or unsure):
-            # Say so: the user should know a better (paid) answer was withheld by the budget.
-            accepted = replace(accepted, text=f"{accepted.text} {BUDGET_NOTE}".strip())
-            turn.outcome = "budget_fallback"
-        await self._feed(chat_log, agent_id, accepted, turn)
+        usages = [a["usage"] for a in turn.attempts if isinstance(a.get("usage"), dict)]
+        turn.tokens_in = sum(u.get("input_tokens", 0) for u in usages)
+        turn.tokens_out = sum(u.get("output_tokens", 0) for u in usages)
         # Tool loop: the accepted tier stays on for its own follow-ups (no re-routing after
         # actions ran, so an escalated request never executes an action twice).
         for _ in range(MAX_TOOL_ITERATIONS):
@@ -450,6 +438,86 @@ class RoutingAgent:
             turn.outcome = "action_done"
         return None
 
+    async def _route_streaming(
+        self,
+        request: CompletionRequest,
+        *,
+        ordered: list[Candidate],
+        tools: tuple[ToolSpec, ...],
+        budget_check: Callable[[Candidate, float], BudgetCheck],
+        chat_log: conversation.ChatLog,
+        agent_id: str,
+        turn: Turn,
+    ) -> RouteResult:
+        """Route, streaming the final candidate's text into the ChatLog as it arrives.
+
+        Earlier candidates are buffered by the cascade (nothing reaches the user before they are
+        accepted); an accepted buffered answer goes in whole, its tool calls last, so HA runs
+        only accepted tool calls.
+        """
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+
+        async def on_delta(text: str) -> None:
+            await pieces.put(text)
+
+        task = self.hass.async_create_task(
+            route(
+                request,
+                ordered,
+                policy=self.policy,
+                exposed=exposed_context(self.hass),
+                tools=tools,
+                budget_check=budget_check,
+                on_delta=on_delta,
+            ),
+            "jarvis route",
+        )
+        task.add_done_callback(lambda _: pieces.put_nowait(None))
+
+        async def deltas() -> AsyncGenerator[conversation.AssistantContentDeltaDict]:
+            started = False
+            while (piece := await pieces.get()) is not None:
+                if not started:
+                    started = True
+                    yield {"role": "assistant"}
+                yield {"content": piece}
+            result = await task
+            accepted = result.accepted
+            if accepted is None or result.candidate is None:
+                return
+            final: conversation.AssistantContentDeltaDict = {}
+            if not started:
+                final["role"] = "assistant"
+            if not result.streamed and accepted.text:
+                final["content"] = accepted.text
+            unsure = result.confidence is None or not result.confidence.accepted
+            if result.budget_blocked and result.candidate.local and (result.fallback or unsure):
+                # Say so: a better (paid) answer was withheld by the budget.
+                final["content"] = f"{final.get('content', '')} {BUDGET_NOTE}".lstrip()
+                turn.outcome = "budget_fallback"
+            if accepted.tool_calls:
+                final["tool_calls"] = [
+                    llm.ToolInput(
+                        tool_name=tc.name, tool_args=tc.arguments, id=tc.id or uuid.uuid4().hex
+                    )
+                    for tc in accepted.tool_calls
+                ]
+            if final:
+                yield final
+
+        async for content in chat_log.async_add_delta_content_stream(agent_id, deltas()):
+            self._note_tool_result(content, turn)
+        return await task
+
+    @staticmethod
+    def _note_tool_result(
+        content: conversation.Content | conversation.ToolResultContent, turn: Turn
+    ) -> None:
+        if isinstance(content, conversation.ToolResultContent):
+            turn.tool_calls.append(
+                {"name": content.tool_name, "result": _summary(content.tool_result)}
+            )
+
     async def _feed(
         self, chat_log: conversation.ChatLog, agent_id: str, completion: Completion, turn: Turn
     ) -> None:
@@ -469,10 +537,7 @@ class RoutingAgent:
             yield delta
 
         async for content in chat_log.async_add_delta_content_stream(agent_id, deltas()):
-            if isinstance(content, conversation.ToolResultContent):
-                turn.tool_calls.append(
-                    {"name": content.tool_name, "result": _summary(content.tool_result)}
-                )
+            self._note_tool_result(content, turn)
 
     def _no_answer(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+import json
 from typing import Any
 
 from homeassistant.const import CONF_API_KEY, CONF_LLM_HASS_API, CONF_URL
@@ -26,6 +27,7 @@ from custom_components.jarvis.const import (
     SUBENTRY_PROVIDER,
 )
 from tests.support.fake_providers import openai as oai
+from tests.support.fake_providers.base import Reply
 from tests.support.worker import Worker
 
 AGENT_ID = "conversation.jarvis"
@@ -110,3 +112,19 @@ def unsure(text: str) -> Any:
     """A local answer whose tokens were coin flips."""
     tokens = [oai.token_logprob(t, -1.2, [(t, -1.2), ("y", -1.3)]) for t in text.split()]
     return oai.completion(text, logprobs=tokens, usage_body=oai.usage(40, len(tokens)))
+
+
+def streamed(text: str, usage_body: dict[str, Any] | None = None) -> Reply:
+    """The final candidate streams: its answer as SSE chunks, word by word, usage last."""
+    words = text.split(" ")
+    pieces = [w if i == 0 else f" {w}" for i, w in enumerate(words)]
+    chunks = [*oai.text_chunks(pieces), oai.usage_chunk(usage_body or oai.usage(20, len(words)))]
+    return oai.stream_reply(chunks)
+
+
+def streamed_tool_call(call_id: str, name: str, arguments: dict[str, Any]) -> Reply:
+    """A streamed tool call (arguments in two fragments)."""
+    raw = json.dumps(arguments)
+    half = len(raw) // 2
+    chunks = oai.tool_call_chunks([(call_id, name, [raw[:half], raw[half:]])])
+    return oai.stream_reply([*chunks, oai.usage_chunk(oai.usage(30, 8))])

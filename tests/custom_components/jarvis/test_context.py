@@ -26,7 +26,15 @@ from tests.support.fake_providers.openai import CHAT_PATH, OpenAIServer
 from tests.support.mosquitto import Mosquitto
 from tests.support.worker import Worker
 
-from .routing_helpers import AGENT_ID, LIGHT, agent, provider, setup_shop
+from .routing_helpers import (
+    AGENT_ID,
+    LIGHT,
+    agent,
+    provider,
+    setup_shop,
+    streamed,
+    streamed_tool_call,
+)
 
 
 @pytest.fixture
@@ -38,20 +46,13 @@ async def local() -> AsyncGenerator[OpenAIServer]:
 
 
 def _turn_off_call() -> Reply:
-    tokens = [oai.token_logprob("x", -0.01, [("x", -0.01), ("y", -8.0)])]
-    return Reply(
-        json=oai.completion(
-            None,
-            tool_calls=[oai.tool_call("t1", "HassTurnOff", json.dumps({"name": "Kitchen light"}))],
-            finish_reason="tool_calls",
-            logprobs=tokens,
-        )
-    )
+    # The local model is the only candidate, so it streams.
+    return streamed_tool_call("t1", "HassTurnOff", {"name": "Kitchen light"})
 
 
 def _text(text: str) -> Reply:
-    tokens = [oai.token_logprob(t, -0.01, [(t, -0.01), ("z", -8.0)]) for t in text.split()]
-    return Reply(json=oai.completion(text, logprobs=tokens))
+    """A follow-up round (after tools) or a final streamed answer, as the request asks."""
+    return Reply(json=oai.completion(text))
 
 
 def _user_texts(request_json: Any) -> list[str]:
@@ -108,7 +109,7 @@ async def test_follow_up_after_expiry_and_restart(
     await _expire_sessions(hass, freezer)
     assert await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.LOADED
-    local.script(CHAT_PATH, _text("You turned the kitchen light on, then off."))
+    local.script(CHAT_PATH, streamed("You turned the kitchen light on, then off."))
     await _converse(hass, "what did I ask you to do?", second.conversation_id)
     assert _user_texts(local.requests[-1].json) == [
         "turn on the kitchen light",
@@ -135,7 +136,7 @@ async def test_satellite_follow_up_without_conversation_id(
     ]
 
     # Another device does not inherit it.
-    local.script(CHAT_PATH, _text("Off what?"))
+    local.script(CHAT_PATH, streamed("Off what?"))
     await _converse(hass, "turn it off", device_id="satellite-door")
     assert _user_texts(local.requests[-1].json) == ["turn it off"]
 

@@ -23,7 +23,17 @@ from tests.support.fake_providers.openai import CHAT_PATH, OpenAIServer
 from tests.support.fake_providers.perplexity import RESPONSES_PATH, PerplexityServer
 from tests.support.worker import Worker
 
-from .routing_helpers import AGENT_ID, LIGHT, agent, confident, provider, setup_shop, unsure
+from .routing_helpers import (
+    AGENT_ID,
+    LIGHT,
+    agent,
+    confident,
+    provider,
+    setup_shop,
+    streamed,
+    streamed_tool_call,
+    unsure,
+)
 
 
 @dataclass
@@ -137,12 +147,12 @@ async def test_low_confidence_escalates_to_cloud(
     local, cloud = servers.local, servers.cloud
     await setup_shop(hass, session_worker, _subentries(servers))
     local.script(CHAT_PATH, Reply(json=unsure("Maybe about forty two I think")))
-    cloud.script(
-        CHAT_PATH,
-        Reply(json=oai.completion("PLA prints at about 200 °C.", usage_body=oai.usage(1000, 10))),
-    )
+    cloud.script(CHAT_PATH, streamed("PLA prints at about 200 °C.", oai.usage(1000, 10)))
     result = await _ask(hass, "what temperature does PLA print at")
     assert _speech(result) == "PLA prints at about 200 °C."
+    # The cloud was the last candidate, so its answer streamed; the local one was buffered.
+    assert cloud.requests_to(CHAT_PATH)[0].json["stream"] is True
+    assert local.requests_to(CHAT_PATH)[0].json.get("stream") in (None, False)
     (decision,) = await _log(hass)
     assert decision["tier"] == "t2"
     assert [a["outcome"] for a in decision["attempts"] if a["tier"] != "t0"] == [
@@ -168,15 +178,7 @@ async def test_invalid_tool_call_is_never_executed(
     )
     cloud.script(
         CHAT_PATH,
-        Reply(
-            json=oai.completion(
-                None,
-                tool_calls=[
-                    oai.tool_call("c1", "HassTurnOn", json.dumps({"name": "Kitchen light"}))
-                ],
-                finish_reason="tool_calls",
-            )
-        ),
+        streamed_tool_call("c1", "HassTurnOn", {"name": "Kitchen light"}),
         Reply(json=oai.completion("The kitchen light is on.")),
     )
     # Not a sentence HA's intents know, so T0 passes it on.
@@ -210,20 +212,17 @@ async def test_fresh_facts_go_to_perplexity(
 ) -> None:
     local, cloud, fresh = servers.local, servers.cloud, servers.fresh
     await setup_shop(hass, session_worker, _subentries(servers))
-    fresh.script(
-        RESPONSES_PATH,
-        Reply(
-            json=ppx.response(
-                [
-                    ppx.message_item(
-                        "Lando Norris won [1].",
-                        [ppx.annotation("https://news.example/race", "Race report", 18, 21)],
-                    )
-                ],
-                usage_body=ppx.usage(900, 30, total_cost=0.0061),
+    final = ppx.response(
+        [
+            ppx.message_item(
+                "Lando Norris won [1].",
+                [ppx.annotation("https://news.example/race", "Race report", 18, 21)],
             )
-        ),
+        ],
+        usage_body=ppx.usage(900, 30, total_cost=0.0061),
     )
+    # Perplexity goes first and the cloud would follow it, so its answer is buffered (not streamed).
+    fresh.script(RESPONSES_PATH, Reply(json=final))
     result = await _ask(hass, "who won the formula 1 race yesterday?")
     assert _speech(result).startswith("Lando Norris won")
     assert not local.requests and not cloud.requests
@@ -241,7 +240,7 @@ async def test_provider_outage_fails_over(
     local, cloud = servers.local, servers.cloud
     await setup_shop(hass, session_worker, _subentries(servers))
     local.script(CHAT_PATH, oai.error_reply(500, "model crashed", "server_error"))
-    cloud.script(CHAT_PATH, Reply(json=oai.completion("Still here.")))
+    cloud.script(CHAT_PATH, streamed("Still here."))
     result = await _ask(hass, "say something nice")
     assert _speech(result) == "Still here."
     (decision,) = await _log(hass)
@@ -258,7 +257,8 @@ async def test_budget_exhausted_answers_locally_and_says_so(
 ) -> None:
     local, cloud = servers.local, servers.cloud
     await setup_shop(hass, session_worker, _subentries(servers, **{CONF_BUDGET_DAILY: 0.0}))
-    local.script(CHAT_PATH, Reply(json=unsure("Probably steel I guess")))
+    # Cloud is over budget, so the local model is the last candidate: it streams.
+    local.script(CHAT_PATH, streamed("Probably steel I guess"))
     result = await _ask(hass, "what is a good bracket material")
     assert _speech(result).startswith("Probably steel I guess")
     assert "budget" in _speech(result)
@@ -296,7 +296,7 @@ async def test_malformed_provider_reply_escalates(
     local, cloud = servers.local, servers.cloud
     await setup_shop(hass, session_worker, _subentries(servers))
     local.script(CHAT_PATH, Reply(text='{"choices": [', content_type="application/json"))
-    cloud.script(CHAT_PATH, Reply(json=oai.completion("Recovered.")))
+    cloud.script(CHAT_PATH, streamed("Recovered."))
     assert _speech(await _ask(hass, "tell me about nozzles")) == "Recovered."
     (decision,) = await _log(hass)
     assert next(a for a in decision["attempts"] if a["tier"] == "t1")["outcome"] == "error"

@@ -22,7 +22,7 @@ from .http import async_register_views
 from .router.ledger import Ledger
 from .services import async_setup_services
 
-PLATFORMS: tuple[Platform, ...] = (Platform.BINARY_SENSOR, Platform.CONVERSATION)
+PLATFORMS: tuple[Platform, ...] = (Platform.AI_TASK, Platform.BINARY_SENSOR, Platform.CONVERSATION)
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 

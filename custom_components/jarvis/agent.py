@@ -17,12 +17,12 @@ import time
 from typing import Any
 import uuid
 
-from homeassistant.components import conversation, mqtt
+from homeassistant.components import ai_task, conversation, mqtt
 from homeassistant.components.conversation.trace import ConversationTraceEventType
 from homeassistant.components.homeassistant.exposed_entities import async_should_expose
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_LLM_HASS_API
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import area_registry as ar, entity_registry as er, intent, llm
 from homeassistant.util import dt as dt_util
@@ -262,6 +262,49 @@ class RoutingAgent:
         await self._remember(user_input, chat_log, record)
         return result
 
+    async def async_generate_data(
+        self, task: ai_task.GenDataTask, chat_log: conversation.ChatLog, agent_id: str
+    ) -> ai_task.GenDataTaskResult:
+        """AI Task: the same router, model tiers only, structured output when asked."""
+        turn = Turn()
+        user_input = conversation.ConversationInput(
+            text=task.instructions,
+            context=Context(),
+            conversation_id=chat_log.conversation_id,
+            device_id=None,
+            satellite_id=None,
+            language=self.hass.config.language,
+            agent_id=agent_id,
+        )
+        schema = (
+            convert(task.structure, custom_serializer=llm.selector_serializer)
+            if task.structure
+            else None
+        )
+        outcome = await self._route_models(
+            user_input, chat_log, agent_id, turn, json_schema=schema, use_tools=False
+        )
+        await self._log(user_input, turn)
+        last = chat_log.content[-1]
+        if outcome is not None or not isinstance(last, conversation.AssistantContent):
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="ai_task_failed",
+                translation_placeholders={"reason": turn.reason},
+            )
+        text = last.content or ""
+        if schema is None:
+            return ai_task.GenDataTaskResult(conversation_id=chat_log.conversation_id, data=text)
+        try:
+            data = json.loads(text)
+        except ValueError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="ai_task_not_json",
+                translation_placeholders={"tier": turn.tier},
+            ) from err
+        return ai_task.GenDataTaskResult(conversation_id=chat_log.conversation_id, data=data)
+
     def _restore_context(
         self, user_input: conversation.ConversationInput, chat_log: conversation.ChatLog
     ) -> None:
@@ -374,8 +417,11 @@ class RoutingAgent:
         chat_log: conversation.ChatLog,
         agent_id: str,
         turn: Turn,
+        *,
+        json_schema: dict[str, Any] | None = None,
+        use_tools: bool = True,
     ) -> conversation.ConversationResult | None:
-        tools = to_tool_specs(chat_log.llm_api)
+        tools = to_tool_specs(chat_log.llm_api) if use_tools else ()
         freshness = assess_freshness(user_input.text)
         turn.freshness = {
             "needs_fresh": freshness.needs_fresh,
@@ -384,7 +430,9 @@ class RoutingAgent:
         }
         candidates = [c for c in self.candidates() if c.tier in self.tiers or c.tier is Tier.FRESH]
         ordered = plan(self.policy, candidates, freshness)
-        request = CompletionRequest(messages=to_messages(chat_log), tools=tools, want_logprobs=True)
+        request = CompletionRequest(
+            messages=to_messages(chat_log), tools=tools, want_logprobs=True, json_schema=json_schema
+        )
         spent_today, spent_month = await self._spend()
 
         def budget_check(candidate: Candidate, estimate: float) -> BudgetCheck:

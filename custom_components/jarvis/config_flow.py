@@ -33,6 +33,7 @@ from .const import (
     CONF_API_TOKEN,
     DOMAIN,
     LOGGER,
+    SUBENTRY_AI_TASK,
     SUBENTRY_CONVERSATION,
     SUBENTRY_PROVIDER,
 )
@@ -69,6 +70,7 @@ class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
         return {
             SUBENTRY_PROVIDER: ProviderSubentryFlow,
             SUBENTRY_CONVERSATION: ConversationSubentryFlow,
+            SUBENTRY_AI_TASK: ConversationSubentryFlow,  # same routing policy, no Assist prompt
         }
 
     def __init__(self) -> None:

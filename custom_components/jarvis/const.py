@@ -31,6 +31,7 @@ ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 # Config subentries (HA core's LLM integrations pattern): model providers and conversation agents.
 SUBENTRY_PROVIDER: Final = "provider"
 SUBENTRY_CONVERSATION: Final = "conversation"
+SUBENTRY_AI_TASK: Final = "ai_task_data"
 
 CONF_KIND: Final = "kind"
 CONF_MODEL: Final = "model"

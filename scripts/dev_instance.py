@@ -353,6 +353,34 @@ demo:
                     "api_token": self.settings["addon_token"],
                 },
             )
+        if not self.settings.get("agent_added"):
+            await self.add_agent(session, token)
+
+    async def add_agent(self, session: aiohttp.ClientSession, token: str) -> None:
+        """A Jarvis conversation agent (subentry flow), routing over the add-on's bundled model."""
+        headers = {"Authorization": f"Bearer {token}"}
+        async with session.get(
+            f"{self.base_url}/api/config/config_entries/entry", headers=headers
+        ) as resp:
+            entry_id = next(e["entry_id"] for e in await resp.json() if e["domain"] == "jarvis")
+        await self.wait_entries_loaded(session, token)
+        log("adding the Jarvis conversation agent (subentry flow)")
+        async with session.post(
+            f"{self.base_url}/api/config/config_entries/subentries/flow",
+            json={"handler": [entry_id, "conversation"]},
+            headers=headers,
+        ) as resp:
+            form = await resp.json()
+        async with session.post(
+            f"{self.base_url}/api/config/config_entries/subentries/flow/{form['flow_id']}",
+            json={"name": "Jarvis", "llm_hass_api": ["assist"]},
+            headers=headers,
+        ) as resp:
+            result = await resp.json()
+        if result.get("type") != "create_entry":
+            raise RuntimeError(f"conversation agent flow did not finish: {result}")
+        self.settings["agent_added"] = True
+        self.settings_path.write_text(json.dumps(self.settings, indent=2))
 
     async def wait_entries_loaded(
         self, session: aiohttp.ClientSession, token: str, timeout: float = 120

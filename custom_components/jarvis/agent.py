@@ -200,8 +200,11 @@ class RoutingAgent:
         ]
         candidates = [candidate_for(self.hass, sub) for sub in subs]
         health = self.entry.runtime_data.coordinator.data
-        llm_ready = bool(health and health.raw.get("llm", {}).get("ready"))
-        if llm_ready and not any(c.tier is Tier.LOCAL_MODEL for c in candidates):
+        # Enabled, not necessarily ready yet: the model loads in about a second after the add-on
+        # starts, and a call before that fails over like any unavailable provider.
+        llm = health.raw.get("llm") if health else None
+        bundled = isinstance(llm, dict) and bool(llm.get("enabled"))
+        if bundled and not any(c.tier is Tier.LOCAL_MODEL for c in candidates):
             candidates.append(bundled_candidate(self.hass, self.entry.data))
         return candidates
 

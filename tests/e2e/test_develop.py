@@ -23,6 +23,16 @@ def _get(url: str, token: str) -> Any:
         return json.load(resp)
 
 
+def _post(url: str, token: str, body: dict[str, Any]) -> Any:
+    req = urllib.request.Request(  # noqa: S310 - loopback
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310
+        return json.load(resp)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -119,6 +129,20 @@ def test_develop_smoke(tmp_path: Path) -> None:
         assert sensor["state"] == "on"
         assert sensor["attributes"]["device_class"] == "connectivity"
         assert any(e.startswith("light.") for e in states), "HA's demo devices are missing"
+        assert "conversation.jarvis" in states, sorted(e for e in states if e.startswith("conv"))
+
+        # Through the HTTP API, as a client outside Assist would: HA's own intents answer a demo
+        # device command (t0); a question goes to the add-on's bundled model (real llama.cpp).
+        answer = _post(
+            f"{base}/api/jarvis/query", token, {"text": "turn on the kitchen lights"}
+        )
+        assert answer["tier"] == "t0", answer
+        answer = _post(f"{base}/api/jarvis/query", token, {"text": "Say hello to the workshop."})
+        assert answer["tier"] == "t1", answer
+        assert answer["answer"].strip()
+        logs = _get(f"{base}/api/jarvis/routing/logs", token)
+        assert [d["tier"] for d in logs["decisions"]][:2] == ["t1", "t0"]
+        assert logs["decisions"][0]["attempts"][-1]["name"] == "add-on model"
     except BaseException:
         _cleanup(proc, state)
         raise

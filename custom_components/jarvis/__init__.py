@@ -7,6 +7,7 @@ from pathlib import Path
 
 from homeassistant.const import CONF_URL, Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_track_time_interval
@@ -19,7 +20,7 @@ from .const import CONF_API_TOKEN, DOMAIN, LEDGER_RETENTION_DAYS, LOGGER
 from .context_store import ContextStore
 from .coordinator import JarvisAddonCoordinator, JarvisConfigEntry, JarvisRuntimeData
 from .http import async_register_views
-from .router.ledger import Ledger
+from .router.ledger import Ledger, LedgerError
 from .services import async_setup_services
 
 PLATFORMS: tuple[Platform, ...] = (Platform.AI_TASK, Platform.BINARY_SENSOR, Platform.CONVERSATION)
@@ -42,7 +43,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bo
     # Raises ConfigEntryNotReady (retry) or ConfigEntryAuthFailed (reauth) for us.
     await coordinator.async_config_entry_first_refresh()
     ledger_path = hass.config.path(STORAGE_DIR, f"jarvis_ledger.{entry.entry_id}.db")
-    ledger = await hass.async_add_executor_job(_open_ledger, ledger_path)
+    try:
+        ledger = await hass.async_add_executor_job(_open_ledger, ledger_path)
+    except (LedgerError, OSError) as err:
+        # A damaged ledger does not heal by retrying; say where it is so it can be moved aside.
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="ledger_unavailable",
+            translation_placeholders={"path": ledger_path, "error": str(err)},
+        ) from err
 
     async def close_ledger() -> None:
         await hass.async_add_executor_job(ledger.close)

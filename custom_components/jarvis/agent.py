@@ -24,7 +24,13 @@ from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_LLM_HASS_API
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import area_registry as ar, entity_registry as er, intent, llm
+from homeassistant.helpers import (
+    area_registry as ar,
+    entity_registry as er,
+    intent,
+    issue_registry as ir,
+    llm,
+)
 from homeassistant.util import dt as dt_util
 from voluptuous_openapi import convert
 
@@ -451,6 +457,7 @@ class RoutingAgent:
             turn=turn,
         )
         turn.attempts.extend(result.to_dict()["attempts"])
+        self._track_provider_auth(result)
         turn.reason = result.reason
         if result.accepted is None or result.candidate is None:
             return self._no_answer(user_input, chat_log, turn, result)
@@ -488,6 +495,28 @@ class RoutingAgent:
         if turn.tool_calls and turn.outcome in ("answered", "budget_fallback"):
             turn.outcome = "action_done"
         return None
+
+    def _track_provider_auth(self, result: RouteResult) -> None:
+        """A rejected API key needs the user: raise a repair issue; clear it once the key works."""
+        subentry_ids = {
+            sub.title: sub.subentry_id for sub in provider_subentries(self.entry.subentries)
+        }
+        for attempt in result.attempts:
+            if (subentry_id := subentry_ids.get(attempt.name)) is None:
+                continue
+            issue_id = f"provider_auth_{subentry_id}"
+            if attempt.error_type == "ProviderAuthError":
+                ir.async_create_issue(
+                    self.hass,
+                    DOMAIN,
+                    issue_id,
+                    is_fixable=False,
+                    severity=ir.IssueSeverity.ERROR,
+                    translation_key="provider_auth_failed",
+                    translation_placeholders={"provider": attempt.name},
+                )
+            elif attempt.error_type is None and attempt.outcome != "skipped_budget":
+                ir.async_delete_issue(self.hass, DOMAIN, issue_id)
 
     async def _route_streaming(
         self,

@@ -13,6 +13,7 @@ from typing import Any
 
 from homeassistant.components import conversation
 from homeassistant.core import Context, HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import async_capture_events
 
@@ -319,3 +320,23 @@ async def test_every_provider_down(
         "ProviderUnavailableError",
         "ProviderAuthError",
     }
+
+
+async def test_rejected_api_key_raises_a_repair_issue_until_it_works(
+    hass: HomeAssistant, session_worker: Worker, servers: Servers
+) -> None:
+    """Reauth for bad keys: a translated repair issue names the provider; it clears on success."""
+    local, cloud = servers.local, servers.cloud
+    await setup_shop(hass, session_worker, _subentries(servers))
+    local.script(CHAT_PATH, Reply(json=unsure("Hmm maybe")))
+    cloud.script(CHAT_PATH, oai.error_reply(401, "Incorrect API key", "invalid_request_error"))
+    await _ask(hass, "what is the best nozzle size")
+    issues = ir.async_get(hass).issues
+    (issue,) = [i for (domain, _), i in issues.items() if domain == "jarvis"]
+    assert issue.translation_key == "provider_auth_failed"
+    assert issue.translation_placeholders == {"provider": "gpt"}
+
+    local.script(CHAT_PATH, Reply(json=unsure("Hmm maybe")))
+    cloud.script(CHAT_PATH, streamed("0.4 mm."))
+    assert _speech(await _ask(hass, "what is the best nozzle size")) == "0.4 mm."
+    assert not [k for k in ir.async_get(hass).issues if k[0] == "jarvis"]

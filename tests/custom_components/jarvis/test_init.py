@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
@@ -49,3 +50,17 @@ async def test_setup_starts_reauth_on_rejected_token(
     assert entry.state is ConfigEntryState.SETUP_ERROR
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [f["context"]["source"] for f in flows] == [SOURCE_REAUTH]
+
+
+async def test_damaged_ledger_is_a_clear_setup_error(
+    hass: HomeAssistant, session_worker: Worker, entry_for: Any
+) -> None:
+    """A corrupt SQLite file: the entry fails with a translated reason naming the file; nothing is overwritten."""
+    entry = entry_for(session_worker)
+    path = Path(hass.config.path(".storage", f"jarvis_ledger.{entry.entry_id}.db"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"this is not a database" * 100)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert str(path) in (entry.reason or "")
+    assert path.read_bytes().startswith(b"this is not a database")

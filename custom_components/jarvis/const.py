@@ -52,6 +52,7 @@ CONF_BUDGET_MONTHLY: Final = "budget_monthly_usd"
 
 DEFAULT_TIMEOUT_S: Final = 30.0
 DEFAULT_CONVERSATION_NAME: Final = "Jarvis"
+DEFAULT_AI_TASK_NAME: Final = "Jarvis AI task"
 RECOMMENDED_CONVERSATION: Final = {
     CONF_TIERS: ["t0", "t1", "t2"],
     CONF_CONFIDENCE_THRESHOLD: 0.6,

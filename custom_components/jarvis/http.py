@@ -1,10 +1,14 @@
-"""HTTP API (HA auth): `/api/jarvis/routing/logs` and `/api/jarvis/query` for clients outside Assist."""
+"""HTTP API (HA auth): `/api/jarvis/routing/logs` and `/api/jarvis/query` for clients outside Assist.
+
+Errors are JSON: {"error": code, "message": why, "field": the request part at fault (if one is)}.
+A request without valid HA credentials gets HA's own 401 (its view wrapper counts failed logins
+for IP banning).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 from homeassistant.components import conversation
@@ -13,13 +17,21 @@ from homeassistant.core import Context, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
-from homeassistant.util import dt as dt_util
+from homeassistant.util.json import json_loads
 
-from .const import DOMAIN
-from .routing_log import RoutingLogQueryError, async_query, build_query
+from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN
+from .routing_log import RoutingLogQueryError, async_query, parse_filters
 from .services import loaded_entry
 
-MAX_QUERY_CHARS = 8_000
+MAX_QUERY_CHARS: Final = 8_000
+# Room for MAX_QUERY_CHARS characters written as JSON escapes (\ud83d\ude00: 12 bytes each).
+MAX_BODY_BYTES: Final = 128 * 1024
+QUERY_FIELDS: Final = ("text", "agent_id", "conversation_id", "language")
+# loaded_entry's translation keys -> status
+_ENTRY_STATUS: Final = {
+    "entry_not_found": HTTPStatus.NOT_FOUND,
+    "entry_not_loaded": HTTPStatus.CONFLICT,
+}
 
 
 def _error(status: HTTPStatus, error: str, message: str, field: str | None = None) -> web.Response:
@@ -29,30 +41,11 @@ def _error(status: HTTPStatus, error: str, message: str, field: str | None = Non
     return web.json_response(body, status=status)
 
 
-def _int_param(request: web.Request, name: str) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise RoutingLogQueryError(name, f"{name} must be an integer") from None
-
-
-def _since_param(request: web.Request) -> datetime | None:
-    if not (raw := request.query.get("since")):
-        return None
-    if (since := dt_util.parse_datetime(raw)) is None:
-        raise RoutingLogQueryError("since", "since must be an ISO 8601 date and time")
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=dt_util.get_default_time_zone())
-    return since
-
-
 class RoutingLogsView(HomeAssistantView):
     """Decisions from the ledger: `GET /api/jarvis/routing/logs` with optional filters.
 
-    Query: since (ISO 8601), tier, agent (entity or subentry id), limit, offset, config_entry_id.
+    Query: since (ISO 8601; without a time zone HA's), tier, agent (entity or subentry id),
+    limit, offset, config_entry_id. Administrators only: the log holds every user's requests.
     """
 
     url = "/api/jarvis/routing/logs"
@@ -61,30 +54,39 @@ class RoutingLogsView(HomeAssistantView):
     async def get(self, request: web.Request) -> web.Response:
         """Paginated decisions, newest first."""
         hass = request.app[KEY_HASS]
-        try:
-            entry = loaded_entry(hass, request.query.get("config_entry_id"))
-            query = build_query(
-                hass,
-                since=_since_param(request),
-                tier=request.query.get("tier"),
-                agent=request.query.get("agent"),
-                limit=_int_param(request, "limit"),
-                offset=_int_param(request, "offset"),
+        if not request[KEY_HASS_USER].is_admin:
+            return _error(
+                HTTPStatus.FORBIDDEN,
+                "admin_required",
+                "the routing log holds every user's requests; only administrators may read it",
             )
+        for name in request.query:
+            if len(request.query.getall(name)) > 1:
+                return _error(
+                    HTTPStatus.BAD_REQUEST,
+                    "invalid_filter",
+                    f"{name} is given more than once",
+                    name,
+                )
+        try:
+            query = parse_filters(hass, request.query)
+            entry = loaded_entry(hass, query.config_entry_id)
         except RoutingLogQueryError as err:
             return _error(HTTPStatus.BAD_REQUEST, "invalid_filter", str(err), err.field)
         except ServiceValidationError as err:
+            key = err.translation_key or "invalid_entry"
             return _error(
-                HTTPStatus.BAD_REQUEST,
-                err.translation_key or "invalid",
-                str(err),
-                "config_entry_id",
+                _ENTRY_STATUS.get(key, HTTPStatus.BAD_REQUEST), key, str(err), ATTR_CONFIG_ENTRY_ID
             )
-        return web.json_response(await async_query(hass, entry, query))
+        return self.json(await async_query(hass, entry, query))
 
 
 class QueryView(HomeAssistantView):
-    """Ask an agent: `POST /api/jarvis/query` with {text, agent_id?, conversation_id?, language?}."""
+    """Ask an agent: `POST /api/jarvis/query` with {text, agent_id?, conversation_id?, language?}.
+
+    Any authenticated user: what the agent may do is bounded by that user's HA permissions, as
+    for HA's own `/api/conversation/process`.
+    """
 
     url = "/api/jarvis/query"
     name = "api:jarvis:query"
@@ -92,57 +94,50 @@ class QueryView(HomeAssistantView):
     async def post(self, request: web.Request) -> web.Response:
         """Text in; answer, decision id and tier out."""
         hass = request.app[KEY_HASS]
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(HTTPStatus.BAD_REQUEST, "invalid_json", "the body must be a JSON object")
-        if not isinstance(body, dict):
-            return _error(HTTPStatus.BAD_REQUEST, "invalid_json", "the body must be a JSON object")
-        text = body.get("text")
-        if not isinstance(text, str) or not text.strip():
-            return _error(
-                HTTPStatus.BAD_REQUEST, "invalid_text", "text must be a non-empty string", "text"
-            )
-        if len(text) > MAX_QUERY_CHARS:
-            return _error(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                "text_too_long",
-                f"text is {len(text)} characters; the limit is {MAX_QUERY_CHARS}",
-                "text",
-            )
-        agent_id = body.get("agent_id")
-        for field in ("agent_id", "conversation_id", "language"):
-            if body.get(field) is not None and not isinstance(body[field], str):
+        body = await _read_body(request)
+        if isinstance(body, web.Response):
+            return body
+        problem = _body_problem(body)
+        if problem is not None:
+            return problem
+        text: str = body["text"]
+        # An empty optional field is the same as a missing one.
+        agent_id: str | None = body.get("agent_id") or None
+        if agent_id is None:
+            if not (agents := _loaded_agents(hass)):
                 return _error(
-                    HTTPStatus.BAD_REQUEST, f"invalid_{field}", f"{field} must be a string", field
+                    HTTPStatus.NOT_FOUND,
+                    "no_agent",
+                    "no Jarvis conversation agent is set up and loaded",
+                    "agent_id",
                 )
-        if agent_id is not None and not _is_jarvis_agent(hass, agent_id):
+            agent_id = agents[0]
+        elif agent_id not in _jarvis_agents(hass):
             return _error(
                 HTTPStatus.NOT_FOUND,
                 "unknown_agent",
                 f"{agent_id} is not a Jarvis conversation agent",
                 "agent_id",
             )
-        agent_id = agent_id or _default_agent(hass)
-        if agent_id is None:
+        elif conversation.async_get_agent_info(hass, agent_id) is None:
             return _error(
-                HTTPStatus.NOT_FOUND,
-                "no_agent",
-                "no Jarvis conversation agent is set up",
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "agent_unavailable",
+                f"{agent_id} is not loaded (disabled, or its Jarvis entry is not set up)",
                 "agent_id",
             )
         context = Context(user_id=request[KEY_HASS_USER].id)
         result = await conversation.async_converse(
             hass,
             text,
-            body.get("conversation_id"),
+            body.get("conversation_id") or None,
             context,
-            language=body.get("language"),
+            language=body.get("language") or None,
             agent_id=agent_id,
         )
         decision = _decision_for(hass, context.id)
         speech = result.response.speech.get("plain", {}).get("speech", "")
-        return web.json_response(
+        return self.json(
             {
                 "answer": speech,
                 "response_type": result.response.response_type.value,
@@ -155,26 +150,96 @@ class QueryView(HomeAssistantView):
         )
 
 
-def _jarvis_agents(hass: HomeAssistant) -> list[str]:
-    return [
+async def _read_body(request: web.Request) -> Any:
+    """The body as JSON, or the error response."""
+    too_large = _error(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        "body_too_large",
+        f"the body may be at most {MAX_BODY_BYTES} bytes",
+    )
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return too_large
+    raw = await request.read()
+    if len(raw) > MAX_BODY_BYTES:  # chunked: no Content-Length to check first
+        return too_large
+    try:
+        return json_loads(raw)
+    except ValueError as err:  # orjson's JSONDecodeError (invalid JSON or UTF-8)
+        return _error(HTTPStatus.BAD_REQUEST, "invalid_json", f"the body is not JSON: {err}")
+
+
+def _body_problem(body: Any) -> web.Response | None:
+    if not isinstance(body, dict):
+        return _error(
+            HTTPStatus.BAD_REQUEST,
+            "invalid_json",
+            f"the body must be a JSON object, not {type(body).__name__}",
+        )
+    for name in body:
+        if name not in QUERY_FIELDS:
+            return _error(
+                HTTPStatus.BAD_REQUEST,
+                "unknown_field",
+                f"unknown field {name}; the fields are {', '.join(QUERY_FIELDS)}",
+                name,
+            )
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        why = "is required" if text is None else "must be a non-empty string"
+        return _error(HTTPStatus.BAD_REQUEST, "invalid_text", f"text {why}", "text")
+    if len(text) > MAX_QUERY_CHARS:
+        return _error(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            "text_too_long",
+            f"text is {len(text)} characters; the limit is {MAX_QUERY_CHARS}",
+            "text",
+        )
+    for name in QUERY_FIELDS[1:]:
+        if body.get(name) is not None and not isinstance(body[name], str):
+            return _error(
+                HTTPStatus.BAD_REQUEST, f"invalid_{name}", f"{name} must be a string", name
+            )
+    return None
+
+
+def _jarvis_agents(hass: HomeAssistant) -> set[str]:
+    """Every registered Jarvis conversation entity, loaded or not."""
+    return {
         e.entity_id
         for e in er.async_get(hass).entities.values()
-        if e.platform == DOMAIN and e.domain == "conversation"
-    ]
+        if e.platform == DOMAIN and e.domain == conversation.DOMAIN
+    }
 
 
-def _is_jarvis_agent(hass: HomeAssistant, agent_id: str) -> bool:
-    return agent_id in _jarvis_agents(hass)
+def _loaded_agents(hass: HomeAssistant) -> list[str]:
+    """The Jarvis agents that can answer now, oldest first (the first is the default).
 
-
-def _default_agent(hass: HomeAssistant) -> str | None:
-    agents = sorted(_jarvis_agents(hass))
-    return agents[0] if agents else None
+    Entries in their order, each entry's agents in its subentries' order.
+    """
+    registry = er.async_get(hass)
+    agents: list[str] = []
+    for entry in hass.config_entries.async_loaded_entries(DOMAIN):
+        order = {subentry_id: i for i, subentry_id in enumerate(entry.subentries)}
+        entities = sorted(
+            (
+                e
+                for e in er.async_entries_for_config_entry(registry, entry.entry_id)
+                if e.domain == conversation.DOMAIN and e.config_subentry_id in order
+            ),
+            key=lambda e: order[e.config_subentry_id or ""],
+        )
+        agents += [
+            e.entity_id
+            for e in entities
+            if conversation.async_get_agent_info(hass, e.entity_id) is not None
+        ]
+    return agents
 
 
 def _decision_for(hass: HomeAssistant, context_id: str) -> dict[str, Any] | None:
+    """The decision the agent logged for this request's context (taken: it is this request's)."""
     for entry in hass.config_entries.async_loaded_entries(DOMAIN):
-        decision: dict[str, Any] | None = entry.runtime_data.recent_decisions.get(context_id)
+        decision: dict[str, Any] | None = entry.runtime_data.recent_decisions.pop(context_id, None)
         if decision is not None:
             return decision
     return None

@@ -26,7 +26,13 @@ from .const import (
 )
 from .router.policy import Candidate
 from .router.providers import create_provider
-from .router.providers.base import Provider, ProviderAuthError, ProviderError, ProviderRequestError
+from .router.providers.base import (
+    Provider,
+    ProviderAuthError,
+    ProviderError,
+    ProviderRateLimitError,
+    ProviderRequestError,
+)
 from .router.types import LOCAL_KINDS, CompletionRequest, Message, Price, ProviderKind, Tier
 
 TIER_OF_KIND = {
@@ -37,6 +43,11 @@ TIER_OF_KIND = {
     ProviderKind.GEMINI: Tier.CLOUD,
     ProviderKind.PERPLEXITY: Tier.FRESH,
 }
+
+# OpenAI's reasoning models (the GPT-5 family) may spend a one-token budget on thinking and then
+# refuse with HTTP 400 "Could not finish the message because max_tokens or model output limit was
+# reached": the key and the model were accepted, which is all the check asks.
+_OUT_OF_TOKENS = "output limit was reached"
 
 
 def price_of(data: Mapping[str, Any]) -> Price:
@@ -111,11 +122,20 @@ async def validate_provider(hass: HomeAssistant, data: Mapping[str, Any]) -> dic
         )
     except ProviderAuthError:
         return {CONF_API_KEY: "invalid_auth"}
-    except ProviderRequestError:
+    except ProviderRequestError as err:
+        if _OUT_OF_TOKENS in str(err).lower():
+            return {}
+        LOGGER.debug("Provider refused the check: %s", err)
         return {CONF_MODEL: "invalid_model"}
+    except ProviderRateLimitError as err:
+        LOGGER.debug("Provider check rate-limited: %s", err)
+        return {"base": "rate_limited"}
     except ProviderError as err:
         LOGGER.debug("Provider check failed: %s", err)
         return {"base": "cannot_connect"}
+    except Exception:  # noqa: BLE001 - a provider bug becomes the form's `unknown` error
+        LOGGER.exception("Unexpected error while checking a %s provider", data[CONF_KIND])
+        return {"base": "unknown"}
     finally:
         await provider.close()
     return {}

@@ -14,13 +14,13 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
-from homeassistant.util import dt as dt_util
+from homeassistant.helpers.service import async_register_admin_service
 import voluptuous as vol
 
 from .addon.client import AddonAuthError, AddonError
 from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, SERVICE_GET_ADDON_STATUS, SERVICE_GET_ROUTING_LOG
 from .coordinator import JarvisConfigEntry
-from .routing_log import RoutingLogQueryError, async_query, build_query
+from .routing_log import FILTERS, RoutingLogQueryError, async_query, parse_filters
 
 GET_ADDON_STATUS_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 
@@ -79,45 +79,33 @@ async def _get_addon_status(call: ServiceCall) -> ServiceResponse:
     return result
 
 
+# routing_log.parse_filters checks the filters (and reports unknown ones), exactly as for the HTTP
+# API, so that a bad one raises `invalid_log_filter` naming it and saying why.
 GET_ROUTING_LOG_SCHEMA = vol.Schema(
-    {
-        vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
-        vol.Optional("since"): cv.datetime,
-        vol.Optional("tier"): cv.string,
-        vol.Optional("agent"): cv.string,
-        vol.Optional("limit"): vol.Coerce(int),
-        vol.Optional("offset"): vol.Coerce(int),
-    }
+    {vol.Optional(name): cv.match_all for name in FILTERS}, extra=vol.ALLOW_EXTRA
 )
 
 
 async def _get_routing_log(call: ServiceCall) -> ServiceResponse:
-    entry = loaded_entry(call.hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
-    since = call.data.get("since")
-    if since is not None and since.tzinfo is None:
-        since = dt_util.as_utc(since.replace(tzinfo=dt_util.get_default_time_zone()))
     try:
-        query = build_query(
-            call.hass,
-            since=since,
-            tier=call.data.get("tier"),
-            agent=call.data.get("agent"),
-            limit=call.data.get("limit"),
-            offset=call.data.get("offset"),
-        )
+        query = parse_filters(call.hass, call.data)
     except RoutingLogQueryError as err:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="invalid_log_filter",
             translation_placeholders={"field": err.field, "problem": str(err)},
         ) from err
+    entry = loaded_entry(call.hass, query.config_entry_id)
     return await async_query(call.hass, entry, query)
 
 
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register every Jarvis service."""
-    hass.services.async_register(
+    # The log holds every user's requests: admins only (calls without a user, such as
+    # automations, are allowed), as for GET /api/jarvis/routing/logs.
+    async_register_admin_service(
+        hass,
         DOMAIN,
         SERVICE_GET_ROUTING_LOG,
         _get_routing_log,

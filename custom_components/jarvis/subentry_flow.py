@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentryFlow, SubentryFlowResult
@@ -23,6 +24,7 @@ from homeassistant.helpers.selector import (
 )
 import voluptuous as vol
 
+from .addon.client import AddonUrlError, normalize_url
 from .const import (
     CONF_BUDGET_DAILY,
     CONF_BUDGET_MONTHLY,
@@ -39,9 +41,11 @@ from .const import (
     CONF_PROVIDERS,
     CONF_TIERS,
     CONF_TIMEOUT,
+    DEFAULT_AI_TASK_NAME,
     DEFAULT_CONVERSATION_NAME,
     DEFAULT_TIMEOUT_S,
     RECOMMENDED_CONVERSATION,
+    SUBENTRY_AI_TASK,
     SUBENTRY_PROVIDER,
 )
 from .provider_setup import validate_provider
@@ -67,6 +71,21 @@ def _entry_loaded(flow: ConfigSubentryFlow) -> bool:
     return flow._get_entry().state is ConfigEntryState.LOADED  # noqa: SLF001 - HA's own helper
 
 
+def _default_title(kind: str, model: str) -> str:
+    return f"{kind} {model}"
+
+
+def _still_offered(chosen: Any, offered: Iterable[str]) -> list[str] | None:
+    """The chosen ids that the form still offers (a removed provider or API must not linger).
+
+    A suggested value the selector does not offer would fail the form's validation on submit.
+    """
+    if not chosen:
+        return None
+    valid = set(offered)
+    return [value for value in chosen if value in valid]
+
+
 class ProviderSubentryFlow(ConfigSubentryFlow):
     """Add or change one model provider (kind, address, key, model, prices)."""
 
@@ -81,7 +100,7 @@ class ProviderSubentryFlow(ConfigSubentryFlow):
             return self.async_abort(reason="entry_not_loaded")
         if user_input is not None:
             self._kind = ProviderKind(user_input[CONF_KIND])
-            self._name = user_input.get(CONF_NAME)
+            self._name = str(user_input.get(CONF_NAME) or "").strip() or None
             return await self.async_step_connection()
         return self.async_show_form(
             step_id="user",
@@ -102,16 +121,13 @@ class ProviderSubentryFlow(ConfigSubentryFlow):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
-        """Change a provider's address, key, model or prices."""
+        """Change a provider's address, key, model or prices (its kind stays)."""
         if not _entry_loaded(self):
             return self.async_abort(reason="entry_not_loaded")
-        subentry = self._get_reconfigure_subentry()
-        self._kind = ProviderKind(subentry.data[CONF_KIND])
-        self._name = subentry.title
+        self._kind = ProviderKind(self._get_reconfigure_subentry().data[CONF_KIND])
         return await self.async_step_connection(user_input)
 
     def _connection_schema(self, defaults: dict[str, Any]) -> vol.Schema:
-        local = self._kind in LOCAL_KINDS
         schema: dict[Any, Any] = {}
         url_key = vol.Required if self._kind in _NEEDS_URL else vol.Optional
         schema[url_key(CONF_URL, description={"suggested_value": defaults.get(CONF_URL)})] = (
@@ -125,9 +141,7 @@ class ProviderSubentryFlow(ConfigSubentryFlow):
             vol.Required(CONF_MODEL, default=defaults.get(CONF_MODEL, _DEFAULT_MODELS[self._kind]))
         ] = str
         for key in (CONF_PRICE_INPUT, CONF_PRICE_OUTPUT):
-            schema[vol.Required(key, default=defaults.get(key, 0.0 if local else None) or 0.0)] = (
-                _PRICE
-            )
+            schema[vol.Required(key, default=defaults.get(key, 0.0))] = _PRICE
         schema[
             vol.Optional(
                 CONF_PRICE_CACHED_INPUT,
@@ -144,6 +158,24 @@ class ProviderSubentryFlow(ConfigSubentryFlow):
         )
         return vol.Schema(schema)
 
+    def _clean(self, user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The subentry data for this input, or the field errors that stop it."""
+        data: dict[str, Any] = {CONF_KIND: self._kind.value}
+        for key, value in user_input.items():
+            text = value.strip() if isinstance(value, str) else value
+            if text != "":  # a cleared optional field is no setting at all
+                data[key] = text
+        if CONF_MODEL not in data:
+            return data, {CONF_MODEL: "invalid_model"}
+        if CONF_URL in data:
+            try:
+                data[CONF_URL] = normalize_url(data[CONF_URL])
+            except AddonUrlError:
+                return data, {CONF_URL: "invalid_url"}
+        elif self._kind in _NEEDS_URL:
+            return data, {CONF_URL: "invalid_url"}
+        return data, {}
+
     async def async_step_connection(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
@@ -154,16 +186,25 @@ class ProviderSubentryFlow(ConfigSubentryFlow):
         )
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {CONF_KIND: self._kind.value, **user_input}
-            errors = await validate_provider(self.hass, data)
+            data, errors = self._clean(user_input)
+            if not errors:
+                errors = await validate_provider(self.hass, data)
             if not errors:
                 if reconfiguring:
-                    return self.async_update_and_abort(
-                        self._get_entry(), self._get_reconfigure_subentry(), data=data
+                    subentry = self._get_reconfigure_subentry()
+                    old_default = _default_title(self._kind.value, defaults.get(CONF_MODEL, ""))
+                    # A title Jarvis made up follows the model; one the user chose stays.
+                    title = (
+                        _default_title(self._kind.value, data[CONF_MODEL])
+                        if subentry.title == old_default
+                        else subentry.title
                     )
-                title = self._name or f"{self._kind.value} {data[CONF_MODEL]}"
+                    return self.async_update_and_abort(
+                        self._get_entry(), subentry, data=data, title=title
+                    )
+                title = self._name or _default_title(self._kind.value, data[CONF_MODEL])
                 return self.async_create_entry(title=title, data=data)
-            defaults = {**defaults, **user_input}
+            defaults = dict(user_input)  # show what was typed (a cleared field stays cleared)
         return self.async_show_form(
             step_id="connection",
             data_schema=self._connection_schema(defaults),
@@ -192,37 +233,46 @@ class ConversationSubentryFlow(ConfigSubentryFlow):
         if not _entry_loaded(self):
             return self.async_abort(reason="entry_not_loaded")
         reconfiguring = self.source == "reconfigure"
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            data = {k: v for k, v in user_input.items() if k != CONF_NAME}
-            if not data.get(CONF_LLM_HASS_API):
-                data.pop(CONF_LLM_HASS_API, None)
-            if not data.get(CONF_TIERS):
-                errors[CONF_TIERS] = "no_tiers"
-            else:
-                if reconfiguring:
-                    return self.async_update_and_abort(
-                        self._get_entry(),
-                        self._get_reconfigure_subentry(),
-                        data=data,
-                        title=user_input.get(CONF_NAME) or self._get_reconfigure_subentry().title,
-                    )
-                return self.async_create_entry(
-                    title=user_input.get(CONF_NAME) or DEFAULT_CONVERSATION_NAME, data=data
-                )
+        if user_input is None:
+            return self._form(self._defaults(reconfiguring))
+        name = str(user_input.get(CONF_NAME) or "").strip()
+        data = {k: v for k, v in user_input.items() if k != CONF_NAME}
+        for key in (CONF_LLM_HASS_API, CONF_PROVIDERS):
+            if not data.get(key):
+                data.pop(key, None)
+        if not data.get(CONF_TIERS):
+            # Show what was chosen (a cleared field stays cleared).
+            return self._form(dict(user_input), {CONF_TIERS: "no_tiers"})
+        if reconfiguring:
+            subentry = self._get_reconfigure_subentry()
+            return self.async_update_and_abort(
+                self._get_entry(), subentry, data=data, title=name or subentry.title
+            )
+        return self.async_create_entry(title=name or self._default_name, data=data)
+
+    @property
+    def _is_ai_task(self) -> bool:
+        return self._subentry_type == SUBENTRY_AI_TASK
+
+    @property
+    def _default_name(self) -> str:
+        return DEFAULT_AI_TASK_NAME if self._is_ai_task else DEFAULT_CONVERSATION_NAME
+
+    def _defaults(self, reconfiguring: bool) -> dict[str, Any]:
+        """The current settings, or the recommended ones (agents get the Assist API, tasks none)."""
         if reconfiguring:
             current = self._get_reconfigure_subentry()
-            defaults: dict[str, Any] = {**current.data, CONF_NAME: current.title}
-        else:
-            defaults = {
-                **RECOMMENDED_CONVERSATION,
-                CONF_NAME: DEFAULT_CONVERSATION_NAME,
-                CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
-            }
-        if user_input is not None:
-            defaults.update(user_input)
+            return {**RECOMMENDED_CONVERSATION, **current.data, CONF_NAME: current.title}
+        defaults: dict[str, Any] = {**RECOMMENDED_CONVERSATION, CONF_NAME: self._default_name}
+        if not self._is_ai_task:
+            defaults[CONF_LLM_HASS_API] = [llm.LLM_API_ASSIST]
+        return defaults
+
+    def _form(
+        self, defaults: dict[str, Any], errors: dict[str, str] | None = None
+    ) -> SubentryFlowResult:
         return self.async_show_form(
-            step_id="agent", data_schema=self._schema(defaults), errors=errors
+            step_id="agent", data_schema=self._schema(defaults), errors=errors or {}
         )
 
     def _schema(self, d: dict[str, Any]) -> vol.Schema:
@@ -235,23 +285,25 @@ class ConversationSubentryFlow(ConfigSubentryFlow):
             if sub.subentry_type == SUBENTRY_PROVIDER
         ]
         tiers = [SelectOptionDict(label=t, value=t) for t in ("t0", "t1", "t2")]
+        suggested_apis = _still_offered(d.get(CONF_LLM_HASS_API), (o["value"] for o in apis))
+        suggested_providers = _still_offered(d.get(CONF_PROVIDERS), (o["value"] for o in providers))
 
         def suggested(key: str) -> dict[str, Any]:
             return {"suggested_value": d.get(key)}
 
         return vol.Schema(
             {
-                vol.Optional(CONF_NAME, default=d.get(CONF_NAME, DEFAULT_CONVERSATION_NAME)): str,
+                vol.Optional(CONF_NAME, default=d.get(CONF_NAME, self._default_name)): str,
                 vol.Optional(CONF_PROMPT, description=suggested(CONF_PROMPT)): TemplateSelector(),
                 vol.Optional(
-                    CONF_LLM_HASS_API, description=suggested(CONF_LLM_HASS_API)
+                    CONF_LLM_HASS_API, description={"suggested_value": suggested_apis}
                 ): SelectSelector(SelectSelectorConfig(options=apis, multiple=True)),
                 vol.Required(CONF_TIERS, default=d.get(CONF_TIERS)): SelectSelector(
                     SelectSelectorConfig(options=tiers, multiple=True, translation_key=CONF_TIERS)
                 ),
-                vol.Optional(CONF_PROVIDERS, description=suggested(CONF_PROVIDERS)): SelectSelector(
-                    SelectSelectorConfig(options=providers, multiple=True)
-                ),
+                vol.Optional(
+                    CONF_PROVIDERS, description={"suggested_value": suggested_providers}
+                ): SelectSelector(SelectSelectorConfig(options=providers, multiple=True)),
                 vol.Required(
                     CONF_CONFIDENCE_THRESHOLD, default=d.get(CONF_CONFIDENCE_THRESHOLD)
                 ): NumberSelector(NumberSelectorConfig(min=0, max=1, step=0.05)),

@@ -235,6 +235,7 @@ class KeyUsage:
     exceptions: dict[str, list[tuple[str, set[str] | None]]] = field(default_factory=dict)
     entities: dict[str, set[str]] = field(default_factory=dict)  # platform ("" = any) -> keys
     selectors: dict[str, str] = field(default_factory=dict)  # key -> where
+    issues: dict[str, str] = field(default_factory=dict)  # repair issue key -> where
     unknown: list[str] = field(default_factory=list)
 
 
@@ -269,6 +270,8 @@ def key_usage(sources: Mapping[str, str], domain: str, follow_imports: bool = Fa
                 usage.entities.setdefault(platform, set()).add(key)
             elif call_name(node) == "SelectSelectorConfig":
                 usage.selectors.setdefault(key, where)
+            elif call_name(node).endswith("async_create_issue"):
+                usage.issues.setdefault(key, where)
             else:
                 usage.unknown.append(
                     f"{where}: translation_key={key!r} in {call_name(node)}() is not checked"
@@ -305,6 +308,16 @@ def key_problems(strings: Mapping[str, Any], usage: KeyUsage) -> list[str]:
         for p, keys in sorted(entity.items())
         for k in sorted(keys)
         if (p, k) not in used and ("", k) not in used
+    ]
+    issues = strings.get("issues", {})
+    problems += [
+        f"issues.{key}.title/description is missing (raised at {where})"
+        for key, where in sorted(usage.issues.items())
+        if not {"title", "description"} <= set(issues.get(key, {}))
+    ]
+    problems += [
+        f"issues.{key} is translated but never raised"
+        for key in sorted(set(issues) - set(usage.issues))
     ]
     selector = strings.get("selector", {})
     problems += [
@@ -489,8 +502,19 @@ def test_selector_translation_problems_are_reported() -> None:
     ) == ["selector.old is translated but no selector uses translation_key 'old'"]
 
 
-def test_unknown_translation_key_use_is_reported() -> None:
+def test_repair_issue_translation_problems_are_reported() -> None:
     source = 'issue = ir.async_create_issue(hass, "x", "id", translation_key="broken")\n'
     assert _key_problems({}, {"repairs.py": source}) == [
-        "repairs.py:1: translation_key='broken' in async_create_issue() is not checked"
+        "issues.broken.title/description is missing (raised at repairs.py:1)"
+    ]
+    assert _key_problems(
+        {"issues": {"broken": {"title": "t", "description": "d"}, "old": {"title": "t"}}},
+        {"repairs.py": source},
+    ) == ["issues.old is translated but never raised"]
+
+
+def test_unknown_translation_key_use_is_reported() -> None:
+    source = 'issue = ir.async_delete_issue(hass, "x", "id", translation_key="broken")\n'
+    assert _key_problems({}, {"repairs.py": source}) == [
+        "repairs.py:1: translation_key='broken' in async_delete_issue() is not checked"
     ]

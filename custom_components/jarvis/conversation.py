@@ -8,12 +8,11 @@ from homeassistant.components import conversation
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_LLM_HASS_API, MATCH_ALL
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .agent import RoutingAgent
-from .const import DOMAIN, SUBENTRY_CONVERSATION
+from .const import SUBENTRY_CONVERSATION
 from .coordinator import JarvisConfigEntry
+from .entity import JarvisRoutingEntity
 
 PARALLEL_UPDATES = 0  # requests run concurrently; each is independent
 
@@ -32,26 +31,17 @@ async def async_setup_entry(
             )
 
 
-class JarvisConversationEntity(conversation.ConversationEntity):
+class JarvisConversationEntity(JarvisRoutingEntity, conversation.ConversationEntity):
     """An Assist agent that answers with the cheapest tier that is good enough."""
 
-    _attr_has_entity_name = True
-    _attr_name = None
     _attr_supports_streaming = True
+    _device_model = "Routing conversation agent"
 
     def __init__(
         self, hass: HomeAssistant, entry: JarvisConfigEntry, subentry: ConfigSubentry
     ) -> None:
-        """Bind the agent to its subentry's routing policy."""
-        self._agent = RoutingAgent(hass, entry, subentry)
-        self._attr_unique_id = subentry.subentry_id
-        self._attr_device_info = dr.DeviceInfo(
-            identifiers={(DOMAIN, subentry.subentry_id)},
-            name=subentry.title,
-            manufacturer="Jarvis",
-            model="Routing conversation agent",
-            entry_type=dr.DeviceEntryType.SERVICE,
-        )
+        """Bind the agent to its subentry's routing policy; tools only when an LLM API is set."""
+        super().__init__(hass, entry, subentry)
         if subentry.data.get(CONF_LLM_HASS_API):
             self._attr_supported_features = conversation.ConversationEntityFeature.CONTROL
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_URL
-from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.entity import EntityDescription
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
+from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
+from .agent import RoutingAgent
 from .const import CONF_ADDON_SLUG, DOMAIN
-from .coordinator import JarvisAddonCoordinator
+from .coordinator import JarvisAddonCoordinator, JarvisConfigEntry
 
 
 class JarvisEntity(CoordinatorEntity[JarvisAddonCoordinator]):
@@ -40,3 +43,25 @@ def configuration_url(data: Mapping[str, Any]) -> str:
     if slug := data.get(CONF_ADDON_SLUG):
         return f"homeassistant://hassio/addon/{slug}/info"
     return str(data[CONF_URL])
+
+
+class JarvisRoutingEntity(Entity):
+    """An entity of one agent or AI task subentry: its own service device, its own router."""
+
+    _attr_has_entity_name = True
+    _attr_name = None
+    _device_model = "Routing agent"
+
+    def __init__(
+        self, hass: HomeAssistant, entry: JarvisConfigEntry, subentry: ConfigSubentry
+    ) -> None:
+        """Bind to the subentry's routing policy."""
+        self._agent = RoutingAgent(hass, entry, subentry)
+        self._attr_unique_id = subentry.subentry_id
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, subentry.subentry_id)},
+            name=subentry.title,
+            manufacturer="Jarvis",
+            model=self._device_model,
+            entry_type=DeviceEntryType.SERVICE,
+        )

@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 import json
+import sqlite3
 import time
 from typing import Any
 import uuid
@@ -56,13 +57,14 @@ from .router.budget import Budget, BudgetCheck
 from .router.cascade import RouteResult, route
 from .router.confidence import ExposedContext
 from .router.freshness import assess_freshness
-from .router.ledger import DecisionRecord
+from .router.ledger import DecisionRecord, LedgerError
 from .router.policy import Candidate, RoutingPolicy, plan
 from .router.pricing import cost_usd
 from .router.providers.base import ProviderError
 from .router.types import Completion, CompletionRequest, Message, Tier, ToolCall, ToolSpec, Usage
 
 MAX_TOOL_ITERATIONS = 10
+MAX_T0_CHARS = 300  # longer than any spoken command; HA's matcher is slow on long text
 MAX_INPUT_CHARS = 8_000  # a request longer than this is a paste accident, not a question
 BUDGET_NOTE = "(The cloud budget is used up, so this answer comes from the local model.)"
 HOME_ASSISTANT_AGENT = conversation.HOME_ASSISTANT_AGENT
@@ -240,7 +242,7 @@ class RoutingAgent:
         if problem := _input_problem(user_input.text):
             turn.outcome = "rejected_input"
             turn.reason = problem
-            await self._log(user_input, turn)
+            await self._log(user_input, turn, chat_log.conversation_id)
             response = intent.IntentResponse(user_input.language)
             response.async_set_error(intent.IntentResponseErrorCode.UNKNOWN, problem)
             return conversation.ConversationResult(
@@ -256,18 +258,28 @@ class RoutingAgent:
         except conversation.ConverseError as err:
             turn.outcome = "error"
             turn.reason = f"could not prepare the LLM API: {err}"
-            await self._log(user_input, turn)
+            await self._log(user_input, turn, chat_log.conversation_id)
             return err.as_conversation_result()
 
         self._restore_context(user_input, chat_log)
         result: conversation.ConversationResult | None = None
-        if Tier.LOCAL_INTENT in self.tiers:
+        if Tier.LOCAL_INTENT in self.tiers and len(user_input.text) <= MAX_T0_CHARS:
             result = await self._try_local(user_input, chat_log, turn)
+        elif Tier.LOCAL_INTENT in self.tiers:
+            # HA's intent matcher takes seconds on long text and blocks its event loop meanwhile;
+            # no command is that long.
+            turn.attempts.append(
+                {
+                    "tier": Tier.LOCAL_INTENT.value,
+                    "name": HOME_ASSISTANT_AGENT,
+                    "outcome": "skipped_long_text",
+                }
+            )
         if result is None:
             result = await self._route_models(user_input, chat_log, agent_id, turn)
         if result is None:
             result = conversation.async_get_result_from_chat_log(user_input, chat_log)
-        record = await self._log(user_input, turn)
+        record = await self._log(user_input, turn, chat_log.conversation_id)
         await self._remember(user_input, chat_log, record)
         return result
 
@@ -293,7 +305,7 @@ class RoutingAgent:
         outcome = await self._route_models(
             user_input, chat_log, agent_id, turn, json_schema=schema, use_tools=False
         )
-        await self._log(user_input, turn)
+        await self._log(user_input, turn, chat_log.conversation_id)
         last = chat_log.content[-1]
         if outcome is not None or not isinstance(last, conversation.AssistantContent):
             raise HomeAssistantError(
@@ -492,6 +504,16 @@ class RoutingAgent:
                 break
             turn.add_usage(follow_up.usage, cost_usd(follow_up.usage, candidate.price))
             await self._feed(chat_log, agent_id, follow_up, turn)
+        if chat_log.unresponded_tool_results:
+            # Still calling tools after MAX_TOOL_ITERATIONS rounds: stop and say so (and log it).
+            turn.outcome = "error"
+            turn.reason += f"; stopped after {MAX_TOOL_ITERATIONS} rounds of tool calls"
+            chat_log.async_add_assistant_content_without_tools(
+                conversation.AssistantContent(
+                    agent_id=agent_id,
+                    content=f"I stopped after {MAX_TOOL_ITERATIONS} rounds of actions without an answer.",
+                )
+            )
         if turn.tool_calls and turn.outcome in ("answered", "budget_fallback"):
             turn.outcome = "action_done"
         return None
@@ -573,7 +595,8 @@ class RoutingAgent:
             unsure = result.confidence is None or not result.confidence.accepted
             if result.budget_blocked and result.candidate.local and (result.fallback or unsure):
                 # Say so: a better (paid) answer was withheld by the budget.
-                final["content"] = f"{final.get('content', '')} {BUDGET_NOTE}".lstrip()
+                text = final.get("content", "")
+                final["content"] = f"{text} {BUDGET_NOTE}" if text or started else BUDGET_NOTE
                 turn.outcome = "budget_fallback"
             if accepted.tool_calls:
                 final["tool_calls"] = [
@@ -639,12 +662,14 @@ class RoutingAgent:
             response=response, conversation_id=chat_log.conversation_id
         )
 
-    async def _log(self, user_input: conversation.ConversationInput, turn: Turn) -> DecisionRecord:
+    async def _log(
+        self, user_input: conversation.ConversationInput, turn: Turn, conversation_id: str
+    ) -> DecisionRecord:
         """Ledger record (persisted), event, and the Assist debug trace."""
         record = DecisionRecord(
             id=uuid.uuid4().hex,
             created_at=dt_util.utcnow(),
-            conversation_id=user_input.conversation_id,
+            conversation_id=conversation_id,  # HA's id for this turn (new when the old one expired)
             agent_id=self.subentry.subentry_id,
             user_id=user_input.context.user_id,
             device_id=user_input.device_id,
@@ -666,7 +691,11 @@ class RoutingAgent:
             freshness=turn.freshness,
         )
         ledger = self.entry.runtime_data.ledger
-        await self.hass.async_add_executor_job(ledger.append, record)
+        try:
+            await self.hass.async_add_executor_job(ledger.append, record)
+        except (LedgerError, sqlite3.Error, OSError) as err:
+            # The answer (and any action) already happened: report, never fail the request.
+            LOGGER.error("Routing decision %s not written to the ledger: %s", record.id, err)
         data = record.to_dict()
         self.entry.runtime_data.remember(user_input.context.id, data)
         self.hass.bus.async_fire(EVENT_ROUTING_DECISION, data, context=user_input.context)

@@ -340,3 +340,20 @@ async def test_rejected_api_key_raises_a_repair_issue_until_it_works(
     cloud.script(CHAT_PATH, streamed("0.4 mm."))
     assert _speech(await _ask(hass, "what is the best nozzle size")) == "0.4 mm."
     assert not [k for k in ir.async_get(hass).issues if k[0] == "jarvis"]
+
+
+async def test_long_text_skips_t0(
+    hass: HomeAssistant, session_worker: Worker, servers: Servers
+) -> None:
+    """HA's intent matcher is slow on long text (seconds, blocking its loop): long requests skip it."""
+    await setup_shop(hass, session_worker, _subentries(servers))
+    servers.local.script(CHAT_PATH, Reply(json=confident("Noted.")))
+    text = "turn on the kitchen light " + "and remember the long story " * 12
+    assert _speech(await _ask(hass, text)) == "Noted."
+    (decision,) = await _log(hass)
+    assert decision["attempts"][0] == {
+        "tier": "t0",
+        "name": "conversation.home_assistant",
+        "outcome": "skipped_long_text",
+    }
+    assert decision["tier"] == "t1"

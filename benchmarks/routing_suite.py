@@ -15,10 +15,18 @@ made; a rejection was needed when the rejected answer was wrong) with its recall
 
 A real local model can replace the simulated T1: every provider is wrapped in a Recorder and
 judged on its answer's content, never on the simulator's internals. Pass a Provider as
-`t1_provider` to run_suite() (a later step adds a flag for the bundled SmolLM2 server); the
-clock is real monotonic time plus the simulated providers' latency, so real latency counts too.
+`t1_provider` (or a per-clock factory as `t1_factory`) to run_suite(); the clock is real
+monotonic time plus the simulated providers' latency, so real latency counts too.
+
+--real-t1 starts the add-on worker (tests/support/worker.py, with Mosquitto) serving the bundled
+SmolLM2-135M through llama.cpp on one thread, and plugs the integration's own OpenAI-compatible
+provider in as T1, exactly as the agent builds it (`<worker>/api/v1/llm/v1`, the add-on's token,
+no temperature unless --t1-temperature); the cloud tiers stay simulated. The model is asked once
+per request: "always local" and the cascade replay the same answer (its measured latency is added
+to the clock), so both judge the same answers and the run takes minutes, not tens of minutes.
 
     .venv/bin/python benchmarks/routing_suite.py [--seed 7] [--threshold 0.6] [--t1-accuracy ...]
+    .venv/bin/python benchmarks/routing_suite.py --real-t1 [--t1-temperature 0] [--sample 60]
 """
 
 from __future__ import annotations
@@ -26,8 +34,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+import contextlib
+from dataclasses import dataclass, field, replace
 import json
 import math
 from pathlib import Path
@@ -35,6 +44,7 @@ import random
 import re
 import statistics
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -44,10 +54,11 @@ if str(ROOT) not in sys.path:
 
 from custom_components.jarvis.router.budget import BudgetCheck  # noqa: E402
 from custom_components.jarvis.router.cascade import RouteResult, route  # noqa: E402
-from custom_components.jarvis.router.confidence import ExposedContext  # noqa: E402
+from custom_components.jarvis.router.confidence import ExposedContext, assess  # noqa: E402
 from custom_components.jarvis.router.freshness import assess_freshness  # noqa: E402
 from custom_components.jarvis.router.policy import Candidate, RoutingPolicy, plan  # noqa: E402
-from custom_components.jarvis.router.providers.base import Provider  # noqa: E402
+from custom_components.jarvis.router.providers import create_provider  # noqa: E402
+from custom_components.jarvis.router.providers.base import Provider, ProviderError  # noqa: E402
 from custom_components.jarvis.router.types import (  # noqa: E402
     Completion,
     CompletionRequest,
@@ -446,8 +457,10 @@ def make_candidates(
     clock: SimClock,
     prices: Mapping[str, Price],
     t1_provider: Provider | None = None,
+    *,
+    t1_factory: Callable[[SimClock], Provider] | None = None,
 ) -> dict[str, Candidate]:
-    """One candidate per tier; t1_provider replaces the simulated local model."""
+    """One candidate per tier; t1_provider (or t1_factory(clock)) replaces the simulated local model."""
 
     def sim(tier: Tier, kind: ProviderKind, model: str) -> Provider:
         return SimulatedProvider(
@@ -460,6 +473,8 @@ def make_candidates(
             price=prices[tier.value],
         )
 
+    if t1_factory is not None:
+        t1_provider = t1_factory(clock)
     t1 = t1_provider or sim(Tier.LOCAL_MODEL, ProviderKind.OLLAMA, "sim-local")
     return {
         "t1": Candidate(Tier.LOCAL_MODEL, "local", Recorder(t1), prices["t1"], local=True),
@@ -540,6 +555,8 @@ async def run_suite(
     prices: Mapping[str, Price],
     policy: RoutingPolicy,
     t1_provider: Provider | None = None,
+    *,
+    t1_factory: Callable[[SimClock], Provider] | None = None,
 ) -> list[ModeResult]:
     """The cascade and its baselines, each on fresh providers and a fresh clock."""
     modes = (
@@ -555,13 +572,234 @@ async def run_suite(
     results = []
     for name, tiers, mode_policy in modes:
         clock = SimClock()
-        candidates = make_candidates(rows, settings, clock, prices, t1_provider)
+        candidates = make_candidates(
+            rows, settings, clock, prices, t1_provider, t1_factory=t1_factory
+        )
         results.append(
             await run_mode(
                 name, rows=rows, candidates=candidates, tiers=tiers, policy=mode_policy, clock=clock
             )
         )
     return results
+
+
+# -- the real local model (--real-t1) ------------------------------------------------------------
+
+BUNDLED_MODEL = "bundled"  # what the integration asks the add-on for (const.BUNDLED_MODEL_NAME)
+
+
+def _fingerprint(request: CompletionRequest) -> str:
+    return json.dumps(
+        [
+            [(m.role, m.content) for m in request.messages],
+            [t.name for t in request.tools],
+            request.max_output_tokens,
+        ]
+    )
+
+
+@dataclass(slots=True)
+class T1Call:
+    """One real answer of the local model."""
+
+    completion: Completion | None
+    seconds: float
+    error: str | None = None
+
+
+class RealT1:
+    """A real provider asked once per distinct request; every strategy replays that answer.
+
+    Per strategy (clock) a view is handed out: on a replay, the call's measured latency is added
+    to that strategy's clock, so latency figures stay real. temperature / max_output_tokens, when
+    given, replace the request's for the local model only (the simulated tiers ignore them).
+    """
+
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        temperature: float | None = None,
+        max_output_tokens: int | None = None,
+    ) -> None:
+        self.provider = provider
+        self.temperature = temperature
+        self.max_output_tokens = max_output_tokens
+        self.calls: dict[str, T1Call] = {}
+        self.requests: dict[str, CompletionRequest] = {}
+
+    def for_clock(self, clock: SimClock) -> Provider:
+        return _RealT1View(self, clock)
+
+    async def ask(self, request: CompletionRequest, clock: SimClock) -> Completion:
+        key = _fingerprint(request)
+        call = self.calls.get(key)
+        if call is None:
+            sent = request
+            if self.temperature is not None:
+                sent = replace(sent, temperature=self.temperature)
+            if self.max_output_tokens is not None:
+                sent = replace(sent, max_output_tokens=self.max_output_tokens)
+            started = time.monotonic()
+            try:
+                completion: Completion | None = await self.provider.complete(sent)
+                error = None
+            except ProviderError as err:
+                completion, error = None, f"{type(err).__name__}: {err}"
+            call = T1Call(completion, time.monotonic() - started, error)
+            self.calls[key] = call
+            self.requests[key] = request
+        else:
+            clock.offset += call.seconds  # replayed: charge what the real call took
+        if call.completion is None:
+            raise ProviderError(call.error or "the local model failed")
+        return call.completion
+
+
+class _RealT1View:
+    def __init__(self, owner: RealT1, clock: SimClock) -> None:
+        self.owner = owner
+        self.clock = clock
+        self.kind = owner.provider.kind
+        self.model = owner.provider.model
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        return await self.owner.ask(request, self.clock)
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[TextDelta | Completion]:
+        completion = await self.complete(request)
+        if completion.text:
+            yield TextDelta(completion.text)
+        yield completion
+
+    async def close(self) -> None:
+        """The owner's provider is closed once, by its owner."""
+
+
+@contextlib.contextmanager
+def bundled_model_worker(timeout: float = 60.0) -> Iterator[Any]:
+    """The add-on worker serving the bundled model (1 thread, its default), with its broker."""
+    from tests.support.mosquitto import Mosquitto
+    from tests.support.worker import Worker
+
+    with (
+        tempfile.TemporaryDirectory(prefix="jarvis-suite-") as tmp,
+        Mosquitto(Path(tmp) / "mosquitto") as broker,
+    ):
+        worker = Worker(Path(tmp) / "worker", mqtt_port=broker.port, llm=True).start()
+        try:
+            deadline = time.monotonic() + timeout
+            llm: dict[str, Any] = {}
+            while time.monotonic() < deadline:
+                llm = dict(worker.health()["llm"])  # type: ignore[arg-type]
+                if llm.get("ready") or llm.get("error"):
+                    break
+                time.sleep(0.05)
+            if not llm.get("ready"):
+                raise RuntimeError(f"the bundled model is not ready: {llm}\n{worker.log()}")
+            yield worker
+        finally:
+            worker.stop()
+
+
+def real_t1_report(
+    real: RealT1, rows: Sequence[Mapping[str, Any]], threshold: float
+) -> dict[str, Any]:
+    """What the real model did: latency, truncation, tool calls, its own scores and accuracy."""
+    by_text = {row["text"]: row for row in rows}
+    seconds = [c.seconds for c in real.calls.values()]
+    answered = [(k, c.completion) for k, c in real.calls.items() if c.completion is not None]
+    errors = [c.error for c in real.calls.values() if c.error]
+    scores: list[float] = []
+    accepted = right = right_and_accepted = 0
+    per_category: dict[str, Counter[str]] = defaultdict(Counter)
+    for key, completion in answered:
+        request = real.requests[key]
+        text = next(m.content for m in reversed(request.messages) if m.role == "user")
+        row = by_text[text]
+        report = assess(
+            completion, tools=TOOLS, exposed=EXPOSED, threshold=threshold, request_text=text
+        )
+        ok = judge(row, completion)
+        scores.append(report.score)
+        accepted += report.accepted
+        right += ok
+        right_and_accepted += ok and report.accepted
+        counts = per_category[row["category"]]
+        counts["n"] += 1
+        counts["right"] += ok
+        counts["accepted"] += report.accepted
+    tokens = [c.usage.output_tokens for _, c in answered]
+    truncated = sum(c.finish_reason == "length" for _, c in answered)
+    with_calls = sum(bool(c.tool_calls) for _, c in answered)
+    with_logprobs = sum(bool(c.logprobs) for _, c in answered)
+    n = len(real.calls)
+    print()
+    print(
+        f"real T1 ({real.provider.model} via the add-on): {n} requests asked, {len(errors)} errors;"
+        f" latency p50 {statistics.median(seconds):.2f} s, p95 {_p95(seconds):.2f} s,"
+        f" total {sum(seconds):.0f} s"
+    )
+    if answered:
+        print(
+            f"  output tokens p50 {statistics.median(tokens):.0f}; truncated (finish length)"
+            f" {truncated}/{len(answered)}; with tool calls {with_calls}; with logprobs"
+            f" {with_logprobs}; right {right}/{len(answered)}"
+        )
+        print(
+            f"  its confidence: p50 {statistics.median(scores):.3f}, max {max(scores):.3f};"
+            f" accepted at {threshold} {accepted}/{len(answered)}"
+            f" (of them right {right_and_accepted})"
+        )
+        for category in CATEGORIES:
+            counts = per_category.get(category)
+            if counts:
+                print(
+                    f"  {category:<16}{counts['n']:>4} asked{counts['right']:>4} right"
+                    f"{counts['accepted']:>4} accepted"
+                )
+    for error in errors[:3]:
+        print(f"  error: {error}")
+    return {
+        "asked": n,
+        "errors": len(errors),
+        "latency_p50_s": statistics.median(seconds) if seconds else None,
+        "truncated": truncated,
+        "with_tool_calls": with_calls,
+        "right": right,
+        "accepted": accepted,
+        "score_p50": statistics.median(scores) if scores else None,
+    }
+
+
+def _p95(values: Sequence[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
+
+
+async def run_real_t1(
+    rows: Sequence[Mapping[str, Any]],
+    settings: Settings,
+    prices: Mapping[str, Price],
+    policy: RoutingPolicy,
+    args: argparse.Namespace,
+) -> tuple[list[ModeResult], RealT1]:
+    """The suite with the bundled model as T1 (the worker runs for the duration)."""
+    with bundled_model_worker() as worker:
+        provider = create_provider(
+            ProviderKind.OPENAI_COMPATIBLE,
+            model=BUNDLED_MODEL,
+            base_url=f"{worker.url}/api/v1/llm/v1",
+            api_key=worker.api_token,
+            timeout=args.t1_timeout,
+        )
+        real = RealT1(
+            provider, temperature=args.t1_temperature, max_output_tokens=args.t1_max_tokens
+        )
+        try:
+            results = await run_suite(rows, settings, prices, policy, t1_factory=real.for_clock)
+        finally:
+            await provider.close()
+    return results, real
 
 
 # -- command line --------------------------------------------------------------------------------
@@ -610,6 +848,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--latency", default="t1=0.4,t2=1.2,t2f=2.5", help="seconds per tier")
     parser.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    parser.add_argument(
+        "--real-t1",
+        action="store_true",
+        help="T1 is the add-on's bundled SmolLM2 (real llama.cpp worker); cloud tiers simulated",
+    )
+    parser.add_argument(
+        "--t1-temperature",
+        type=float,
+        default=None,
+        help="real T1 only: send this temperature (default: none, as the agent; llama.cpp uses 0.8)",
+    )
+    parser.add_argument(
+        "--t1-max-tokens",
+        type=int,
+        default=None,
+        help="real T1 only: max output tokens (default: the suite's 256)",
+    )
+    parser.add_argument("--t1-timeout", type=float, default=30.0, help="real T1: seconds per call")
+    parser.add_argument(
+        "--sample", type=int, default=None, help="use about this many rows, spread over the file"
+    )
     return parser.parse_args(argv)
 
 
@@ -714,12 +973,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     policy = RoutingPolicy(
         confidence_threshold=args.threshold, max_escalations=args.max_escalations
     )
+    if args.sample and args.sample < len(rows):
+        step = len(rows) / args.sample
+        rows = [rows[int(i * step)] for i in range(args.sample)]
     print(
         f"seed {args.seed}, threshold {args.threshold}, max escalations {args.max_escalations}, "
         f"logprobs right {args.logprob_right} / wrong {args.logprob_wrong} ± {args.logprob_noise}"
     )
-    results = asyncio.run(run_suite(rows, settings, prices, policy))
+    real: RealT1 | None = None
+    if args.real_t1:
+        temperature = (
+            "none sent (llama.cpp default 0.8)"
+            if args.t1_temperature is None
+            else args.t1_temperature
+        )
+        print(
+            "T1: the add-on's bundled model (SmolLM2-135M-Instruct Q4_1, llama.cpp, 1 thread), "
+            f"temperature {temperature}, max tokens {args.t1_max_tokens or 256}; "
+            "T2/T2f simulated (their flags above apply)"
+        )
+        results, real = asyncio.run(run_real_t1(rows, settings, prices, policy, args))
+    else:
+        results = asyncio.run(run_suite(rows, settings, prices, policy))
     summary = report(results, rows)
+    if real is not None:
+        summary["real_t1"] = real_t1_report(real, rows, args.threshold)
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
 

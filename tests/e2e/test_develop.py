@@ -133,9 +133,7 @@ def test_develop_smoke(tmp_path: Path) -> None:
 
         # Through the HTTP API, as a client outside Assist would: HA's own intents answer a demo
         # device command (t0); a question goes to the add-on's bundled model (real llama.cpp).
-        answer = _post(
-            f"{base}/api/jarvis/query", token, {"text": "turn on the kitchen lights"}
-        )
+        answer = _post(f"{base}/api/jarvis/query", token, {"text": "turn on the kitchen lights"})
         assert answer["tier"] == "t0", answer
         answer = _post(f"{base}/api/jarvis/query", token, {"text": "Say hello to the workshop."})
         assert answer["tier"] == "t1", answer

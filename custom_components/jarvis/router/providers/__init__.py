@@ -6,6 +6,8 @@ pulls in its SDK, and a setup that never uses Gemini need not load google-genai.
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from ..types import ProviderKind
@@ -34,65 +36,37 @@ def create_provider(
     Raises ValueError when a required setting is missing or the kind is unknown.
     """
     kind = ProviderKind(kind)
+    common: dict[str, Any] = {
+        "model": model,
+        "base_url": base_url,
+        "api_key": api_key,
+        "timeout": timeout,
+        "http_client": http_client,
+    }
     if kind is ProviderKind.OPENAI:
         from .openai_compat import OpenAIProvider
 
-        return OpenAIProvider(
-            model=model,
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            http_client=http_client,
-        )
+        return OpenAIProvider(**common)
     if kind is ProviderKind.OPENAI_COMPATIBLE:
         from .openai_compat import OpenAICompatibleProvider
 
-        return OpenAICompatibleProvider(
-            model=model,
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            http_client=http_client,
-        )
+        return OpenAICompatibleProvider(**common)
     if kind is ProviderKind.ANTHROPIC:
         from .anthropic import AnthropicProvider
 
-        return AnthropicProvider(
-            model=model,
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            http_client=http_client,
-        )
+        return AnthropicProvider(**common)
     if kind is ProviderKind.GEMINI:
         from .gemini import GeminiProvider
 
-        return GeminiProvider(
-            model=model,
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            http_client=http_client,
-        )
+        return GeminiProvider(**common)
     if kind is ProviderKind.OLLAMA:
         from .ollama import DEFAULT_KEEP_ALIVE, OllamaProvider
 
         return OllamaProvider(
-            model=model,
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            http_client=http_client,
-            keep_alive=DEFAULT_KEEP_ALIVE if keep_alive is None else keep_alive,
+            **common, keep_alive=DEFAULT_KEEP_ALIVE if keep_alive is None else keep_alive
         )
     if kind is ProviderKind.PERPLEXITY:
         from .perplexity import PerplexityProvider
 
-        return PerplexityProvider(
-            model=model,
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            http_client=http_client,
-        )
+        return PerplexityProvider(**common)
     raise ValueError(f"unknown provider kind {kind!r}")

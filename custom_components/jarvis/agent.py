@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 import json
 import sqlite3
 import time
@@ -47,6 +46,7 @@ from .const import (
     DOMAIN,
     EVENT_ROUTING_DECISION,
     LOGGER,
+    MAX_REQUEST_CHARS,
     MQTT_CONTEXT_PREFIX,
     RECOMMENDED_CONVERSATION,
 )
@@ -65,7 +65,6 @@ from .router.types import Completion, CompletionRequest, Message, Tier, ToolCall
 
 MAX_TOOL_ITERATIONS = 10
 MAX_T0_CHARS = 300  # longer than any spoken command; HA's matcher is slow on long text
-MAX_INPUT_CHARS = 8_000  # a request longer than this is a paste accident, not a question
 BUDGET_NOTE = "(The cloud budget is used up, so this answer comes from the local model.)"
 HOME_ASSISTANT_AGENT = conversation.HOME_ASSISTANT_AGENT
 
@@ -603,12 +602,7 @@ class RoutingAgent:
                 final["content"] = f"{text} {BUDGET_NOTE}" if text or started else BUDGET_NOTE
                 turn.outcome = "budget_fallback"
             if accepted.tool_calls:
-                final["tool_calls"] = [
-                    llm.ToolInput(
-                        tool_name=tc.name, tool_args=tc.arguments, id=tc.id or uuid.uuid4().hex
-                    )
-                    for tc in accepted.tool_calls
-                ]
+                final["tool_calls"] = _tool_inputs(accepted.tool_calls)
             if final:
                 yield final
 
@@ -635,12 +629,7 @@ class RoutingAgent:
             if completion.text:
                 delta["content"] = completion.text
             if completion.tool_calls:
-                delta["tool_calls"] = [
-                    llm.ToolInput(
-                        tool_name=tc.name, tool_args=tc.arguments, id=tc.id or uuid.uuid4().hex
-                    )
-                    for tc in completion.tool_calls
-                ]
+                delta["tool_calls"] = _tool_inputs(completion.tool_calls)
             yield delta
 
         async for content in chat_log.async_add_delta_content_stream(agent_id, deltas()):
@@ -709,20 +698,25 @@ class RoutingAgent:
         return record
 
 
+def _tool_inputs(tool_calls: tuple[ToolCall, ...]) -> list[llm.ToolInput]:
+    """Accepted tool calls as HA runs them (through the ChatLog and the LLM API)."""
+    return [
+        llm.ToolInput(tool_name=tc.name, tool_args=tc.arguments, id=tc.id or uuid.uuid4().hex)
+        for tc in tool_calls
+    ]
+
+
 def _input_problem(text: str) -> str | None:
     """Why a request cannot be routed at all, or None."""
     if not text or not text.strip():
         return "I did not get any text to answer."
-    if len(text) > MAX_INPUT_CHARS:
-        return f"That request is {len(text)} characters long; I can take at most {MAX_INPUT_CHARS}."
+    if len(text) > MAX_REQUEST_CHARS:
+        return (
+            f"That request is {len(text)} characters long; I can take at most {MAX_REQUEST_CHARS}."
+        )
     return None
 
 
 def _summary(tool_result: Mapping[str, Any] | Any) -> Any:
     text = json.dumps(tool_result, default=str)
     return text if len(text) <= 500 else text[:497] + "..."
-
-
-def retention_cutoff(days: int) -> datetime:
-    """Records older than this are pruned."""
-    return dt_util.utcnow() - timedelta(days=days)

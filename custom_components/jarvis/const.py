@@ -62,5 +62,7 @@ RECOMMENDED_CONVERSATION: Final = {
 # The add-on's bundled model (llama.cpp + SmolLM2-135M), used as T1 when no local provider exists.
 BUNDLED_MODEL_NAME: Final = "bundled"
 LEDGER_RETENTION_DAYS: Final = 90
+# A request longer than this is a paste accident, not a question (agent and HTTP API alike).
+MAX_REQUEST_CHARS: Final = 8_000
 EVENT_ROUTING_DECISION: Final = "jarvis_routing_decision"
 SERVICE_GET_ROUTING_LOG: Final = "get_routing_log"

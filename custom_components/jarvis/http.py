@@ -19,12 +19,11 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.util.json import json_loads
 
-from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN
+from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, MAX_REQUEST_CHARS
 from .routing_log import RoutingLogQueryError, async_query, parse_filters
 from .services import loaded_entry
 
-MAX_QUERY_CHARS: Final = 8_000
-# Room for MAX_QUERY_CHARS characters written as JSON escapes (\ud83d\ude00: 12 bytes each).
+# Room for MAX_REQUEST_CHARS characters written as JSON escapes (\ud83d\ude00: 12 bytes each).
 MAX_BODY_BYTES: Final = 128 * 1024
 QUERY_FIELDS: Final = ("text", "agent_id", "conversation_id", "language")
 # loaded_entry's translation keys -> status
@@ -187,11 +186,11 @@ def _body_problem(body: Any) -> web.Response | None:
     if not isinstance(text, str) or not text.strip():
         why = "is required" if text is None else "must be a non-empty string"
         return _error(HTTPStatus.BAD_REQUEST, "invalid_text", f"text {why}", "text")
-    if len(text) > MAX_QUERY_CHARS:
+    if len(text) > MAX_REQUEST_CHARS:
         return _error(
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             "text_too_long",
-            f"text is {len(text)} characters; the limit is {MAX_QUERY_CHARS}",
+            f"text is {len(text)} characters; the limit is {MAX_REQUEST_CHARS}",
             "text",
         )
     for name in QUERY_FIELDS[1:]:

@@ -33,8 +33,9 @@ from custom_components.jarvis.const import (
     CONF_TIERS,
     DOMAIN,
     EVENT_ROUTING_DECISION,
+    MAX_REQUEST_CHARS,
 )
-from custom_components.jarvis.http import MAX_BODY_BYTES, MAX_QUERY_CHARS
+from custom_components.jarvis.http import MAX_BODY_BYTES
 from tests.support.fake_providers import openai as oai, perplexity as ppx
 from tests.support.fake_providers.base import Reply
 from tests.support.fake_providers.openai import CHAT_PATH, OpenAIServer
@@ -463,7 +464,7 @@ BAD_QUERIES: tuple[tuple[str, Any, int, str, str | None], ...] = (
     ("blank text", {"text": " \n\t "}, 400, "invalid_text", "text"),
     ("number text", {"text": 42}, 400, "invalid_text", "text"),
     ("list text", {"text": ["turn on"]}, 400, "invalid_text", "text"),
-    ("text too long", {"text": "x" * (MAX_QUERY_CHARS + 1)}, 413, "text_too_long", "text"),
+    ("text too long", {"text": "x" * (MAX_REQUEST_CHARS + 1)}, 413, "text_too_long", "text"),
     ("agent number", {"text": "hi", "agent_id": 7}, 400, "invalid_agent_id", "agent_id"),
     ("conversation list", {"text": "hi", "conversation_id": []}, 400, "invalid_conversation_id", "conversation_id"),
     ("language object", {"text": "hi", "language": {}}, 400, "invalid_language", "language"),
@@ -515,7 +516,7 @@ async def test_bad_queries_are_refused_and_nothing_is_lost(
 
     # Good requests still work; the longest allowed text is accepted.
     servers.local.script(CHAT_PATH, Reply(json=confident("That is a lot of x.")))
-    after = await ask(client, "x" * MAX_QUERY_CHARS, agent_id=workshop.entity("Models"))
+    after = await ask(client, "x" * MAX_REQUEST_CHARS, agent_id=workshop.entity("Models"))
     assert (after["tier"], after["answer"]) == ("t1", "That is a lot of x.")
     after_t0 = await ask(client, "turn on the kitchen light", agent_id="", language="")
     assert after_t0["tier"] == "t0"

@@ -19,7 +19,9 @@ from .addon.client import AddonClient
 from .const import CONF_API_TOKEN, DOMAIN, LEDGER_RETENTION_DAYS, LOGGER
 from .context_store import ContextStore
 from .coordinator import JarvisAddonCoordinator, JarvisConfigEntry, JarvisRuntimeData
+from .exposure import ExposureCache
 from .http import async_register_views
+from .ledger_writer import LedgerWriter
 from .router.ledger import Ledger, LedgerError
 from .services import async_setup_services
 
@@ -53,15 +55,25 @@ async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bo
             translation_placeholders={"path": ledger_path, "error": str(err)},
         ) from err
 
+    writer = LedgerWriter(hass, ledger)
+
     async def close_ledger() -> None:
+        await writer.async_flush()  # the decisions of the last half second
         await hass.async_add_executor_job(ledger.close)
 
     entry.async_on_unload(close_ledger)
     contexts = ContextStore(hass, entry.entry_id)
     await contexts.async_load()
     entry.async_on_unload(contexts.async_flush)
+    exposure = ExposureCache(hass)
+    entry.async_on_unload(exposure.async_start())
     entry.runtime_data = JarvisRuntimeData(
-        client=client, coordinator=coordinator, ledger=ledger, contexts=contexts
+        client=client,
+        coordinator=coordinator,
+        ledger=ledger,
+        writer=writer,
+        contexts=contexts,
+        exposure=exposure,
     )
 
     async def prune(_now: object = None) -> None:

@@ -9,28 +9,21 @@ the ChatLog (which executes its tool calls through HA's LLM API) and writes the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 import json
-import sqlite3
 import time
 from typing import Any
 import uuid
 
 from homeassistant.components import ai_task, conversation, mqtt
 from homeassistant.components.conversation.trace import ConversationTraceEventType
-from homeassistant.components.homeassistant.exposed_entities import async_should_expose
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_LLM_HASS_API
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import (
-    area_registry as ar,
-    entity_registry as er,
-    intent,
-    issue_registry as ir,
-    llm,
-)
+from homeassistant.helpers import intent, issue_registry as ir, llm
 from homeassistant.util import dt as dt_util
 from voluptuous_openapi import convert
 
@@ -55,9 +48,8 @@ from .coordinator import JarvisConfigEntry
 from .provider_setup import bundled_candidate, candidate_for, provider_subentries
 from .router.budget import Budget, BudgetCheck
 from .router.cascade import RouteResult, route
-from .router.confidence import ExposedContext
 from .router.freshness import assess_freshness
-from .router.ledger import DecisionRecord, LedgerError
+from .router.ledger import DecisionRecord
 from .router.policy import Candidate, RoutingPolicy, plan
 from .router.pricing import cost_usd
 from .router.providers.base import ProviderError
@@ -107,40 +99,44 @@ def to_tool_specs(llm_api: llm.APIInstance | None) -> tuple[ToolSpec, ...]:
     """HA's LLM API tools as JSON-schema tool specs."""
     if llm_api is None:
         return ()
-    return tuple(
-        ToolSpec(
-            name=tool.name,
-            description=tool.description or "",
-            parameters=convert(tool.parameters, custom_serializer=llm_api.custom_serializer),
-        )
-        for tool in llm_api.tools
-    )
+    return to_tool_specs_for(llm_api.tools, llm_api)
 
 
-def exposed_context(hass: HomeAssistant) -> ExposedContext:
-    """What a valid tool call may name: entities exposed to Assist, their names and aliases, areas."""
-    ent_reg = er.async_get(hass)
-    entity_ids: set[str] = set()
-    names: set[str] = set()
-    domains: set[str] = set()
-    for state in hass.states.async_all():
-        if not async_should_expose(hass, conversation.DOMAIN, state.entity_id):
-            continue
-        entity_ids.add(state.entity_id)
-        domains.add(state.domain)
-        names.add(state.name.lower())
-        if (entry := ent_reg.async_get(state.entity_id)) is not None:
-            names.update(alias.lower() for alias in entry.aliases if isinstance(alias, str))
-    areas = set()
-    for area in ar.async_get(hass).async_list_areas():
-        areas.add(area.name.lower())
-        areas.update(alias.lower() for alias in area.aliases)
-    return ExposedContext(
-        entity_ids=frozenset(entity_ids),
-        names=frozenset(names),
-        areas=frozenset(areas),
-        domains=frozenset(domains),
+def to_tool_specs_for(tools: Sequence[llm.Tool], llm_api: llm.APIInstance) -> tuple[ToolSpec, ...]:
+    """These tools (of llm_api, or wrapping its tools) as JSON-schema tool specs."""
+    return tuple(_tool_spec(tool, llm_api.custom_serializer) for tool in tools)
+
+
+# HA builds new Tool objects for every request, but an intent tool's schema is a fresh
+# vol.Schema around the same (cached) validators each time. Converting it costs ~1.4 ms per
+# request (benchmarks/router_overhead.py), so specs are kept per schema content: the key holds
+# the validators themselves, so an id can never be reused while its entry lives.
+_SPEC_CACHE: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], ToolSpec]] = OrderedDict()
+_SPEC_CACHE_SIZE = 256
+
+
+def _tool_spec(tool: llm.Tool, serializer: Callable[[Any], Any] | None) -> ToolSpec:
+    schema = tool.parameters.schema
+    parts: tuple[Any, ...] = tuple(schema.items()) if isinstance(schema, dict) else (schema,)
+    key = (
+        type(tool),
+        tool.name,
+        tool.description,
+        id(serializer),
+        tuple((id(k), id(v)) for k, v in parts) if isinstance(schema, dict) else id(schema),
     )
+    if (hit := _SPEC_CACHE.get(key)) is not None and hit[0] == (*parts, serializer):
+        _SPEC_CACHE.move_to_end(key)
+        return hit[1]
+    spec = ToolSpec(
+        name=tool.name,
+        description=tool.description or "",
+        parameters=convert(tool.parameters, custom_serializer=serializer),
+    )
+    _SPEC_CACHE[key] = ((*parts, serializer), spec)
+    if len(_SPEC_CACHE) > _SPEC_CACHE_SIZE:
+        _SPEC_CACHE.popitem(last=False)
+    return spec
 
 
 # -- one request ----------------------------------------------------------------------------------
@@ -218,6 +214,7 @@ class RoutingAgent:
     async def _spend(self) -> tuple[float, float]:
         """This agent's spend today and this month (UTC), from the ledger."""
         ledger = self.entry.runtime_data.ledger
+        await self.entry.runtime_data.writer.async_flush()
         day = dt_util.utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
         month = day.replace(day=1)
         agent = self.subentry.subentry_id
@@ -570,7 +567,7 @@ class RoutingAgent:
                 request,
                 ordered,
                 policy=self.policy,
-                exposed=exposed_context(self.hass),
+                exposed=self.entry.runtime_data.exposure.get(),
                 tools=tools,
                 budget_check=budget_check,
                 on_delta=on_delta,
@@ -683,12 +680,8 @@ class RoutingAgent:
             tokens_out=turn.tokens_out,
             freshness=turn.freshness,
         )
-        ledger = self.entry.runtime_data.ledger
-        try:
-            await self.hass.async_add_executor_job(ledger.append, record)
-        except (LedgerError, sqlite3.Error, OSError) as err:
-            # The answer (and any action) already happened: report, never fail the request.
-            LOGGER.error("Routing decision %s not written to the ledger: %s", record.id, err)
+        # Written after the answer: the person waiting does not wait for the commit.
+        self.entry.runtime_data.writer.async_append(record)
         data = record.to_dict()
         self.entry.runtime_data.remember(user_input.context.id, data)
         self.hass.bus.async_fire(EVENT_ROUTING_DECISION, data, context=user_input.context)

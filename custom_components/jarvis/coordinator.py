@@ -13,6 +13,8 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from .addon.client import AddonAuthError, AddonClient, AddonError, AddonHealth
 from .const import DOMAIN, HEALTH_INTERVAL, LOGGER
 from .context_store import ContextStore
+from .exposure import ExposureCache
+from .ledger_writer import LedgerWriter
 from .router.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -26,7 +28,9 @@ class JarvisRuntimeData:
     client: AddonClient
     coordinator: JarvisAddonCoordinator
     ledger: Ledger
+    writer: LedgerWriter  # every ledger write goes through it; readers flush it first
     contexts: ContextStore
+    exposure: ExposureCache
     # Decisions of the last requests by HA context id: lets /api/jarvis/query name its decision.
     recent_decisions: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
 

@@ -184,6 +184,7 @@ async def async_query(
 ) -> dict[str, Any]:
     """One page, newest first, with the total for pagination."""
     ledger = entry.runtime_data.ledger
+    await entry.runtime_data.writer.async_flush()
 
     def read() -> tuple[list[dict[str, Any]], int]:
         records = ledger.query(

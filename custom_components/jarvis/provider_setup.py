@@ -11,6 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.httpx_client import get_async_client
 
 from .const import (
+    BUNDLED_MAX_OUTPUT_TOKENS,
     BUNDLED_MODEL_NAME,
     CONF_API_TOKEN,
     CONF_KIND,
@@ -95,8 +96,18 @@ def bundled_candidate(hass: HomeAssistant, entry_data: Mapping[str, Any]) -> Can
         timeout=DEFAULT_TIMEOUT_S,
         http_client=get_async_client(hass),
     )
+    # SmolLM2-135M cannot call tools (it invents entities such as "namen"), drifts into
+    # repetition past ~100 tokens, and its logprobs describe its greedy answer: so no tools, a
+    # short cap and temperature 0 (benchmarks/routing_suite.py --real-t1 measures it).
     return Candidate(
-        tier=Tier.LOCAL_MODEL, name="add-on model", provider=provider, price=Price(), local=True
+        tier=Tier.LOCAL_MODEL,
+        name="add-on model",
+        provider=provider,
+        price=Price(),
+        local=True,
+        tools=False,
+        max_output_tokens=BUNDLED_MAX_OUTPUT_TOKENS,
+        temperature=0.0,
     )
 
 

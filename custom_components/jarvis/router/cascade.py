@@ -351,7 +351,7 @@ async def route(
         else:
             final, why_final = False, ""
         timeout_s = min(request.timeout_s, remaining)
-        call = replace(request, timeout_s=timeout_s)
+        call = replace(candidate.adapt(request), timeout_s=timeout_s)
         use_stream = final and on_delta is not None
         call_started = clock()
         state = _StreamState(call_started)
@@ -395,7 +395,8 @@ async def route(
         spent += cost
         report = assess(
             completion,
-            tools=tools,
+            tools=tools if candidate.tools else (),  # a call to a tool it was not given is invalid
+            actions_possible=bool(tools),
             exposed=exposed,
             threshold=policy.confidence_threshold,
             request_text=request_text,

@@ -457,12 +457,18 @@ def assess(
     threshold: float,
     request_text: str | None = None,
     constrained: bool = False,
+    actions_possible: bool | None = None,
 ) -> ConfidenceReport:
     """Score one answer; see the module docstring for the signals, weights and caps.
 
+    tools: the tools this model was given (a call to any other is invalid).
     request_text: the user's request, for the action-without-tool-call check (optional).
     constrained: the answer came from constrained decoding (JSON schema); logprobs are ignored.
+    actions_possible: whether the request could act at all (tools exist for it, even if this
+        model was not given them); defaults to whether `tools` is non-empty.
     """
+    if actions_possible is None:
+        actions_possible = bool(tools)
     signals = _Signals()
     invalid = _check_tool_calls(completion, tools, exposed, signals)
     text = completion.text.strip()
@@ -481,7 +487,7 @@ def assess(
     if text:
         _check_language(text, signals)
     _check_finish(completion, signals)
-    if request_text is not None and tools and not completion.tool_calls:
+    if request_text is not None and actions_possible and not completion.tool_calls:
         action = is_action_request(request_text)
         signals.components["action_without_tool_call"] = 1.0 if action else 0.0
         if action:

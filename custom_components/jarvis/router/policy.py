@@ -7,12 +7,13 @@ glue before the plan; the plan orders the model tiers only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import math
+from typing import Any
 
 from .freshness import FreshnessReport
 from .providers.base import Provider
-from .types import Price, Tier
+from .types import CompletionRequest, Price, Tier
 
 DEFAULT_TIER_ORDER: tuple[Tier, ...] = (Tier.LOCAL_INTENT, Tier.LOCAL_MODEL, Tier.CLOUD)
 MODEL_TIERS = frozenset({Tier.LOCAL_MODEL, Tier.CLOUD})
@@ -60,18 +61,40 @@ class RoutingPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """One configured model the router may ask; local ones are free and never budget-checked."""
+    """One configured model the router may ask; local ones are free and never budget-checked.
+
+    What a model can take is its own: `tools=False` for a model that cannot call tools (Ollama's
+    /api/show says so; the add-on's 135M model only makes them up), `max_output_tokens` to cap a
+    small model that rambles or loops, `temperature` to pin sampling (0: its most likely answer,
+    which is also what its logprobs describe).
+    """
 
     tier: Tier
     name: str  # the provider's config title (or id): shown in reasons, the ledger, spend
     provider: Provider
     price: Price
     local: bool
+    tools: bool = True
+    max_output_tokens: int | None = None
+    temperature: float | None = None
 
     @property
     def label(self) -> str:
         """How reasons name it: "t1 Ollama workshop"."""
         return f"{self.tier.value} {self.name}"
+
+    def adapt(self, request: CompletionRequest) -> CompletionRequest:
+        """The request as this candidate gets it."""
+        changes: dict[str, Any] = {}
+        if not self.tools and request.tools:
+            changes["tools"] = ()
+        if self.max_output_tokens is not None and (
+            self.max_output_tokens < request.max_output_tokens
+        ):
+            changes["max_output_tokens"] = self.max_output_tokens
+        if self.temperature is not None:
+            changes["temperature"] = self.temperature
+        return replace(request, **changes) if changes else request
 
 
 def plan(

@@ -237,12 +237,10 @@ async def test_decision_follows_the_real_score(
 async def test_action_request_is_never_run_unchecked_from_the_small_model(
     hass: HomeAssistant, llm_worker: Worker, cloud: OpenAIServer
 ) -> None:
-    """A device command: SmolLM2 either proposes tool calls or (usually) chats instead.
+    """A device command: SmolLM2 is given no tools (it can only invent calls), so it chats.
 
-    Proposed calls must validate against the offered tools and the exposed entities (there is no
-    light above a welding bench, so any call naming one is invalid and never runs); a chatty
-    answer to an action request is capped (action_without_tool_call) and escalated. Either way
-    only the cloud's valid call runs, once.
+    A chatty answer to an action request is capped (action_without_tool_call: the request could
+    act, this model could not) and escalated; only the cloud's valid call runs, once.
     """
     cloud.script(
         CHAT_PATH,
@@ -255,21 +253,14 @@ async def test_action_request_is_never_run_unchecked_from_the_small_model(
     t1 = _assert_t1_is_the_bundled_model(decision)
     report = t1["confidence"]
     offered = {t["function"]["name"] for t in cloud.requests_to(CHAT_PATH)[0].json["tools"]}
-    assert "HassTurnOn" in offered  # tools were offered (to both tiers: one request)
-    if t1["tool_calls"]:
-        # The model called tools: any invalid call hard-fails the answer; none of it runs.
-        if report["hard_fail_kind"] == "invalid_tool_call":
-            assert t1["outcome"] == "invalid_tool_call"
-            assert report["invalid_tool_calls"]
-        _assert_escalated(decision, t1, cloud)
-    else:
-        # No tool call for a command: the "action without a tool call" cap applies.
-        _assert_real_logprobs(t1)
-        assert report["components"]["action_without_tool_call"] == 1.0
-        assert report["score"] <= CAPS["action_without_tool_call"] < 0.6
-        assert any("calls no tool" in reason for reason in report["reasons"])
-        assert t1["outcome"] == "low_confidence"
-        _assert_escalated(decision, t1, cloud)
+    assert "HassTurnOn" in offered  # the cloud got the tools
+    assert t1["tool_calls"] == []
+    _assert_real_logprobs(t1)
+    assert report["components"]["action_without_tool_call"] == 1.0
+    assert report["score"] <= CAPS["action_without_tool_call"] < 0.6
+    assert any("calls no tool" in reason for reason in report["reasons"])
+    assert t1["outcome"] == "low_confidence"
+    _assert_escalated(decision, t1, cloud)
     assert _speech(result) == "The kitchen light is on."
     # Exactly the cloud's call ran, once, on the real entity.
     assert [c.data["entity_id"] for c in shop.light_on_calls] == [[LIGHT]]

@@ -650,3 +650,57 @@ async def test_result_to_dict_is_json_safe_and_complete() -> None:
     assert second["usage"]["input_tokens"] == 1_000
     assert second["cost_usd"] == pytest.approx((1_000 * 1.0 + 20 * 5.0) / 1e6)
     assert second["estimate_usd"] > second["cost_usd"]
+
+
+# -- what each candidate can take ---------------------------------------------------------------
+
+
+async def test_each_candidate_gets_the_request_it_can_take() -> None:
+    small = Candidate(
+        Tier.LOCAL_MODEL,
+        "tiny",
+        ScriptedProvider(UNSURE),
+        Price(),
+        local=True,
+        tools=False,
+        max_output_tokens=128,
+        temperature=0.0,
+    )
+    t2 = cloud(GOOD_CALL)
+    await run([small, t2])
+    (_, sent_small), (_, sent_cloud) = provider_of(small).calls[0], provider_of(t2).calls[0]
+    assert sent_small.tools == ()
+    assert sent_small.max_output_tokens == 128
+    assert sent_small.temperature == 0.0
+    assert sent_cloud.tools == REQUEST.tools
+    assert sent_cloud.max_output_tokens == REQUEST.max_output_tokens
+    assert sent_cloud.temperature == REQUEST.temperature
+
+
+def test_a_cap_never_raises_the_request_limit() -> None:
+    capped = local(ANSWER)
+    assert capped.adapt(REQUEST) is REQUEST  # nothing to change: the same request
+    roomy = Candidate(
+        Tier.LOCAL_MODEL, "x", ScriptedProvider(ANSWER), Price(), local=True, max_output_tokens=10**6
+    )
+    assert roomy.adapt(REQUEST).max_output_tokens == REQUEST.max_output_tokens
+
+
+async def test_a_tool_call_from_a_candidate_given_no_tools_is_invalid() -> None:
+    made_up = Candidate(
+        Tier.LOCAL_MODEL, "tiny", ScriptedProvider(GOOD_CALL), Price(), local=True, tools=False
+    )
+    result = await run([made_up, cloud(ANSWER)])
+    assert outcomes(result) == [("tiny", "invalid_tool_call"), ("openai", "accepted")]
+
+
+async def test_an_action_answered_in_words_by_a_model_without_tools_escalates() -> None:
+    claims = Completion(text="Done, the kitchen light is on now.", finish_reason="stop")
+    no_tools = Candidate(
+        Tier.LOCAL_MODEL, "tiny", ScriptedProvider(claims), Price(), local=True, tools=False
+    )
+    result = await run([no_tools, cloud(GOOD_CALL)])
+    assert outcomes(result) == [("tiny", "low_confidence"), ("openai", "accepted")]
+    report = result.attempts[0].confidence
+    assert report is not None
+    assert report.components["action_without_tool_call"] == 1.0

@@ -16,6 +16,7 @@ from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
 from .addon.client import AddonClient
+from .candidates import CandidatePool
 from .const import CONF_API_TOKEN, DOMAIN, LEDGER_RETENTION_DAYS, LOGGER
 from .context_store import ContextStore
 from .coordinator import JarvisAddonCoordinator, JarvisConfigEntry, JarvisRuntimeData
@@ -67,6 +68,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bo
     entry.async_on_unload(contexts.async_flush)
     exposure = ExposureCache(hass)
     entry.async_on_unload(exposure.async_start())
+    pool = CandidatePool(hass)
+    entry.async_on_unload(pool.async_close)
     entry.runtime_data = JarvisRuntimeData(
         client=client,
         coordinator=coordinator,
@@ -74,6 +77,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bo
         writer=writer,
         contexts=contexts,
         exposure=exposure,
+        candidates=pool,
     )
 
     async def prune(_now: object = None) -> None:

@@ -45,7 +45,7 @@ from .const import (
 )
 from .context_store import Turn as ContextTurn
 from .coordinator import JarvisConfigEntry
-from .provider_setup import bundled_candidate, candidate_for, provider_subentries
+from .provider_setup import provider_subentries
 from .router.budget import Budget, BudgetCheck
 from .router.cascade import RouteResult, route
 from .router.freshness import assess_freshness
@@ -192,23 +192,22 @@ class RoutingAgent:
             daily_usd=settings.get(CONF_BUDGET_DAILY), monthly_usd=settings.get(CONF_BUDGET_MONTHLY)
         )
 
-    # The candidates are rebuilt per request: provider subentries can change at any time.
     def candidates(self) -> list[Candidate]:
         """Configured providers (all, or the agent's chosen ones), plus the add-on's model."""
         chosen = set(self.settings.get(CONF_PROVIDERS) or ())
-        subs = [
-            s
+        pool = self.entry.runtime_data.candidates
+        candidates = [
+            pool.candidate(s)
             for s in provider_subentries(self.entry.subentries)
             if not chosen or s.subentry_id in chosen
         ]
-        candidates = [candidate_for(self.hass, sub) for sub in subs]
         health = self.entry.runtime_data.coordinator.data
         # Enabled, not necessarily ready yet: the model loads in about a second after the add-on
         # starts, and a call before that fails over like any unavailable provider.
         llm = health.raw.get("llm") if health else None
         bundled = isinstance(llm, dict) and bool(llm.get("enabled"))
         if bundled and not any(c.tier is Tier.LOCAL_MODEL for c in candidates):
-            candidates.append(bundled_candidate(self.hass, self.entry.data))
+            candidates.append(pool.bundled(self.entry.data))
         return candidates
 
     async def _spend(self) -> tuple[float, float]:
@@ -448,7 +447,10 @@ class RoutingAgent:
             "cues": list(freshness.cues),
         }
         candidates = [c for c in self.candidates() if c.tier in self.tiers or c.tier is Tier.FRESH]
-        ordered = plan(self.policy, candidates, freshness)
+        ordered, skipped = await self.entry.runtime_data.candidates.async_prepare(
+            plan(self.policy, candidates, freshness)
+        )
+        turn.attempts.extend(skipped)
         request = CompletionRequest(
             messages=to_messages(chat_log), tools=tools, want_logprobs=True, json_schema=json_schema
         )

@@ -11,6 +11,7 @@ from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .addon.client import AddonAuthError, AddonClient, AddonError, AddonHealth
+from .candidates import CandidatePool
 from .const import DOMAIN, HEALTH_INTERVAL, LOGGER
 from .context_store import ContextStore
 from .exposure import ExposureCache
@@ -31,6 +32,7 @@ class JarvisRuntimeData:
     writer: LedgerWriter  # every ledger write goes through it; readers flush it first
     contexts: ContextStore
     exposure: ExposureCache
+    candidates: CandidatePool  # providers built once per subentry, closed on unload
     # Decisions of the last requests by HA context id: lets /api/jarvis/query name its decision.
     recent_decisions: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
 

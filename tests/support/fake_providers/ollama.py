@@ -6,7 +6,7 @@ POST /api/chat answers one JSON object (`"stream": false`) or NDJSON lines, the 
 `message.tool_calls[].function.arguments` is a JSON object. With `logprobs: true` each object
 carries a top-level `logprobs: [{token, logprob, bytes, top_logprobs}]`. GET /api/ps lists the
 loaded models, POST /api/show describes one (with `capabilities`), GET /api/version says
-`{"version"}`. Errors are `{"error": "..."}`; a tool call Ollama's parser cannot read is an HTTP 500
+`{"version"}`, POST /api/generate with only a model loads it (`"done_reason": "load"`). Errors are `{"error": "..."}`; a tool call Ollama's parser cannot read is an HTTP 500
 "error parsing tool call: raw='...', err=...".
 """
 
@@ -22,6 +22,7 @@ CHAT_PATH = "/api/chat"
 PS_PATH = "/api/ps"
 SHOW_PATH = "/api/show"
 VERSION_PATH = "/api/version"
+GENERATE_PATH = "/api/generate"
 MODEL = "qwen3:4b"
 CREATED_AT = "2026-10-01T12:00:00.000000Z"
 
@@ -35,6 +36,7 @@ class OllamaServer(FakeServer):
         self.default(VERSION_PATH, json_reply({"version": "0.13.0"}))
         self.default(PS_PATH, json_reply({"models": []}))
         self.default(SHOW_PATH, json_reply(show(["completion", "tools"])))
+        self.default(GENERATE_PATH, json_reply(loaded(MODEL)))
 
     def not_found(self, path: str) -> Reply:
         """Ollama's 404 body."""
@@ -142,6 +144,17 @@ def show(capabilities: Sequence[str]) -> dict[str, Any]:
         "model_info": {"general.architecture": "qwen3"},
         "capabilities": list(capabilities),
         "modified_at": CREATED_AT,
+    }
+
+
+def loaded(model: str) -> dict[str, Any]:
+    """POST /api/generate without a prompt: the model is now loaded."""
+    return {
+        "model": model,
+        "created_at": CREATED_AT,
+        "response": "",
+        "done": True,
+        "done_reason": "load",
     }
 
 

@@ -76,3 +76,6 @@ class LocalModelStatus(Protocol):
 
     async def supports_tools(self) -> bool:
         """Whether the model can call tools."""
+
+    async def warm_up(self) -> None:
+        """Load the model now (so that a later request finds it warm)."""

@@ -330,6 +330,11 @@ class OllamaProvider:
         """Whether the model can call tools."""
         return "tools" in await self.capabilities()
 
+    async def warm_up(self) -> None:
+        """Load the model (POST /api/generate with no prompt), kept for `keep_alive`."""
+        client = await self._sdk()
+        await self._call("generate", client.generate(model=self.model, keep_alive=self.keep_alive))
+
     async def _params(self, request: CompletionRequest) -> tuple[dict[str, Any], bool]:
         options: dict[str, Any] = {"num_predict": request.max_output_tokens}
         if request.temperature is not None:

@@ -356,6 +356,19 @@ async def test_is_warm(provider: OllamaProvider, ollama_server: OllamaServer) ->
         await untagged.close()
 
 
+async def test_warm_up_loads_the_model(
+    provider: OllamaProvider, ollama_server: OllamaServer
+) -> None:
+    await provider.warm_up()
+    assert ollama_server.last.path == wire.GENERATE_PATH
+    assert ollama_server.last.json["model"] == wire.MODEL
+    assert ollama_server.last.json["keep_alive"] == provider.keep_alive
+    assert "prompt" not in ollama_server.last.json or not ollama_server.last.json["prompt"]
+    ollama_server.script(wire.GENERATE_PATH, wire.error_reply(404, "model not found"))
+    with pytest.raises(ProviderRequestError):
+        await provider.warm_up()
+
+
 async def test_capabilities(provider: OllamaProvider, ollama_server: OllamaServer) -> None:
     ollama_server.script(SHOW_PATH, json_reply(wire.show(["completion", "tools", "thinking"])))
     assert await provider.capabilities() == frozenset({"completion", "tools", "thinking"})

@@ -365,7 +365,7 @@ async def bench_decision(
     row("assess_freshness + plan", samples["plan"], "µs", q=99)
     row("assess() (tool call + 40 logprobs)", samples["assess"], "µs", q=99)
     row("decision = exposed + plan + assess", samples["decision"], "µs", q=99)
-    row("agent.candidates() (providers rebuilt)", samples["candidates"], "µs", q=99)
+    row("agent.candidates() (pooled providers)", samples["candidates"], "µs", q=99)
     row("to_tool_specs(), schemas converted", samples["tool_specs_build"], "µs", q=99)
     row("to_tool_specs(), new API, cached specs", samples["tool_specs"], "µs", q=99)
     share = statistics.median(samples["exposed"]) / statistics.median(samples["decision"])

@@ -35,6 +35,7 @@ from .const import (
     CONF_MAX_ESCALATIONS,
     CONF_PROMPT,
     CONF_PROVIDERS,
+    CONF_TIER_ORDER,
     CONF_TIERS,
     DOMAIN,
     EVENT_ROUTING_DECISION,
@@ -42,6 +43,7 @@ from .const import (
     MAX_REQUEST_CHARS,
     MQTT_CONTEXT_PREFIX,
     RECOMMENDED_CONVERSATION,
+    TIER_ORDER_CLOUD_FIRST,
 )
 from .context_store import Turn as ContextTurn
 from .coordinator import JarvisConfigEntry
@@ -180,10 +182,13 @@ class RoutingAgent:
         settings = {**RECOMMENDED_CONVERSATION, **subentry.data}
         self.settings = settings
         self.tiers = {Tier(t) for t in settings[CONF_TIERS]}
+        order = (
+            (Tier.LOCAL_INTENT, Tier.CLOUD, Tier.LOCAL_MODEL)
+            if settings.get(CONF_TIER_ORDER) == TIER_ORDER_CLOUD_FIRST
+            else (Tier.LOCAL_INTENT, Tier.LOCAL_MODEL, Tier.CLOUD)
+        )
         self.policy = RoutingPolicy(
-            tier_order=tuple(
-                t for t in (Tier.LOCAL_INTENT, Tier.LOCAL_MODEL, Tier.CLOUD) if t in self.tiers
-            ),
+            tier_order=tuple(t for t in order if t in self.tiers),
             confidence_threshold=float(settings[CONF_CONFIDENCE_THRESHOLD]),
             freshness_routing=bool(settings[CONF_FRESHNESS_ROUTING]),
             max_escalations=int(settings[CONF_MAX_ESCALATIONS]),

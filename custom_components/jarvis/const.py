@@ -43,6 +43,9 @@ CONF_TIMEOUT: Final = "timeout"
 
 CONF_PROMPT: Final = "prompt"
 CONF_TIERS: Final = "tiers"
+CONF_TIER_ORDER: Final = "tier_order"
+TIER_ORDER_LOCAL_FIRST: Final = "local_first"
+TIER_ORDER_CLOUD_FIRST: Final = "cloud_first"
 CONF_PROVIDERS: Final = "providers"
 CONF_CONFIDENCE_THRESHOLD: Final = "confidence_threshold"
 CONF_FRESHNESS_ROUTING: Final = "freshness_routing"
@@ -55,6 +58,7 @@ DEFAULT_CONVERSATION_NAME: Final = "Jarvis"
 DEFAULT_AI_TASK_NAME: Final = "Jarvis AI task"
 RECOMMENDED_CONVERSATION: Final = {
     CONF_TIERS: ["t0", "t1", "t2"],
+    CONF_TIER_ORDER: TIER_ORDER_LOCAL_FIRST,
     CONF_CONFIDENCE_THRESHOLD: 0.6,
     CONF_FRESHNESS_ROUTING: True,
     CONF_MAX_ESCALATIONS: 2,

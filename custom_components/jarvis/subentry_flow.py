@@ -39,6 +39,7 @@ from .const import (
     CONF_PRICE_PER_REQUEST,
     CONF_PROMPT,
     CONF_PROVIDERS,
+    CONF_TIER_ORDER,
     CONF_TIERS,
     CONF_TIMEOUT,
     DEFAULT_AI_TASK_NAME,
@@ -47,6 +48,8 @@ from .const import (
     RECOMMENDED_CONVERSATION,
     SUBENTRY_AI_TASK,
     SUBENTRY_PROVIDER,
+    TIER_ORDER_CLOUD_FIRST,
+    TIER_ORDER_LOCAL_FIRST,
 )
 from .provider_setup import validate_provider
 from .router.types import LOCAL_KINDS, ProviderKind
@@ -300,6 +303,14 @@ class ConversationSubentryFlow(ConfigSubentryFlow):
                 ): SelectSelector(SelectSelectorConfig(options=apis, multiple=True)),
                 vol.Required(CONF_TIERS, default=d.get(CONF_TIERS)): SelectSelector(
                     SelectSelectorConfig(options=tiers, multiple=True, translation_key=CONF_TIERS)
+                ),
+                vol.Required(
+                    CONF_TIER_ORDER, default=d.get(CONF_TIER_ORDER, TIER_ORDER_LOCAL_FIRST)
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=[TIER_ORDER_LOCAL_FIRST, TIER_ORDER_CLOUD_FIRST],
+                        translation_key=CONF_TIER_ORDER,
+                    )
                 ),
                 vol.Optional(
                     CONF_PROVIDERS, description={"suggested_value": suggested_providers}

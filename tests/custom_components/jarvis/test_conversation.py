@@ -357,3 +357,25 @@ async def test_long_text_skips_t0(
         "outcome": "skipped_long_text",
     }
     assert decision["tier"] == "t1"
+
+
+async def test_cloud_first_order_asks_the_cloud_and_falls_back_to_the_local_model(
+    hass: HomeAssistant,
+    session_worker: Worker,
+    servers: Servers,
+) -> None:
+    """tier_order cloud_first: t0, then the cloud; the local model only when the cloud fails."""
+    local, cloud = servers.local, servers.cloud
+    cloud.script(CHAT_PATH, Reply(json=oai.completion("Cloud answer.")))
+    cloud.script(CHAT_PATH, Reply(status=503, json={"error": {"message": "overloaded"}}))
+    local.script(CHAT_PATH, streamed("Local answer."))
+    await setup_shop(hass, session_worker, _subentries(servers, tier_order="cloud_first"))
+    assert _speech(await _ask(hass, "tell me a workshop joke")) == "Cloud answer."
+    assert not local.requests
+    assert _speech(await _ask(hass, "tell me another workshop joke")) == "Local answer."
+    newest = (await _log(hass))[0]
+    assert [(a["tier"], a["outcome"]) for a in newest["attempts"]] == [
+        ("t0", "no_match"),
+        ("t2", "error"),
+        ("t1", "accepted"),
+    ]

@@ -729,12 +729,14 @@ async def test_conversation_defaults_are_the_recommended_policy(
         api.id for api in llm.async_get_apis(hass)
     ]
     assert fields[CONF_TIERS]["selector"]["select"]["translation_key"] == CONF_TIERS
+    assert fields["tier_order"]["selector"]["select"]["options"] == ["local_first", "cloud_first"]
     assert fields[CONF_PROVIDERS]["selector"]["select"]["options"] == []
     assert set(fields) == {
         CONF_NAME,
         CONF_PROMPT,
         CONF_LLM_HASS_API,
         CONF_TIERS,
+        "tier_order",
         CONF_PROVIDERS,
         CONF_CONFIDENCE_THRESHOLD,
         CONF_FRESHNESS_ROUTING,

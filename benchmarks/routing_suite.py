@@ -21,7 +21,8 @@ monotonic time plus the simulated providers' latency, so real latency counts too
 --real-t1 starts the add-on worker (tests/support/worker.py, with Mosquitto) serving the bundled
 SmolLM2-135M through llama.cpp on one thread, and plugs the integration's own OpenAI-compatible
 provider in as T1, exactly as the agent builds it (`<worker>/api/v1/llm/v1`, the add-on's token,
-no temperature unless --t1-temperature); the cloud tiers stay simulated. The model is asked once
+no tools, 128 output tokens, temperature 0; --t1-tools / --t1-max-tokens / --t1-temperature
+change that); the cloud tiers stay simulated. The model is asked once
 per request: "always local" and the cascade replay the same answer (its measured latency is added
 to the clock), so both judge the same answers and the run takes minutes, not tens of minutes.
 
@@ -36,7 +37,7 @@ import asyncio
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 import contextlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 import json
 import math
 from pathlib import Path
@@ -52,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from custom_components.jarvis.const import BUNDLED_MAX_OUTPUT_TOKENS, BUNDLED_TEMPERATURE  # noqa: E402
 from custom_components.jarvis.router.budget import BudgetCheck  # noqa: E402
 from custom_components.jarvis.router.cascade import RouteResult, route  # noqa: E402
 from custom_components.jarvis.router.confidence import ExposedContext, assess  # noqa: E402
@@ -459,8 +461,13 @@ def make_candidates(
     t1_provider: Provider | None = None,
     *,
     t1_factory: Callable[[SimClock], Provider] | None = None,
+    t1_limits: Mapping[str, Any] | None = None,
 ) -> dict[str, Candidate]:
-    """One candidate per tier; t1_provider (or t1_factory(clock)) replaces the simulated local model."""
+    """One candidate per tier; t1_provider (or t1_factory(clock)) replaces the simulated local model.
+
+    t1_limits: Candidate fields for the local model (tools, max_output_tokens, temperature), as
+    the agent sets them for that model.
+    """
 
     def sim(tier: Tier, kind: ProviderKind, model: str) -> Provider:
         return SimulatedProvider(
@@ -477,7 +484,9 @@ def make_candidates(
         t1_provider = t1_factory(clock)
     t1 = t1_provider or sim(Tier.LOCAL_MODEL, ProviderKind.OLLAMA, "sim-local")
     return {
-        "t1": Candidate(Tier.LOCAL_MODEL, "local", Recorder(t1), prices["t1"], local=True),
+        "t1": Candidate(
+            Tier.LOCAL_MODEL, "local", Recorder(t1), prices["t1"], local=True, **(t1_limits or {})
+        ),
         "t2": Candidate(
             Tier.CLOUD,
             "cloud",
@@ -504,14 +513,14 @@ async def run_mode(
     *,
     rows: Sequence[Mapping[str, Any]],
     candidates: Mapping[str, Candidate],
-    tiers: Sequence[str],
+    tiers: Sequence[str] | Callable[[Mapping[str, Any]], Sequence[str]],
     policy: RoutingPolicy,
     clock: SimClock,
 ) -> ModeResult:
-    """Route every row with the given candidate tiers."""
+    """Route every row with the given candidate tiers (or the tiers a function picks per row)."""
     result = ModeResult(name)
-    chosen = [candidates[t] for t in tiers]
     for row in rows:
+        chosen = [candidates[t] for t in (tiers(row) if callable(tiers) else tiers)]
         ordered = plan(policy, chosen, assess_freshness(row["text"]))
         recorded: dict[str, Completion] = {}
         for candidate in ordered:
@@ -557,9 +566,14 @@ async def run_suite(
     t1_provider: Provider | None = None,
     *,
     t1_factory: Callable[[SimClock], Provider] | None = None,
+    t1_limits: Mapping[str, Any] | None = None,
 ) -> list[ModeResult]:
-    """The cascade and its baselines, each on fresh providers and a fresh clock."""
-    modes = (
+    """The cascade and its baselines, each on fresh providers and a fresh clock.
+
+    "oracle" sends each request straight to the tier its label says it needs: the cheapest any
+    router could be on this mix of requests (a bound, not a strategy).
+    """
+    modes: tuple[tuple[str, Any, RoutingPolicy], ...] = (
         (
             "always cloud",
             ("t2",),
@@ -567,13 +581,20 @@ async def run_suite(
         ),
         ("cloud + fresh tier", ("t2", "t2f"), policy),
         ("always local", ("t1",), policy),
+        ("oracle (bound)", lambda row: (row["ideal_tier"],), policy),
         ("cascade", ("t1", "t2", "t2f"), policy),
     )
     results = []
     for name, tiers, mode_policy in modes:
         clock = SimClock()
         candidates = make_candidates(
-            rows, settings, clock, prices, t1_provider, t1_factory=t1_factory
+            rows,
+            settings,
+            clock,
+            prices,
+            t1_provider,
+            t1_factory=t1_factory,
+            t1_limits=t1_limits,
         )
         results.append(
             await run_mode(
@@ -611,20 +632,12 @@ class RealT1:
     """A real provider asked once per distinct request; every strategy replays that answer.
 
     Per strategy (clock) a view is handed out: on a replay, the call's measured latency is added
-    to that strategy's clock, so latency figures stay real. temperature / max_output_tokens, when
-    given, replace the request's for the local model only (the simulated tiers ignore them).
+    to that strategy's clock, so latency figures stay real. What the model is sent (tools, output
+    cap, temperature) is its Candidate's business, as in the agent.
     """
 
-    def __init__(
-        self,
-        provider: Provider,
-        *,
-        temperature: float | None = None,
-        max_output_tokens: int | None = None,
-    ) -> None:
+    def __init__(self, provider: Provider) -> None:
         self.provider = provider
-        self.temperature = temperature
-        self.max_output_tokens = max_output_tokens
         self.calls: dict[str, T1Call] = {}
         self.requests: dict[str, CompletionRequest] = {}
 
@@ -635,14 +648,9 @@ class RealT1:
         key = _fingerprint(request)
         call = self.calls.get(key)
         if call is None:
-            sent = request
-            if self.temperature is not None:
-                sent = replace(sent, temperature=self.temperature)
-            if self.max_output_tokens is not None:
-                sent = replace(sent, max_output_tokens=self.max_output_tokens)
             started = time.monotonic()
             try:
-                completion: Completion | None = await self.provider.complete(sent)
+                completion: Completion | None = await self.provider.complete(request)
                 error = None
             except ProviderError as err:
                 completion, error = None, f"{type(err).__name__}: {err}"
@@ -792,14 +800,28 @@ async def run_real_t1(
             api_key=worker.api_token,
             timeout=args.t1_timeout,
         )
-        real = RealT1(
-            provider, temperature=args.t1_temperature, max_output_tokens=args.t1_max_tokens
-        )
+        real = RealT1(provider)
         try:
-            results = await run_suite(rows, settings, prices, policy, t1_factory=real.for_clock)
+            results = await run_suite(
+                rows,
+                settings,
+                prices,
+                policy,
+                t1_factory=real.for_clock,
+                t1_limits=real_t1_limits(args),
+            )
         finally:
             await provider.close()
     return results, real
+
+
+def real_t1_limits(args: argparse.Namespace) -> dict[str, Any]:
+    """What the agent sends the add-on's model (provider_setup.bundled_candidate), or the flags'."""
+    return {
+        "tools": args.t1_tools,
+        "max_output_tokens": args.t1_max_tokens or BUNDLED_MAX_OUTPUT_TOKENS,
+        "temperature": BUNDLED_TEMPERATURE if args.t1_temperature is None else args.t1_temperature,
+    }
 
 
 # -- command line --------------------------------------------------------------------------------
@@ -857,13 +879,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--t1-temperature",
         type=float,
         default=None,
-        help="real T1 only: send this temperature (default: none, as the agent; llama.cpp uses 0.8)",
+        help="real T1 only: send this temperature (default: the agent's, 0)",
     )
     parser.add_argument(
         "--t1-max-tokens",
         type=int,
         default=None,
-        help="real T1 only: max output tokens (default: the suite's 256)",
+        help=f"real T1 only: max output tokens (default: the agent's, {BUNDLED_MAX_OUTPUT_TOKENS})",
+    )
+    parser.add_argument(
+        "--t1-tools",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="real T1 only: offer it the tools (default: no, as the agent)",
     )
     parser.add_argument("--t1-timeout", type=float, default=30.0, help="real T1: seconds per call")
     parser.add_argument(
@@ -921,7 +949,17 @@ def report(results: Sequence[ModeResult], rows: Sequence[Mapping[str, Any]]) -> 
         }
     cascade = results[-1]
     fair = results[1]  # same fresh-facts tier as the cascade: the like-for-like baseline
+    oracle = next(r for r in results if r.name.startswith("oracle"))
     print()
+    goal = cascade.success >= 0.95 * base.success and cascade.cost_usd <= 0.25 * base.cost_usd
+    print(
+        f"goal (>= 0.95 of always-cloud success at <= 0.25 of its cost): "
+        f"{'met' if goal else 'not met'}: success {_ratio(cascade.success, base.success)}, "
+        f"cost {_ratio(cascade.cost_usd, base.cost_usd)}; the oracle bound for this mix of "
+        f"requests costs {_ratio(oracle.cost_usd, base.cost_usd)} of always-cloud, the cascade "
+        f"{_ratio(cascade.cost_usd, oracle.cost_usd)} of the oracle"
+    )
+    summary["goal_met"] = goal
     print(
         f"cascade vs cloud + fresh tier: success {_ratio(cascade.success, fair.success)}, "
         f"cost {_ratio(cascade.cost_usd, fair.cost_usd)}, "
@@ -982,14 +1020,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     real: RealT1 | None = None
     if args.real_t1:
-        temperature = (
-            "none sent (llama.cpp default 0.8)"
-            if args.t1_temperature is None
-            else args.t1_temperature
-        )
+        limits = real_t1_limits(args)
         print(
             "T1: the add-on's bundled model (SmolLM2-135M-Instruct Q4_1, llama.cpp, 1 thread), "
-            f"temperature {temperature}, max tokens {args.t1_max_tokens or 256}; "
+            f"tools {'offered' if limits['tools'] else 'not offered'}, temperature "
+            f"{limits['temperature']}, max tokens {limits['max_output_tokens']}; "
             "T2/T2f simulated (their flags above apply)"
         )
         results, real = asyncio.run(run_real_t1(rows, settings, prices, policy, args))

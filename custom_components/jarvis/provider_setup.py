@@ -13,6 +13,7 @@ from homeassistant.helpers.httpx_client import get_async_client
 from .const import (
     BUNDLED_MAX_OUTPUT_TOKENS,
     BUNDLED_MODEL_NAME,
+    BUNDLED_TEMPERATURE,
     CONF_API_TOKEN,
     CONF_KIND,
     CONF_MODEL,
@@ -107,7 +108,7 @@ def bundled_candidate(hass: HomeAssistant, entry_data: Mapping[str, Any]) -> Can
         local=True,
         tools=False,
         max_output_tokens=BUNDLED_MAX_OUTPUT_TOKENS,
-        temperature=0.0,
+        temperature=BUNDLED_TEMPERATURE,
     )
 
 

@@ -47,6 +47,7 @@ from .const import (
 )
 from .context_store import Turn as ContextTurn
 from .coordinator import JarvisConfigEntry
+from .llm_api_cache import cached_llm_api
 from .provider_setup import provider_subentries
 from .router.budget import Budget, BudgetCheck
 from .router.cascade import RouteResult, route
@@ -193,6 +194,10 @@ class RoutingAgent:
             freshness_routing=bool(settings[CONF_FRESHNESS_ROUTING]),
             max_escalations=int(settings[CONF_MAX_ESCALATIONS]),
         )
+        # HA's Assist prompt and tools, built once until the home changes (llm_api_cache.py).
+        self.llm_api = cached_llm_api(
+            hass, settings.get(CONF_LLM_HASS_API), entry.runtime_data.exposure
+        )
         self.budget = Budget(
             daily_usd=settings.get(CONF_BUDGET_DAILY), monthly_usd=settings.get(CONF_BUDGET_MONTHLY)
         )
@@ -268,15 +273,25 @@ class RoutingAgent:
             try:
                 await chat_log.async_provide_llm_data(
                     user_input.as_llm_context(DOMAIN),
-                    self.settings.get(CONF_LLM_HASS_API),
+                    self.llm_api,
                     self.settings.get(CONF_PROMPT),
                     user_input.extra_system_prompt,
                 )
-            except conversation.ConverseError as err:
+            except (conversation.ConverseError, HomeAssistantError) as err:
+                # ConverseError: HA could not render the prompt; HomeAssistantError: a
+                # configured LLM API is gone (its integration was removed).
                 turn.outcome = "error"
                 turn.reason = f"could not prepare the LLM API: {err}"
                 await self._log(user_input, turn, chat_log.conversation_id)
-                return err.as_conversation_result()
+                if isinstance(err, conversation.ConverseError):
+                    return err.as_conversation_result()
+                response = intent.IntentResponse(user_input.language)
+                response.async_set_error(
+                    intent.IntentResponseErrorCode.UNKNOWN, "Error preparing LLM API"
+                )
+                return conversation.ConversationResult(
+                    response=response, conversation_id=chat_log.conversation_id
+                )
         if result is None:
             result = await self._route_models(user_input, chat_log, agent_id, turn)
         if result is None:

@@ -18,7 +18,12 @@ from homeassistant.components.homeassistant.exposed_entities import (
 )
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
-from homeassistant.helpers import area_registry as ar, entity_registry as er
+from homeassistant.helpers import (
+    area_registry as ar,
+    device_registry as dr,
+    entity_registry as er,
+    floor_registry as fr,
+)
 
 from .router.confidence import ExposedContext
 
@@ -64,6 +69,9 @@ class ExposureCache:
         self._hass = hass
         self._value: ExposedContext | None = None
         self.builds = 0  # how often it was rebuilt (diagnostics, tests)
+        # Bumped on every change: what else is derived from the same inputs (HA's Assist
+        # prompt, llm_api_cache.py) keys its own cache on it.
+        self.generation = 0
 
     @callback
     def get(self) -> ExposedContext:
@@ -77,6 +85,7 @@ class ExposureCache:
     def invalidate(self, _event: Event[Any] | None = None) -> None:
         """Forget the cached context; the next request rebuilds it."""
         self._value = None
+        self.generation += 1
 
     @callback
     def async_start(self) -> Callable[[], None]:
@@ -88,6 +97,9 @@ class ExposureCache:
             ),
             bus.async_listen(er.EVENT_ENTITY_REGISTRY_UPDATED, self.invalidate),
             bus.async_listen(ar.EVENT_AREA_REGISTRY_UPDATED, self.invalidate),
+            # Devices carry the area of their entities; floors name where a satellite is.
+            bus.async_listen(dr.EVENT_DEVICE_REGISTRY_UPDATED, self.invalidate),
+            bus.async_listen(fr.EVENT_FLOOR_REGISTRY_UPDATED, self.invalidate),
             async_listen_entity_updates(self._hass, conversation.DOMAIN, self.invalidate),
         ]
 

@@ -23,7 +23,7 @@ from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_LLM_HASS_API
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import intent, issue_registry as ir, llm
+from homeassistant.helpers import entity_registry as er, intent, issue_registry as ir, llm
 from homeassistant.util import dt as dt_util
 from voluptuous_openapi import convert
 
@@ -42,6 +42,7 @@ from .const import (
     LOGGER,
     MAX_REQUEST_CHARS,
     MQTT_CONTEXT_PREFIX,
+    MQTT_DEVICES_PREFIX,
     RECOMMENDED_CONVERSATION,
     TIER_ORDER_CLOUD_FIRST,
 )
@@ -162,6 +163,9 @@ class Turn:
     tokens_in: int = 0
     tokens_out: int = 0
     freshness: dict[str, Any] = field(default_factory=dict)
+    # Tool calls by id (their arguments), and the entities actions acted on: mirrored to MQTT.
+    call_args: dict[str, dict[str, Any]] = field(default_factory=dict)
+    device_actions: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
 
     def add_usage(self, usage: Usage, cost: float) -> None:
         """Count follow-up rounds of the accepted tier too."""
@@ -298,6 +302,7 @@ class RoutingAgent:
             result = conversation.async_get_result_from_chat_log(user_input, chat_log)
         record = await self._log(user_input, turn, chat_log.conversation_id)
         await self._remember(user_input, chat_log, record)
+        self._mirror_device_actions(record, turn)
         return result
 
     async def async_generate_data(
@@ -392,16 +397,48 @@ class RoutingAgent:
             "agent": self.subentry.title,
             "last_decision": {"id": record.id, "tier": record.tier, "outcome": record.outcome},
         }
-        try:
-            await mqtt.async_publish(
-                self.hass,
-                f"{MQTT_CONTEXT_PREFIX}/{snapshot['conversation_id']}",
-                json.dumps(payload),
-                qos=1,
-                retain=True,
+        self._publish(f"{MQTT_CONTEXT_PREFIX}/{snapshot['conversation_id']}", payload, retain=True)
+
+    def _mirror_device_actions(self, record: DecisionRecord, turn: Turn) -> None:
+        """What the agent did to devices, on jarvis/devices/<device>/cmd (marked as a mirror).
+
+        <device> is the entity's HA device id, or the entity id when it has no device. The
+        add-on ignores mirrors: they say what happened, they are not commands to run.
+        """
+        if not turn.device_actions or "mqtt" not in self.hass.config.components:
+            return
+        ent_reg = er.async_get(self.hass)
+        for index, (command, args, entity_id) in enumerate(turn.device_actions):
+            entry = ent_reg.async_get(entity_id)
+            device = entry.device_id if entry is not None and entry.device_id else entity_id
+            self._publish(
+                f"{MQTT_DEVICES_PREFIX}/{device}/cmd",
+                {
+                    "request_id": f"{record.id}-{index}",
+                    "command": command,
+                    "args": args,
+                    "entity_id": entity_id,
+                    "mirror": True,
+                    "source": "jarvis_agent",
+                    "decision_id": record.id,
+                    "conversation_id": record.conversation_id,
+                    "user_id": record.user_id,
+                },
+                retain=False,
             )
-        except HomeAssistantError as err:
-            LOGGER.debug("Context not mirrored to MQTT: %s", err)
+
+    def _publish(self, topic: str, payload: dict[str, Any], *, retain: bool) -> None:
+        """Publish after the answer: HA waits for the broker's acknowledgement of QoS 1."""
+
+        async def publish() -> None:
+            try:
+                await mqtt.async_publish(
+                    self.hass, topic, json.dumps(payload, default=str), qos=1, retain=retain
+                )
+            except HomeAssistantError as err:
+                LOGGER.debug("Not published to MQTT %s: %s", topic, err)
+
+        self.hass.async_create_background_task(publish(), f"jarvis publish {topic}")
 
     async def _try_local(
         self, user_input: conversation.ConversationInput, chat_log: conversation.ChatLog, turn: Turn
@@ -438,6 +475,13 @@ class RoutingAgent:
         chat_log.async_add_assistant_content_without_tools(
             conversation.AssistantContent(agent_id=handler, content=speech)
         )
+        if response.response_type is intent.IntentResponseType.ACTION_DONE:
+            name = response.intent.intent_type if response.intent else handler
+            turn.device_actions.extend(
+                (name, {}, target.id)
+                for target in response.success_results
+                if target.type is intent.IntentResponseTargetType.ENTITY and target.id
+            )
         turn.tier, turn.provider, turn.confidence = Tier.LOCAL_INTENT.value, handler, 1.0
         turn.reason = f"t0 {handler} matched the request locally"
         turn.outcome = (
@@ -633,9 +677,16 @@ class RoutingAgent:
     def _note_tool_result(
         content: conversation.Content | conversation.ToolResultContent, turn: Turn
     ) -> None:
+        if isinstance(content, conversation.AssistantContent):
+            for call in content.tool_calls or ():
+                turn.call_args[call.id] = dict(call.tool_args)
         if isinstance(content, conversation.ToolResultContent):
             turn.tool_calls.append(
                 {"name": content.tool_name, "result": _summary(content.tool_result)}
+            )
+            args = turn.call_args.get(content.tool_call_id, {})
+            turn.device_actions.extend(
+                (content.tool_name, args, entity_id) for entity_id in acted_on(content.tool_result)
             )
 
     async def _feed(
@@ -730,6 +781,21 @@ def _input_problem(text: str) -> str | None:
             f"That request is {len(text)} characters long; I can take at most {MAX_REQUEST_CHARS}."
         )
     return None
+
+
+def acted_on(tool_result: Mapping[str, Any] | Any) -> list[str]:
+    """Entity ids an HA intent tool result says were acted on (its `data.success` targets)."""
+    if not isinstance(tool_result, Mapping):
+        return []
+    data = tool_result.get("data")
+    success = data.get("success") if isinstance(data, Mapping) else None
+    if not isinstance(success, list):
+        return []
+    return [
+        str(target["id"])
+        for target in success
+        if isinstance(target, Mapping) and target.get("type") == "entity" and target.get("id")
+    ]
 
 
 def _summary(tool_result: Mapping[str, Any] | Any) -> Any:

@@ -22,6 +22,7 @@ HEALTH_INTERVAL: Final = timedelta(seconds=30)
 # MQTT contract (DESIGN.md): the add-on's last will on this topic says whether it is alive.
 MQTT_STATUS_TOPIC: Final = "jarvis/status"
 MQTT_CONTEXT_PREFIX: Final = "jarvis/ctx"  # + /<conversation_id>, retained
+MQTT_DEVICES_PREFIX: Final = "jarvis/devices"  # + /<device_id>/cmd|ack|state
 STATUS_ONLINE: Final = "online"
 STATUS_OFFLINE: Final = "offline"
 

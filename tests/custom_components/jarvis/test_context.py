@@ -185,3 +185,52 @@ async def test_context_is_mirrored_to_mqtt(
     assert json.loads(late[0].payload)["conversation_id"] == result.conversation_id
     unsubscribe()
     assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
+
+
+async def _messages(received: list[mqtt.ReceiveMessage], count: int) -> None:
+    for _ in range(100):
+        if len(received) >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{len(received)} of {count} MQTT messages arrived")
+
+
+async def test_device_actions_are_mirrored_to_mqtt(
+    hass: HomeAssistant,
+    session_worker: Worker,
+    local: OpenAIServer,
+    mosquitto: Mosquitto,
+) -> None:
+    """Both t0 actions and model tool calls land on jarvis/devices/<device>/cmd, as mirrors."""
+    (Path(hass.config.config_dir) / "configuration.yaml").write_text("")
+    mqtt_entry = MockConfigEntry(
+        domain="mqtt", data={"broker": mosquitto.host, "port": mosquitto.port}
+    )
+    mqtt_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await setup_shop(
+        hass, session_worker, [provider("llama", "openai_compatible", local.base_url), agent()]
+    )
+    async_mock_service(hass, "light", "turn_off")
+    received: list[mqtt.ReceiveMessage] = []
+    unsubscribe = await mqtt.async_subscribe(hass, "jarvis/devices/#", received.append, qos=1)
+
+    t0 = await _converse(hass, "turn on the kitchen light")
+    await _messages(received, 1)
+    first = json.loads(received[0].payload)
+    assert received[0].topic == f"jarvis/devices/{LIGHT}/cmd"  # no HA device: the entity
+    assert first["command"] == "HassTurnOn"
+    assert first["mirror"] is True
+    assert first["entity_id"] == LIGHT
+    assert first["conversation_id"] == t0.conversation_id
+
+    local.script(CHAT_PATH, _turn_off_call(), _text("Off."))
+    await _converse(hass, "make the kitchen dark please, thank you")
+    await _messages(received, 2)
+    second = json.loads(received[1].payload)
+    assert second["command"] == "HassTurnOff"
+    assert second["args"] == {"name": "Kitchen light"}
+    assert second["request_id"].endswith("-0")
+    assert received[1].retain is False
+    unsubscribe()
+    assert await hass.config_entries.async_unload(mqtt_entry.entry_id)

@@ -684,7 +684,12 @@ def test_a_cap_never_raises_the_request_limit() -> None:
     capped = local(ANSWER)
     assert capped.adapt(REQUEST) is REQUEST  # nothing to change: the same request
     roomy = Candidate(
-        Tier.LOCAL_MODEL, "x", ScriptedProvider(ANSWER), Price(), local=True, max_output_tokens=10**6
+        Tier.LOCAL_MODEL,
+        "x",
+        ScriptedProvider(ANSWER),
+        Price(),
+        local=True,
+        max_output_tokens=10**6,
     )
     assert roomy.adapt(REQUEST).max_output_tokens == REQUEST.max_output_tokens
 

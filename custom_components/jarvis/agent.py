@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import json
 import time
 from typing import Any
@@ -62,6 +62,12 @@ from .router.types import Completion, CompletionRequest, Message, Tier, ToolCall
 MAX_TOOL_ITERATIONS = 10
 MAX_T0_CHARS = 300  # longer than any spoken command; HA's matcher is slow on long text
 BUDGET_NOTE = "(The cloud budget is used up, so this answer comes from the local model.)"
+# A request from a voice satellite is answered out loud: short, and no markup to read out.
+VOICE_PROMPT = (
+    "This request was spoken to a voice satellite and your answer will be read aloud: answer in "
+    "one or two short sentences, with no lists, tables, markdown or emoji."
+)
+VOICE_MAX_OUTPUT_TOKENS = 160
 HOME_ASSISTANT_AGENT = conversation.HOME_ASSISTANT_AGENT
 
 
@@ -275,11 +281,16 @@ class RoutingAgent:
             )
         if result is None:
             try:
+                extra_prompt = user_input.extra_system_prompt
+                if user_input.satellite_id is not None:
+                    extra_prompt = (
+                        f"{extra_prompt}\n{VOICE_PROMPT}" if extra_prompt else VOICE_PROMPT
+                    )
                 await chat_log.async_provide_llm_data(
                     user_input.as_llm_context(DOMAIN),
                     self.llm_api,
                     self.settings.get(CONF_PROMPT),
-                    user_input.extra_system_prompt,
+                    extra_prompt,
                 )
             except (conversation.ConverseError, HomeAssistantError) as err:
                 # ConverseError: HA could not render the prompt; HomeAssistantError: a
@@ -518,6 +529,8 @@ class RoutingAgent:
         request = CompletionRequest(
             messages=to_messages(chat_log), tools=tools, want_logprobs=True, json_schema=json_schema
         )
+        if user_input.satellite_id is not None:
+            request = replace(request, max_output_tokens=VOICE_MAX_OUTPUT_TOKENS)
         # The ledger scan grows with the ledger: only pay for it when there is a cap to check.
         has_cap = self.budget.daily_usd is not None or self.budget.monthly_usd is not None
         spent_today, spent_month = await self._spend() if has_cap else (0.0, 0.0)

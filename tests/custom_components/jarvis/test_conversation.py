@@ -379,3 +379,31 @@ async def test_cloud_first_order_asks_the_cloud_and_falls_back_to_the_local_mode
         ("t2", "error"),
         ("t1", "accepted"),
     ]
+
+
+async def test_a_spoken_request_gets_a_short_answer(
+    hass: HomeAssistant,
+    session_worker: Worker,
+    servers: Servers,
+) -> None:
+    """From a voice satellite: the models are told the answer is read aloud, and capped."""
+    local = servers.local
+    local.script(CHAT_PATH, Reply(json=confident("Forty two.")), Reply(json=confident("Typed.")))
+    await setup_shop(hass, session_worker, _subentries(servers))
+    spoken = await conversation.async_converse(
+        hass,
+        "what is the meaning of life",
+        None,
+        Context(),
+        language="en",
+        agent_id=AGENT_ID,
+        satellite_id="assist_satellite.workshop",
+    )
+    assert _speech(spoken) == "Forty two."
+    sent = local.requests_to(CHAT_PATH)[0].json
+    assert "read aloud" in sent["messages"][0]["content"]
+    assert sent["max_tokens"] == 160
+    await _ask(hass, "what is the meaning of life, typed")
+    typed = local.requests_to(CHAT_PATH)[1].json
+    assert "read aloud" not in typed["messages"][0]["content"]
+    assert typed["max_tokens"] == 512

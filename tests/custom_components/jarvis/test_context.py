@@ -141,13 +141,10 @@ async def test_satellite_follow_up_without_conversation_id(
     assert _user_texts(local.requests[-1].json) == ["turn it off"]
 
 
-async def test_context_is_mirrored_to_mqtt(
-    hass: HomeAssistant,
-    session_worker: Worker,
-    local: OpenAIServer,
-    mosquitto: Mosquitto,
-    tmp_path: Path,
-) -> None:
+async def _shop_with_mqtt(
+    hass: HomeAssistant, worker: Worker, local: OpenAIServer, mosquitto: Mosquitto
+) -> MockConfigEntry:
+    """HA's MQTT integration on the real broker, then Jarvis with one local model."""
     (Path(hass.config.config_dir) / "configuration.yaml").write_text("")
     mqtt_entry = MockConfigEntry(
         domain="mqtt", data={"broker": mosquitto.host, "port": mosquitto.port}
@@ -155,8 +152,19 @@ async def test_context_is_mirrored_to_mqtt(
     mqtt_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
     await setup_shop(
-        hass, session_worker, [provider("llama", "openai_compatible", local.base_url), agent()]
+        hass, worker, [provider("llama", "openai_compatible", local.base_url), agent()]
     )
+    return mqtt_entry
+
+
+async def test_context_is_mirrored_to_mqtt(
+    hass: HomeAssistant,
+    session_worker: Worker,
+    local: OpenAIServer,
+    mosquitto: Mosquitto,
+    tmp_path: Path,
+) -> None:
+    mqtt_entry = await _shop_with_mqtt(hass, session_worker, local, mosquitto)
     received: list[mqtt.ReceiveMessage] = []
     unsubscribe = await mqtt.async_subscribe(hass, "jarvis/ctx/#", received.append, qos=1)
 
@@ -202,15 +210,7 @@ async def test_device_actions_are_mirrored_to_mqtt(
     mosquitto: Mosquitto,
 ) -> None:
     """Both t0 actions and model tool calls land on jarvis/devices/<device>/cmd, as mirrors."""
-    (Path(hass.config.config_dir) / "configuration.yaml").write_text("")
-    mqtt_entry = MockConfigEntry(
-        domain="mqtt", data={"broker": mosquitto.host, "port": mosquitto.port}
-    )
-    mqtt_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
-    await setup_shop(
-        hass, session_worker, [provider("llama", "openai_compatible", local.base_url), agent()]
-    )
+    mqtt_entry = await _shop_with_mqtt(hass, session_worker, local, mosquitto)
     async_mock_service(hass, "light", "turn_off")
     received: list[mqtt.ReceiveMessage] = []
     unsubscribe = await mqtt.async_subscribe(hass, "jarvis/devices/#", received.append, qos=1)

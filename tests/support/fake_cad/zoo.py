@@ -14,6 +14,7 @@ from typing import Any, Self
 import uuid
 
 from aiohttp import WSMsgType, web
+import bson
 
 from tests.support.mosquitto import free_port
 
@@ -87,9 +88,12 @@ class FakeZoo:
         conversation = request.query.get("conversation_id") or str(uuid.uuid4())
         await ws.send_str(json.dumps({"session_data": {"api_call_id": str(uuid.uuid4())}}))
         async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
+            if msg.type == WSMsgType.TEXT:
+                body = json.loads(msg.data)
+            elif msg.type == WSMsgType.BINARY:  # the SDK's send_binary: BSON
+                body = bson.decode(msg.data)
+            else:
                 continue
-            body = json.loads(msg.data)
             self.received.append(body)
             if body.get("type") != "user":
                 continue

@@ -66,9 +66,9 @@ class ZooTextToCad:
         return None if request.prompt.strip() else "no prompt"
 
     def _client(self) -> Any:
-        from kittycad import Client  # noqa: PLC0415 - the SDK pulls in pydantic models at import
+        from kittycad import KittyCAD  # noqa: PLC0415 - the SDK pulls in pydantic models at import
 
-        return Client(token=self.options.token or "", base_url=self.options.base_url.rstrip("/"), websocket_recv_timeout=self.options.recv_timeout)
+        return KittyCAD(token=self.options.token or "", base_url=self.options.base_url.rstrip("/"), websocket_recv_timeout=self.options.recv_timeout)
 
     def _run(self, request: VariantRequest) -> _Session:
         """The blocking websocket conversation (runs in a thread)."""
@@ -108,7 +108,11 @@ class ZooTextToCad:
         except (OSError, TimeoutError) as err:
             raise ProviderError(NAME, f"cannot reach {self.options.base_url}: {err}") from None
         with ws:
-            ws.send(MlCopilotClientMessage(OptionUser(**user)))
+            message = MlCopilotClientMessage(OptionUser(**user))
+            if "current_files" in user:
+                ws.send_binary(message)  # file bytes: the SDK's JSON send cannot encode them, BSON can
+            else:
+                ws.send(message)
             while True:
                 if time.monotonic() > deadline:
                     raise ProviderTimeoutError(NAME, f"no result within {self.options.deadline:g} s")

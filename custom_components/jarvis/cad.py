@@ -1,4 +1,6 @@
-"""CAD generation from Home Assistant: the `jarvis.generate_cad` action, `POST /api/jarvis/cad/generate`
+"""CAD generation from Home Assistant: action, HTTP view and LLM tool.
+
+The `jarvis.generate_cad` action, `POST /api/jarvis/cad/generate`
 and the `generate_cad` LLM tool (HA LLM API "Jarvis CAD"). All three submit a job to the add-on's
 `/api/v1/cad/jobs` and answer with the job and its artifacts; the add-on does the work.
 """
@@ -10,10 +12,15 @@ from typing import Any, Final
 
 from aiohttp import web
 from homeassistant.components.http.const import KEY_HASS_USER
-from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse, callback
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import chat_session, llm
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import chat_session, config_validation as cv, llm
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.util.json import JsonObjectType, json_loads
 import voluptuous as vol
@@ -29,7 +36,18 @@ DEFAULT_WAIT_S: Final = 120.0
 MAX_WAIT_S: Final = 600.0
 EVENT_CAD_JOB: Final = "jarvis_cad_job"
 # Fields passed through to the add-on (it validates them and names the one at fault).
-_FIELDS: Final = ("prompt", "kind", "params", "variants", "providers", "organic", "offline", "budget_usd", "conversation_id", "parent_artifact_id")
+_FIELDS: Final = (
+    "prompt",
+    "kind",
+    "params",
+    "variants",
+    "providers",
+    "organic",
+    "offline",
+    "budget_usd",
+    "conversation_id",
+    "parent_artifact_id",
+)
 
 GENERATE_CAD_SCHEMA: Final = vol.Schema(
     {
@@ -43,7 +61,9 @@ GENERATE_CAD_SCHEMA: Final = vol.Schema(
         vol.Optional("budget_usd"): vol.All(vol.Coerce(float), vol.Range(min=0)),
         vol.Optional("conversation_id"): cv.string,
         vol.Optional("parent_artifact_id"): cv.string,
-        vol.Optional("wait", default=DEFAULT_WAIT_S): vol.All(vol.Coerce(float), vol.Range(min=0, max=MAX_WAIT_S)),
+        vol.Optional("wait", default=DEFAULT_WAIT_S): vol.All(
+            vol.Coerce(float), vol.Range(min=0, max=MAX_WAIT_S)
+        ),
         vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
     }
 )
@@ -58,7 +78,9 @@ class CadRequestError(Exception):
         self.code = code
 
 
-async def async_generate(hass: HomeAssistant, data: dict[str, Any], user_id: str | None) -> dict[str, Any]:
+async def async_generate(
+    hass: HomeAssistant, data: dict[str, Any], user_id: str | None
+) -> dict[str, Any]:
     """Submit to the add-on and wait up to `wait` seconds; the job (finished or not) as a dict.
 
     Raises ServiceValidationError for bad input (the add-on's message), HomeAssistantError when
@@ -71,9 +93,13 @@ async def async_generate(hass: HomeAssistant, data: dict[str, Any], user_id: str
         body["ha_user"] = user_id
     wait = float(data.get("wait", DEFAULT_WAIT_S))
     try:
-        status, answer = await client.post_json(f"{CAD_JOBS_PATH}?wait={wait:g}", body, timeout=wait + 15)
+        status, answer = await client.post_json(
+            f"{CAD_JOBS_PATH}?wait={wait:g}", body, limit_s=wait + 15
+        )
     except AddonAuthError as err:
-        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="addon_auth_failed") from err
+        raise HomeAssistantError(
+            translation_domain=DOMAIN, translation_key="addon_auth_failed"
+        ) from err
     except AddonError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
@@ -86,13 +112,24 @@ async def async_generate(hass: HomeAssistant, data: dict[str, Any], user_id: str
             translation_key="cad_invalid_request",
             translation_placeholders={"message": str(answer.get("message", ""))},
         )
-    if status not in (HTTPStatus.OK, HTTPStatus.ACCEPTED) or not isinstance(answer, dict) or "job_id" not in answer:
+    if (
+        status not in (HTTPStatus.OK, HTTPStatus.ACCEPTED)
+        or not isinstance(answer, dict)
+        or "job_id" not in answer
+    ):
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="cad_failed",
             translation_placeholders={"status": str(status)},
         )
-    hass.bus.async_fire(EVENT_CAD_JOB, {"job_id": answer["job_id"], "status": answer["status"], "conversation_id": answer.get("conversation_id")})
+    hass.bus.async_fire(
+        EVENT_CAD_JOB,
+        {
+            "job_id": answer["job_id"],
+            "status": answer["status"],
+            "conversation_id": answer.get("conversation_id"),
+        },
+    )
     return answer
 
 
@@ -121,15 +158,30 @@ class CadGenerateView(HomeAssistantView):
             data = GENERATE_CAD_SCHEMA(raw)
         except vol.Invalid as err:
             field = ".".join(str(p) for p in err.path) or None
-            return _error(HTTPStatus.BAD_REQUEST, "invalid_request", str(err.msg if hasattr(err, "msg") else err), field)
+            return _error(
+                HTTPStatus.BAD_REQUEST,
+                "invalid_request",
+                str(err.msg if hasattr(err, "msg") else err),
+                field,
+            )
         try:
             job = await async_generate(hass, data, request[KEY_HASS_USER].id)
         except ServiceValidationError as err:
-            status = HTTPStatus.NOT_FOUND if err.translation_key == "entry_not_found" else HTTPStatus.BAD_REQUEST
-            message = (err.translation_placeholders or {}).get("message") or str(err.translation_key)
+            status = (
+                HTTPStatus.NOT_FOUND
+                if err.translation_key == "entry_not_found"
+                else HTTPStatus.BAD_REQUEST
+            )
+            message = (err.translation_placeholders or {}).get("message") or str(
+                err.translation_key
+            )
             return _error(status, err.translation_key or "invalid_request", message)
         except HomeAssistantError as err:
-            return _error(HTTPStatus.BAD_GATEWAY, err.translation_key or "addon_error", (err.translation_placeholders or {}).get("error") or str(err.translation_key))
+            return _error(
+                HTTPStatus.BAD_GATEWAY,
+                err.translation_key or "addon_error",
+                (err.translation_placeholders or {}).get("error") or str(err.translation_key),
+            )
         return self.json(job)
 
 
@@ -158,7 +210,9 @@ class GenerateCadTool(llm.Tool):
         }
     )
 
-    async def async_call(self, hass: HomeAssistant, tool_input: llm.ToolInput, llm_context: llm.LLMContext) -> JsonObjectType:
+    async def async_call(
+        self, hass: HomeAssistant, tool_input: llm.ToolInput, llm_context: llm.LLMContext
+    ) -> JsonObjectType:
         """Submit and wait; a compact summary the model can read back to the user."""
         data = dict(tool_input.tool_args)
         session = chat_session.current_session.get()
@@ -168,7 +222,9 @@ class GenerateCadTool(llm.Tool):
         try:
             job = await async_generate(hass, GENERATE_CAD_SCHEMA(data), user)
         except (vol.Invalid, HomeAssistantError) as err:
-            message = (getattr(err, "translation_placeholders", None) or {}).get("message") or str(err)
+            message = (getattr(err, "translation_placeholders", None) or {}).get("message") or str(
+                err
+            )
             return {"error": message}
         return {
             "job_id": job["job_id"],
@@ -201,6 +257,12 @@ class CadLlmApi(llm.API):
 @callback
 def async_setup_cad(hass: HomeAssistant) -> None:
     """Register the action, the HTTP view and the LLM API (from async_setup)."""
-    hass.services.async_register(DOMAIN, SERVICE_GENERATE_CAD, _generate_cad, schema=GENERATE_CAD_SCHEMA, supports_response=SupportsResponse.OPTIONAL)
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_GENERATE_CAD,
+        _generate_cad,
+        schema=GENERATE_CAD_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
     hass.http.register_view(CadGenerateView())
     llm.async_register_api(hass, CadLlmApi(hass))

@@ -26,11 +26,11 @@ from aiohttp import web
 
 from . import __version__, api_token
 from .cad import config as cad_config
+from .cad.service import CadService
 from .llm.service import LlmOptions, LocalLlm
 from .mqtt import Broker, BrokerResolver, BrokerUnavailableError, MqttBridge
 from .settings import OptionsError, Settings
 from .supervisor import SupervisorClient, SupervisorError
-from .cad.service import CadService
 from .web import ApiState, create_app
 
 _LOGGER = logging.getLogger("jarvis_addon")

@@ -105,7 +105,9 @@ class Settings:
     llm_enabled: bool = True
     llm_threads: int = 1
     llm_model_path: str | None = None
-    cad: dict[str, Any] = field(default_factory=dict, repr=False)  # holds API keys: kept out of repr
+    cad: dict[str, Any] = field(
+        default_factory=dict, repr=False
+    )  # holds API keys: kept out of repr
 
     @classmethod
     def from_options(cls, raw: Mapping[str, Any]) -> Settings:

@@ -152,10 +152,12 @@ class AddonClient:
             raise AddonAuthError("the add-on did not accept the API token")
         return health
 
-    async def post_json(self, path: str, body: Any, timeout: float | None = None) -> tuple[int, Any]:
+    async def post_json(
+        self, path: str, body: Any, limit_s: float | None = None
+    ) -> tuple[int, Any]:
         """POST JSON, return (status, parsed body); 401 raises AddonAuthError, non-JSON AddonResponseError."""
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
-        limit = self._timeout if timeout is None else timeout
+        limit = self._timeout if limit_s is None else limit_s
         try:
             async with asyncio.timeout(limit):
                 async with self._session.post(
@@ -171,4 +173,3 @@ class AddonClient:
             raise AddonConnectionError(f"timed out after {limit}s") from err
         except aiohttp.ClientError as err:
             raise AddonConnectionError(str(err) or type(err).__name__) from err
-

@@ -39,7 +39,9 @@ class FakeTripo:
         self.create_status = 200
         self.final_status = "success"
         self.never_finish = False
-        self.poll_errors: list[int] = []  # HTTP statuses to answer the next polls with (then normal)
+        self.poll_errors: list[
+            int
+        ] = []  # HTTP statuses to answer the next polls with (then normal)
         self.tasks: dict[str, dict[str, Any]] = {}
         self.creates: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str, dict[str, str]]] = []
@@ -79,7 +81,15 @@ class FakeTripo:
 
     @staticmethod
     def _err(code: int, message: str, status: int) -> web.Response:
-        return web.json_response({"code": code, "message": message, "suggestion": "see docs", "request_id": uuid.uuid4().hex}, status=status)
+        return web.json_response(
+            {
+                "code": code,
+                "message": message,
+                "suggestion": "see docs",
+                "request_id": uuid.uuid4().hex,
+            },
+            status=status,
+        )
 
     async def _balance(self, request: web.Request) -> web.Response:
         if not self._auth_ok(request):
@@ -122,13 +132,36 @@ class FakeTripo:
             return self._err(2001, "task not found", 404)
         task["polls"] += 1
         n = task["polls"]
-        data: dict[str, Any] = {"task_id": task_id, "type": task["kind"].replace("-", "_"), "input": {}, "output": {}, "create_time": 1764129600}
+        data: dict[str, Any] = {
+            "task_id": task_id,
+            "type": task["kind"].replace("-", "_"),
+            "input": {},
+            "output": {},
+            "create_time": 1764129600,
+        }
         if self.never_finish or n < self.polls_to_finish:
-            data.update(status="queued" if n == 1 else "running", progress=min(95, 40 * (n - 1)), running_left_time=10)
+            data.update(
+                status="queued" if n == 1 else "running",
+                progress=min(95, 40 * (n - 1)),
+                running_left_time=10,
+            )
         elif self.final_status != "success":
-            data.update(status=self.final_status, progress=100, error_code=2008 if self.final_status == "banned" else 1000, error_msg="generation failed")
+            data.update(
+                status=self.final_status,
+                progress=100,
+                error_code=2008 if self.final_status == "banned" else 1000,
+                error_msg="generation failed",
+            )
         else:
-            data.update(status="success", progress=100, credits_consumed=10, output={"model_url": f"{self.url}/signed/{task_id}.glb?sig=abc", "rendered_image_url": None})
+            data.update(
+                status="success",
+                progress=100,
+                credits_consumed=10,
+                output={
+                    "model_url": f"{self.url}/signed/{task_id}.glb?sig=abc",
+                    "rendered_image_url": None,
+                },
+            )
         return web.json_response({"code": 0, "data": data})
 
     async def _download(self, request: web.Request) -> web.Response:

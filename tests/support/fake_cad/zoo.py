@@ -80,8 +80,13 @@ class FakeZoo:
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         self.headers.append(dict(request.headers))
         self.queries.append(dict(request.query))
-        if self.mode == "http_401" or request.headers.get("Authorization") != "Bearer zoo-test-token":
-            return web.json_response({"error_code": "unauthorized", "message": "bad token"}, status=401)
+        if (
+            self.mode == "http_401"
+            or request.headers.get("Authorization") != "Bearer zoo-test-token"
+        ):
+            return web.json_response(
+                {"error_code": "unauthorized", "message": "bad token"}, status=401
+            )
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.sessions += 1
@@ -103,14 +108,26 @@ class FakeZoo:
         await ws.close()
         return ws
 
-    async def _answer(self, ws: web.WebSocketResponse, conversation: str, body: dict[str, Any]) -> None:
+    async def _answer(
+        self, ws: web.WebSocketResponse, conversation: str, body: dict[str, Any]
+    ) -> None:
         send = ws.send_str
         await send(json.dumps({"conversation_id": {"conversation_id": conversation}}))
         if self.mode == "silent":
             await asyncio.sleep(30)
             return
         if self.mode == "access_denied":
-            await send(json.dumps({"access_denied": {"code": "pay_as_you_go_disabled", "detail": "Out of credits and pay-as-you-go is off.", "retryable": False}}))
+            await send(
+                json.dumps(
+                    {
+                        "access_denied": {
+                            "code": "pay_as_you_go_disabled",
+                            "detail": "Out of credits and pay-as-you-go is off.",
+                            "retryable": False,
+                        }
+                    }
+                )
+            )
             return
         if self.mode == "error":
             await send(json.dumps({"error": {"detail": "Internal error in text-to-CAD"}}))
@@ -120,11 +137,43 @@ class FakeZoo:
             return
         tool = (body.get("forced_tools") or ["text_to_cad"])[0]
         if self.mode == "tool_error":
-            result = {"type": tool, "status_code": 422, "error": "Unprocessable Entity: the prompt is not a CAD request", "outputs": None}
+            result = {
+                "type": tool,
+                "status_code": 422,
+                "error": "Unprocessable Entity: the prompt is not a CAD request",
+                "outputs": None,
+            }
         else:
             source = KCL if tool == "text_to_cad" else KCL.replace("thickness = 3", "thickness = 5")
-            result = {"type": tool, "status_code": 200, "outputs": {"main.kcl": source}, "project_name": body.get("project_name")}
+            result = {
+                "type": tool,
+                "status_code": 200,
+                "outputs": {"main.kcl": source},
+                "project_name": body.get("project_name"),
+            }
         await send(json.dumps({"tool_output": {"result": result}}))
         if self.mode == "ok":
-            await send(json.dumps({"files": {"files": [{"name": "bracket.step", "mimetype": "model/step", "data": STEP}]}}))
-        await send(json.dumps({"end_of_stream": {"conversation_id": conversation, "id": str(uuid.uuid4()), "started_at": "2026-11-26T04:00:00Z", "completed_at": "2026-11-26T04:00:05Z", "whole_response": "Here is your bracket."}}))
+            await send(
+                json.dumps(
+                    {
+                        "files": {
+                            "files": [
+                                {"name": "bracket.step", "mimetype": "model/step", "data": STEP}
+                            ]
+                        }
+                    }
+                )
+            )
+        await send(
+            json.dumps(
+                {
+                    "end_of_stream": {
+                        "conversation_id": conversation,
+                        "id": str(uuid.uuid4()),
+                        "started_at": "2026-11-26T04:00:00Z",
+                        "completed_at": "2026-11-26T04:00:05Z",
+                        "whole_response": "Here is your bracket.",
+                    }
+                }
+            )
+        )

@@ -29,7 +29,13 @@ from .service import TERMINAL, CadService, _public
 PREFIX: Final = "/api/v1/cad"
 MAX_WAIT: Final = 600.0
 SERVICE_KEY: Final = web.AppKey("jarvis_cad", CadService)
-_MIME: Final = {"step": "model/step", "stl": "model/stl", "glb": "model/gltf-binary", "kcl": "text/plain", "obj": "model/obj"}
+_MIME: Final = {
+    "step": "model/step",
+    "stl": "model/stl",
+    "glb": "model/gltf-binary",
+    "kcl": "text/plain",
+    "obj": "model/obj",
+}
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -42,7 +48,10 @@ async def parts(request: web.Request) -> web.Response:
         {
             name: {
                 "description": kind.description,
-                "params": {p: {"default": v.default, "min": v.minimum, "max": v.maximum, "unit": v.unit} for p, v in kind.params.items()},
+                "params": {
+                    p: {"default": v.default, "min": v.minimum, "max": v.maximum, "unit": v.unit}
+                    for p, v in kind.params.items()
+                },
             }
             for name, kind in KINDS.items()
         }
@@ -57,7 +66,12 @@ async def providers(request: web.Request) -> web.Response:
         {
             "offline": service.offline,
             "providers": {
-                name: {"kind": p.kind, "cloud": p.cloud, "estimated_cost_usd": p.estimated_cost_usd, "unavailable": p.unavailable(probe)}
+                name: {
+                    "kind": p.kind,
+                    "cloud": p.cloud,
+                    "estimated_cost_usd": p.estimated_cost_usd,
+                    "unavailable": p.unavailable(probe),
+                }
                 for name, p in service.providers.items()
             },
         }
@@ -89,7 +103,17 @@ async def submit(request: web.Request) -> web.Response:
 async def jobs(request: web.Request) -> web.Response:
     """Recent jobs (without artifacts)."""
     rows = await asyncio.to_thread(request.app[SERVICE_KEY].store.jobs)
-    return web.json_response({"jobs": [{k: r[k] for k in ("id", "status", "progress", "conversation_id", "prompt", "created_at")} for r in rows]})
+    return web.json_response(
+        {
+            "jobs": [
+                {
+                    k: r[k]
+                    for k in ("id", "status", "progress", "conversation_id", "prompt", "created_at")
+                }
+                for r in rows
+            ]
+        }
+    )
 
 
 async def job(request: web.Request) -> web.Response:
@@ -106,24 +130,38 @@ async def artifact(request: web.Request) -> web.Response:
     chain = await asyncio.to_thread(store.lineage, request.match_info["artifact_id"])
     if not chain:
         return _error(404, "not_found", f"no CAD artifact {request.match_info['artifact_id']}")
-    return web.json_response({"artifact": _public(chain[0]), "lineage": [_public(a) for a in chain[1:]]})
+    return web.json_response(
+        {"artifact": _public(chain[0]), "lineage": [_public(a) for a in chain[1:]]}
+    )
 
 
 async def artifact_file(request: web.Request) -> web.StreamResponse:
     """Download the file."""
-    found = await asyncio.to_thread(request.app[SERVICE_KEY].store.artifact, request.match_info["artifact_id"])
+    found = await asyncio.to_thread(
+        request.app[SERVICE_KEY].store.artifact, request.match_info["artifact_id"]
+    )
     if found is None:
         return _error(404, "not_found", f"no CAD artifact {request.match_info['artifact_id']}")
     path = Path(found["path"])
-    if not path.is_file():
+    if not await asyncio.to_thread(path.is_file):
         return _error(404, "not_found", f"the file of artifact {found['id']} is gone")
-    return web.FileResponse(path, headers={"Content-Type": _MIME.get(found["format"], "application/octet-stream"), "Content-Disposition": f'attachment; filename="{path.name}"'})
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": _MIME.get(found["format"], "application/octet-stream"),
+            "Content-Disposition": f'attachment; filename="{path.name}"',
+        },
+    )
 
 
 async def conversation(request: web.Request) -> web.Response:
     """Everything made for one conversation, oldest first."""
-    rows = await asyncio.to_thread(request.app[SERVICE_KEY].store.artifacts, conversation_id=request.match_info["cid"])
-    return web.json_response({"conversation_id": request.match_info["cid"], "artifacts": [_public(a) for a in rows]})
+    rows = await asyncio.to_thread(
+        request.app[SERVICE_KEY].store.artifacts, conversation_id=request.match_info["cid"]
+    )
+    return web.json_response(
+        {"conversation_id": request.match_info["cid"], "artifacts": [_public(a) for a in rows]}
+    )
 
 
 def add_routes(app: web.Application, service: CadService) -> None:

@@ -28,7 +28,9 @@ class CadConfig:
     tripo: TripoOptions
 
 
-def load(options: Mapping[str, Any], data_dir: Path, environ: Mapping[str, str] | None = None) -> CadConfig:
+def load(
+    options: Mapping[str, Any], data_dir: Path, environ: Mapping[str, str] | None = None
+) -> CadConfig:
     """Options win; ZOO_API_TOKEN/KITTYCAD_API_TOKEN, ZOO_HOST and TRIPO_API_KEY fill the gaps."""
     env = os.environ if environ is None else environ
     if "dir" in options:
@@ -42,8 +44,12 @@ def load(options: Mapping[str, Any], data_dir: Path, environ: Mapping[str, str] 
         root=root,
         offline=bool(options.get("offline", False)),
         zoo=ZooOptions(
-            token=options.get("zoo_api_token") or env.get("ZOO_API_TOKEN") or env.get("KITTYCAD_API_TOKEN"),
-            base_url=str(options.get("zoo_base_url") or env.get("ZOO_HOST") or "https://api.zoo.dev"),
+            token=options.get("zoo_api_token")
+            or env.get("ZOO_API_TOKEN")
+            or env.get("KITTYCAD_API_TOKEN"),
+            base_url=str(
+                options.get("zoo_base_url") or env.get("ZOO_HOST") or "https://api.zoo.dev"
+            ),
         ),
         tripo=TripoOptions(
             api_key=options.get("tripo_api_key") or env.get("TRIPO_API_KEY"),
@@ -53,7 +59,9 @@ def load(options: Mapping[str, Any], data_dir: Path, environ: Mapping[str, str] 
     )
 
 
-def build_service(config: CadConfig, publish: Publish | None, worker: CadWorker | None = None) -> CadService:
+def build_service(
+    config: CadConfig, publish: Publish | None, worker: CadWorker | None = None
+) -> CadService:
     """The service with every provider this installation has (unconfigured ones say why they cannot run)."""
     worker = worker or CadWorker()
     providers: dict[str, Provider] = {
@@ -62,4 +70,6 @@ def build_service(config: CadConfig, publish: Publish | None, worker: CadWorker 
         "zoo": ZooTextToCad(config.zoo),
         "tripo": TripoModel(config.tripo),
     }
-    return CadService(ArtifactStore(config.root), providers, publish, offline=config.offline, worker=worker)
+    return CadService(
+        ArtifactStore(config.root), providers, publish, offline=config.offline, worker=worker
+    )

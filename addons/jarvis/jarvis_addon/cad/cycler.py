@@ -28,7 +28,9 @@ class ProviderInfo:
     unavailable: str | None  # reason, or None when it can serve this request
 
 
-def plan(request: CadRequest, providers: Mapping[str, ProviderInfo]) -> tuple[list[list[str]], dict[str, str]]:
+def plan(
+    request: CadRequest, providers: Mapping[str, ProviderInfo]
+) -> tuple[list[list[str]], dict[str, str]]:
     """Fallback chains per variant, and why each skipped provider was skipped.
 
     Budget is planned up front: cloud providers are admitted in order while their estimated costs

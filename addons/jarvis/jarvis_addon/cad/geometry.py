@@ -71,15 +71,25 @@ def file_hash(path: Path) -> str:
 
 def validate_mesh(path: Path) -> Validation:
     """Load a mesh (STL, GLB, OBJ, PLY) with trimesh: watertight, volume, bounding box."""
-    import trimesh  # noqa: PLC0415 - heavy, and only the worker needs it
+    import trimesh
 
     try:
         loaded = trimesh.load(str(path), force="mesh")
     except Exception as err:  # noqa: BLE001 - trimesh raises anything on a bad file
-        return Validation(False, "mesh", 0.0, (0.0,) * 6, problems=(f"cannot read the mesh: {err}",))
+        return Validation(
+            False, "mesh", 0.0, (0.0,) * 6, problems=(f"cannot read the mesh: {err}",)
+        )
     mesh: Any = loaded
     if len(mesh.faces) == 0:
-        return Validation(False, "mesh", 0.0, (0.0,) * 6, watertight=False, triangles=0, problems=("the mesh is empty",))
+        return Validation(
+            False,
+            "mesh",
+            0.0,
+            (0.0,) * 6,
+            watertight=False,
+            triangles=0,
+            problems=("the mesh is empty",),
+        )
     lo, hi = mesh.bounds
     watertight = bool(mesh.is_watertight)
     volume = float(abs(mesh.volume)) if watertight else 0.0
@@ -97,15 +107,31 @@ def validate_mesh(path: Path) -> Validation:
 
 def validate_shape(shape: Any) -> Validation:
     """A CadQuery Shape or Workplane: valid B-rep, at least one solid, positive volume."""
-    import cadquery as cq  # noqa: PLC0415
+    import cadquery as cq
 
     if isinstance(shape, cq.Workplane):
         vals = [v for v in shape.vals() if isinstance(v, cq.Shape)]
         if not vals:
-            return Validation(False, "solid", 0.0, (0.0,) * 6, valid_solid=False, solids=0, problems=("no shape in the result",))
+            return Validation(
+                False,
+                "solid",
+                0.0,
+                (0.0,) * 6,
+                valid_solid=False,
+                solids=0,
+                problems=("no shape in the result",),
+            )
         shape = vals[0] if len(vals) == 1 else cq.Compound.makeCompound(vals)
     if not isinstance(shape, cq.Shape):
-        return Validation(False, "solid", 0.0, (0.0,) * 6, valid_solid=False, solids=0, problems=(f"result is a {type(shape).__name__}, not a shape",))
+        return Validation(
+            False,
+            "solid",
+            0.0,
+            (0.0,) * 6,
+            valid_solid=False,
+            solids=0,
+            problems=(f"result is a {type(shape).__name__}, not a shape",),
+        )
     solids = len(shape.Solids())
     valid = bool(shape.isValid())
     volume = float(shape.Volume()) if solids else 0.0
@@ -130,7 +156,7 @@ def validate_shape(shape: Any) -> Validation:
 
 def to_shape(obj: Any) -> Any:
     """The single cq.Shape a Workplane or Shape stands for."""
-    import cadquery as cq  # noqa: PLC0415
+    import cadquery as cq
 
     if isinstance(obj, cq.Workplane):
         vals = [v for v in obj.vals() if isinstance(v, cq.Shape)]
@@ -143,9 +169,9 @@ def export_solid(obj: Any, out_dir: Path, stem: str) -> dict[str, Any]:
 
     Raises GeometryInvalidError when the shape, the re-imported STEP or the STL fails.
     """
-    import cadquery as cq  # noqa: PLC0415
+    import cadquery as cq
 
-    from .errors import GeometryInvalidError  # noqa: PLC0415
+    from .errors import GeometryInvalidError
 
     shape = to_shape(obj)
     check = validate_shape(shape)
@@ -155,28 +181,49 @@ def export_solid(obj: Any, out_dir: Path, stem: str) -> dict[str, Any]:
     step = out_dir / f"{stem}.step"
     stl = out_dir / f"{stem}.stl"
     cq.exporters.export(shape, str(step))
-    cq.exporters.export(shape, str(stl), tolerance=STL_TOLERANCE, angularTolerance=STL_ANGULAR_TOLERANCE)
+    cq.exporters.export(
+        shape, str(stl), tolerance=STL_TOLERANCE, angularTolerance=STL_ANGULAR_TOLERANCE
+    )
     reimported = validate_shape(cq.importers.importStep(str(step)))
     if not reimported.ok or abs(reimported.volume - check.volume) > 1e-6 * max(check.volume, 1.0):
-        raise GeometryInvalidError(f"{stem}: the exported STEP does not re-import as the same valid solid")
+        raise GeometryInvalidError(
+            f"{stem}: the exported STEP does not re-import as the same valid solid"
+        )
     mesh = validate_mesh(stl)
     if not mesh.ok:
         raise GeometryInvalidError(f"{stem}: the exported STL fails: {'; '.join(mesh.problems)}")
     return {
         "files": [
-            {"path": str(step), "format": "step", "sha256": file_hash(step), "bytes": step.stat().st_size},
-            {"path": str(stl), "format": "stl", "sha256": file_hash(stl), "bytes": stl.stat().st_size},
+            {
+                "path": str(step),
+                "format": "step",
+                "sha256": file_hash(step),
+                "bytes": step.stat().st_size,
+            },
+            {
+                "path": str(stl),
+                "format": "stl",
+                "sha256": file_hash(stl),
+                "bytes": stl.stat().st_size,
+            },
         ],
-        "validation": {**check.as_dict(), "step_reimport_valid": reimported.ok, "stl_watertight": mesh.watertight, "stl_triangles": mesh.triangles},
+        "validation": {
+            **check.as_dict(),
+            "step_reimport_valid": reimported.ok,
+            "stl_watertight": mesh.watertight,
+            "stl_triangles": mesh.triangles,
+        },
     }
 
 
 def versions() -> dict[str, str]:
     """CadQuery and OCCT versions and tolerances, recorded in the lineage (exports depend on them)."""
-    import cadquery as cq  # noqa: PLC0415
-    import OCP  # type: ignore[import-untyped]  # noqa: PLC0415
+    import cadquery as cq
+    import OCP
 
-    occt = str(getattr(OCP, "__version__", "unknown"))  # cadquery-ocp's version is OCCT's plus a build number
+    occt = str(
+        getattr(OCP, "__version__", "unknown")
+    )  # cadquery-ocp's version is OCCT's plus a build number
     return {
         "cadquery": str(cq.__version__),
         "occt": occt,

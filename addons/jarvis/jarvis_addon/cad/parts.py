@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+import math
 import re
 from typing import Final
 
@@ -48,7 +49,9 @@ class PartSpec:
     params: dict[str, float] = field(default_factory=dict)
 
 
-def _rule(check: Callable[[Mapping[str, float]], bool], message: str) -> Callable[[Mapping[str, float]], str | None]:
+def _rule(
+    check: Callable[[Mapping[str, float]], bool], message: str
+) -> Callable[[Mapping[str, float]], str | None]:
     def run(p: Mapping[str, float]) -> str | None:
         return None if check(p) else message.format(**p)
 
@@ -117,7 +120,10 @@ KINDS: Final[dict[str, PartKind]] = {
                 lambda p: 2 * p["wall"] + 6 * p["wall"] < min(p["length"], p["width"]),
                 "walls of {wall:g} mm leave no room inside {length:g} x {width:g} mm",
             ),
-            _rule(lambda p: p["wall"] * 2 < p["height"], "walls of {wall:g} mm are too thick for a {height:g} mm high box"),
+            _rule(
+                lambda p: p["wall"] * 2 < p["height"],
+                "walls of {wall:g} mm are too thick for a {height:g} mm high box",
+            ),
         ),
     ),
     "spacer": PartKind(
@@ -179,8 +185,14 @@ KINDS: Final[dict[str, PartKind]] = {
             "hole_diameter": Param(4.0, 1.0, 20.0),
         },
         (
-            _rule(lambda p: p["hole_diameter"] < p["width"] - 2, "hole diameter {hole_diameter:g} mm does not fit a {width:g} mm wide hook"),
-            _rule(lambda p: p["thickness"] * 2 < p["reach"], "a {thickness:g} mm thick arm cannot curl within a {reach:g} mm reach"),
+            _rule(
+                lambda p: p["hole_diameter"] < p["width"] - 2,
+                "hole diameter {hole_diameter:g} mm does not fit a {width:g} mm wide hook",
+            ),
+            _rule(
+                lambda p: p["thickness"] * 2 < p["reach"],
+                "a {thickness:g} mm thick arm cannot curl within a {reach:g} mm reach",
+            ),
         ),
     ),
 }
@@ -195,7 +207,15 @@ _KIND_WORDS: Final[tuple[tuple[str, str], ...]] = (
     ("plate", r"plate|panel|sheet|mount(?:ing)? plate"),
     ("bracket", r"bracket|angle|l-bracket"),
 )
-_UNITS: Final = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4, "inch": 25.4, "inches": 25.4, '"': 25.4}
+_UNITS: Final = {
+    "mm": 1.0,
+    "cm": 10.0,
+    "m": 1000.0,
+    "in": 25.4,
+    "inch": 25.4,
+    "inches": 25.4,
+    '"': 25.4,
+}
 _NUM: Final = r"(\d+(?:\.\d+)?)"
 _UNIT: Final = r"\s*(mm|cm|inches|inch|in|m|\")?"
 
@@ -223,7 +243,7 @@ def _find(text: str, patterns: tuple[str, ...]) -> float | None:
 
 def extract_params(kind: str, text: str) -> dict[str, float]:
     """Dimensions the sentence states for this kind (only those it states)."""
-    low = text.lower().replace("×", "x")
+    low = text.lower().replace("\u00d7", "x")  # the multiplication sign
     found: dict[str, float] = {}
 
     def put(name: str, *patterns: str) -> None:
@@ -243,21 +263,46 @@ def extract_params(kind: str, text: str) -> dict[str, float]:
         }.get(kind, ())
         for name, value in zip(names, dims, strict=False):
             found[name] = _mm(value, unit)
-    put("pipe_diameter", rf"{_NUM}{_UNIT}\s*(?:diameter\s*|dia\.?\s*|od\s*)?(?:pipe|tube|conduit)", rf"(?:pipe|tube)\s*(?:of\s*)?{_NUM}{_UNIT}")
+    put(
+        "pipe_diameter",
+        rf"{_NUM}{_UNIT}\s*(?:diameter\s*|dia\.?\s*|od\s*)?(?:pipe|tube|conduit)",
+        rf"(?:pipe|tube)\s*(?:of\s*)?{_NUM}{_UNIT}",
+    )
     put("thickness", rf"{_NUM}{_UNIT}\s*thick", rf"thickness\s*(?:of\s*)?{_NUM}{_UNIT}")
     put("wall", rf"{_NUM}{_UNIT}\s*walls?", rf"walls?\s*(?:thickness\s*)?(?:of\s*)?{_NUM}{_UNIT}")
-    put("hole_diameter", r"\bm(\d+(?:\.\d+)?)\b(?!\s*x)", rf"{_NUM}{_UNIT}\s*(?:screw\s*)?holes?", rf"holes?\s*(?:of\s*)?{_NUM}{_UNIT}")
+    put(
+        "hole_diameter",
+        r"\bm(\d+(?:\.\d+)?)\b(?!\s*x)",
+        rf"{_NUM}{_UNIT}\s*(?:screw\s*)?holes?",
+        rf"holes?\s*(?:of\s*)?{_NUM}{_UNIT}",
+    )
     put("module", r"module\s*(\d+(?:\.\d+)?)", r"\bm\s*=\s*(\d+(?:\.\d+)?)")
     put("bore", rf"{_NUM}{_UNIT}\s*bore", rf"bore\s*(?:of\s*)?{_NUM}{_UNIT}")
-    put("outer_diameter", rf"{_NUM}{_UNIT}\s*(?:outer|outside|od)", rf"(?:outer|outside)\s*diameter\s*(?:of\s*)?{_NUM}{_UNIT}", rf"{_NUM}{_UNIT}\s*(?:diameter|dia)")
-    put("inner_diameter", rf"{_NUM}{_UNIT}\s*(?:inner|inside|id)\b", rf"(?:inner|inside)\s*diameter\s*(?:of\s*)?{_NUM}{_UNIT}", rf"for\s*(?:an?\s*)?m(\d+(?:\.\d+)?)")
-    put("height", rf"{_NUM}{_UNIT}\s*(?:high|tall|long)", rf"(?:height|length)\s*(?:of\s*)?{_NUM}{_UNIT}")
+    put(
+        "outer_diameter",
+        rf"{_NUM}{_UNIT}\s*(?:outer|outside|od)",
+        rf"(?:outer|outside)\s*diameter\s*(?:of\s*)?{_NUM}{_UNIT}",
+        rf"{_NUM}{_UNIT}\s*(?:diameter|dia)",
+    )
+    put(
+        "inner_diameter",
+        rf"{_NUM}{_UNIT}\s*(?:inner|inside|id)\b",
+        rf"(?:inner|inside)\s*diameter\s*(?:of\s*)?{_NUM}{_UNIT}",
+        r"for\s*(?:an?\s*)?m(\d+(?:\.\d+)?)",
+    )
+    put(
+        "height",
+        rf"{_NUM}{_UNIT}\s*(?:high|tall|long)",
+        rf"(?:height|length)\s*(?:of\s*)?{_NUM}{_UNIT}",
+    )
     put("width", rf"{_NUM}{_UNIT}\s*wide", rf"width\s*(?:of\s*)?{_NUM}{_UNIT}")
     put("reach", rf"{_NUM}{_UNIT}\s*(?:reach|deep|projection)", rf"reach\s*(?:of\s*)?{_NUM}{_UNIT}")
     put("length", rf"{_NUM}{_UNIT}\s*long", rf"length\s*(?:of\s*)?{_NUM}{_UNIT}")
     if "teeth" in KINDS[kind].params and (m := re.search(r"(\d+)\s*(?:teeth|tooth|t\b)", low)):
         found["teeth"] = float(m.group(1))
-    if "holes" in KINDS[kind].params and (m := re.search(r"(\d+)\s*(?:x\s*)?(?:m\d+\s*)?(?:screw\s*)?holes", low)):
+    if "holes" in KINDS[kind].params and (
+        m := re.search(r"(\d+)\s*(?:x\s*)?(?:m\d+\s*)?(?:screw\s*)?holes", low)
+    ):
         found["holes"] = float(m.group(1))
     return found
 
@@ -272,14 +317,18 @@ def parse_request(text: str, kind: str | None = None) -> PartSpec:
             f"no template for {text.strip()!r}: known parts are {', '.join(sorted(KINDS))}"
         )
     if chosen not in KINDS:
-        raise UnknownPartError(f"unknown part kind {chosen!r}: known parts are {', '.join(sorted(KINDS))}")
+        raise UnknownPartError(
+            f"unknown part kind {chosen!r}: known parts are {', '.join(sorted(KINDS))}"
+        )
     return PartSpec(chosen, extract_params(chosen, text))
 
 
 def resolve(spec: PartSpec) -> PartSpec:
     """Fill defaults and check every parameter; InvalidRequestError names each problem."""
     if spec.kind not in KINDS:
-        raise UnknownPartError(f"unknown part kind {spec.kind!r}: known parts are {', '.join(sorted(KINDS))}")
+        raise UnknownPartError(
+            f"unknown part kind {spec.kind!r}: known parts are {', '.join(sorted(KINDS))}"
+        )
     kind = KINDS[spec.kind]
     unknown = sorted(set(spec.params) - set(kind.params))
     if unknown:
@@ -295,7 +344,7 @@ def resolve(spec: PartSpec) -> PartSpec:
         except (TypeError, ValueError):
             problems.append(f"{name} must be a number, got {raw!r}")
             continue
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             problems.append(f"{name} must be a finite number")
             continue
         if param.integer:

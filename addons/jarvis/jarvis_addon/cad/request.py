@@ -12,7 +12,10 @@ from .parts import KINDS, PartSpec, kind_of, parse_request, resolve
 
 MAX_PROMPT: Final = 2000
 MAX_VARIANTS: Final = 6
-_ORGANIC_WORDS: Final = re.compile(r"\b(organic|sculpt\w*|figurine|statue|character|creature|animal|textured|mesh|toy|bust)\b", re.I)
+_ORGANIC_WORDS: Final = re.compile(
+    r"\b(organic|sculpt\w*|figurine|statue|character|creature|animal|textured|mesh|toy|bust)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,21 @@ def parse(body: Any, *, known_providers: frozenset[str]) -> CadRequest:
     """Validate a request body; InvalidRequestError (or UnknownPartError) names the problem."""
     if not isinstance(body, Mapping):
         raise InvalidRequestError("the request must be a JSON object")
-    allowed = {"prompt", "conversation_id", "ha_user", "kind", "params", "variants", "providers", "organic", "code", "image", "parent_artifact_id", "offline", "budget_usd"}
+    allowed = {
+        "prompt",
+        "conversation_id",
+        "ha_user",
+        "kind",
+        "params",
+        "variants",
+        "providers",
+        "organic",
+        "code",
+        "image",
+        "parent_artifact_id",
+        "offline",
+        "budget_usd",
+    }
     if unknown := sorted(set(body) - allowed):
         raise InvalidRequestError(f"unknown field(s): {', '.join(unknown)}")
     prompt = body.get("prompt")
@@ -60,16 +77,28 @@ def parse(body: Any, *, known_providers: frozenset[str]) -> CadRequest:
     if not isinstance(params, Mapping):
         raise InvalidRequestError("params must be an object of numbers")
     variants = body.get("variants", 3)
-    if isinstance(variants, bool) or not isinstance(variants, int) or not 1 <= variants <= MAX_VARIANTS:
+    if (
+        isinstance(variants, bool)
+        or not isinstance(variants, int)
+        or not 1 <= variants <= MAX_VARIANTS
+    ):
         raise InvalidRequestError(f"variants must be a whole number from 1 to {MAX_VARIANTS}")
     providers = body.get("providers")
     if providers is not None:
-        if not isinstance(providers, list) or not providers or not all(isinstance(p, str) for p in providers):
+        if (
+            not isinstance(providers, list)
+            or not providers
+            or not all(isinstance(p, str) for p in providers)
+        ):
             raise InvalidRequestError("providers must be a non-empty list of names")
         if bad := sorted(set(providers) - known_providers):
-            raise InvalidRequestError(f"unknown provider(s) {', '.join(bad)}: known are {', '.join(sorted(known_providers))}")
+            raise InvalidRequestError(
+                f"unknown provider(s) {', '.join(bad)}: known are {', '.join(sorted(known_providers))}"
+            )
     budget = body.get("budget_usd")
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float) or budget < 0):
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int | float) or budget < 0
+    ):
         raise InvalidRequestError("budget_usd must be a number >= 0")
     code = body.get("code")
     if code is not None and not isinstance(code, str):

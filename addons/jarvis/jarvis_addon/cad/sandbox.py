@@ -52,7 +52,9 @@ def _where(node: ast.AST) -> str:
 def check_code(code: str) -> ast.Module:
     """Parse and check; SandboxRejectedError names the first violation and its line."""
     if len(code.encode()) > MAX_CODE_BYTES:
-        raise SandboxRejectedError(f"code is {len(code.encode())} bytes; the limit is {MAX_CODE_BYTES}")
+        raise SandboxRejectedError(
+            f"code is {len(code.encode())} bytes; the limit is {MAX_CODE_BYTES}"
+        )
     try:
         tree = ast.parse(code, mode="exec")
     except SyntaxError as err:
@@ -88,7 +90,9 @@ def check_code(code: str) -> ast.Module:
 
 def restricted_globals(cq_module: Any) -> dict[str, Any]:
     """The only names the code sees: cq, math, a few builtins, and an import hook for the allow-list."""
-    safe: dict[str, Any] = {name: getattr(builtins, name) for name in SAFE_BUILTINS if hasattr(builtins, name)}
+    safe: dict[str, Any] = {
+        name: getattr(builtins, name) for name in SAFE_BUILTINS if hasattr(builtins, name)
+    }
     modules = {"cadquery": cq_module, "math": math}
 
     def guarded_import(name: str, *args: Any, **kwargs: Any) -> Any:

@@ -41,7 +41,16 @@ def job_topic(job_id: str) -> str:
 class CadService:
     """Owns the queue and the workers; one per add-on process."""
 
-    def __init__(self, store: ArtifactStore, providers: Mapping[str, Provider], publish: Publish | None = None, *, concurrency: int = 1, offline: bool = False, worker: CadWorker | None = None) -> None:
+    def __init__(
+        self,
+        store: ArtifactStore,
+        providers: Mapping[str, Provider],
+        publish: Publish | None = None,
+        *,
+        concurrency: int = 1,
+        offline: bool = False,
+        worker: CadWorker | None = None,
+    ) -> None:
         """Providers by name; publish(topic, payload, retain) sends to MQTT (None: no MQTT)."""
         self.store = store
         self.worker = worker
@@ -57,7 +66,10 @@ class CadService:
     def start(self) -> None:
         """Start the job workers."""
         if not self._tasks:
-            self._tasks = [asyncio.create_task(self._work(), name=f"jarvis-cad-{i}") for i in range(self._concurrency)]
+            self._tasks = [
+                asyncio.create_task(self._work(), name=f"jarvis-cad-{i}")
+                for i in range(self._concurrency)
+            ]
 
     async def stop(self) -> None:
         """Cancel the workers (a running job is left as it was stored)."""
@@ -76,25 +88,42 @@ class CadService:
         """Validate and queue; returns the job as published. Raises InvalidRequestError on bad input."""
         request = parse(body, known_providers=self.known_providers())
         if self.offline and not request.offline:
-            request = CadRequest(**{**{f: getattr(request, f) for f in request.__dataclass_fields__}, "offline": True})
-        if request.parent_artifact_id and await asyncio.to_thread(self.store.artifact, request.parent_artifact_id) is None:
-            raise InvalidRequestError(f"parent artifact {request.parent_artifact_id} does not exist")
-        if request.image and not Path(request.image).is_file():
+            request = CadRequest(
+                **{
+                    **{f: getattr(request, f) for f in request.__dataclass_fields__},
+                    "offline": True,
+                }
+            )
+        if (
+            request.parent_artifact_id
+            and await asyncio.to_thread(self.store.artifact, request.parent_artifact_id) is None
+        ):
+            raise InvalidRequestError(
+                f"parent artifact {request.parent_artifact_id} does not exist"
+            )
+        if request.image and not await asyncio.to_thread(Path(request.image).is_file):
             raise InvalidRequestError(f"image {request.image} is not a readable file")
         job_id = uuid.uuid4().hex
-        await asyncio.to_thread(self.store.create_job, job_id, request.prompt, request.raw, request.conversation_id, request.ha_user)
+        await asyncio.to_thread(
+            self.store.create_job,
+            job_id,
+            request.prompt,
+            request.raw,
+            request.conversation_id,
+            request.ha_user,
+        )
         self._done[job_id] = asyncio.Event()
         self._live[job_id] = {"variants": []}
         await self._publish(job_id)
         await self._queue.put((job_id, request))
         return await self.job(job_id) or {}
 
-    async def wait(self, job_id: str, timeout: float) -> dict[str, Any] | None:
+    async def wait(self, job_id: str, seconds: float) -> dict[str, Any] | None:
         """The job once it is finished (or as it is when the timeout passes)."""
         event = self._done.get(job_id)
         if event is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout)
+                await asyncio.wait_for(event.wait(), seconds)
         return await self.job(job_id)
 
     async def job(self, job_id: str) -> dict[str, Any] | None:
@@ -133,7 +162,13 @@ class CadService:
                 await self._run(job_id, request)
             except Exception:
                 _LOGGER.exception("CAD job %s crashed", job_id)
-                await asyncio.to_thread(self.store.update_job, job_id, status="failed", progress=1.0, error={"code": "cad_error", "message": "internal error; see the add-on log"})
+                await asyncio.to_thread(
+                    self.store.update_job,
+                    job_id,
+                    status="failed",
+                    progress=1.0,
+                    error={"code": "cad_error", "message": "internal error; see the add-on log"},
+                )
                 await self._publish(job_id)
             finally:
                 self._done[job_id].set()
@@ -141,13 +176,19 @@ class CadService:
 
     def _infos(self, request: CadRequest, probe: VariantRequest) -> dict[str, cycler.ProviderInfo]:
         return {
-            name: cycler.ProviderInfo(name, p.kind, p.cloud, p.estimated_cost_usd, p.unavailable(probe))
+            name: cycler.ProviderInfo(
+                name, p.kind, p.cloud, p.estimated_cost_usd, p.unavailable(probe)
+            )
             for name, p in self.providers.items()
         }
 
     async def _run(self, job_id: str, request: CadRequest) -> None:
         out_dir = await asyncio.to_thread(self.store.job_dir, job_id)
-        parent = await asyncio.to_thread(self.store.artifact, request.parent_artifact_id) if request.parent_artifact_id else None
+        parent = (
+            await asyncio.to_thread(self.store.artifact, request.parent_artifact_id)
+            if request.parent_artifact_id
+            else None
+        )
         base = VariantRequest(
             job_id=job_id,
             variant=0,
@@ -160,30 +201,68 @@ class CadService:
         )
         chains, skipped = cycler.plan(request, self._infos(request, base))
         variants: list[dict[str, Any]] = [
-            {"variant": i, "chain": chain, "status": "queued", "progress": 0.0, "attempts": [], "artifacts": []} for i, chain in enumerate(chains)
+            {
+                "variant": i,
+                "chain": chain,
+                "status": "queued",
+                "progress": 0.0,
+                "attempts": [],
+                "artifacts": [],
+            }
+            for i, chain in enumerate(chains)
         ]
         if not chains:
             reasons = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "no providers"
-            error = {"code": "no_provider", "message": f"no provider can make this: {reasons}", "skipped": skipped}
-            await asyncio.to_thread(self.store.update_job, job_id, status="failed", progress=1.0, error=error, variants=variants)
+            failure = {
+                "code": "no_provider",
+                "message": f"no provider can make this: {reasons}",
+                "skipped": skipped,
+            }
+            await asyncio.to_thread(
+                self.store.update_job,
+                job_id,
+                status="failed",
+                progress=1.0,
+                error=failure,
+                variants=variants,
+            )
             await self._publish(job_id)
             return
-        await asyncio.to_thread(self.store.update_job, job_id, status="running", progress=0.0, variants=variants)
+        await asyncio.to_thread(
+            self.store.update_job, job_id, status="running", progress=0.0, variants=variants
+        )
         await self._publish(job_id)
         for entry in variants:
             await self._run_variant(job_id, base, entry, variants)
         ok = sum(1 for v in variants if v["status"] == "succeeded")
         status = "succeeded" if ok == len(variants) else "partial" if ok else "failed"
-        error = None
+        error: dict[str, Any] | None = None
         if not ok:
             last = [a for v in variants for a in v["attempts"]]
-            error = {"code": last[-1]["error_code"] if last else "cad_error", "message": "; ".join(f"{a['provider']}: {a['message']}" for a in last), "skipped": skipped}
+            error = {
+                "code": last[-1]["error_code"] if last else "cad_error",
+                "message": "; ".join(f"{a['provider']}: {a['message']}" for a in last),
+                "skipped": skipped,
+            }
         elif skipped:
             error = {"code": "skipped", "message": "", "skipped": skipped}
-        await asyncio.to_thread(self.store.update_job, job_id, status=status, progress=1.0, error=error, variants=variants)
+        await asyncio.to_thread(
+            self.store.update_job,
+            job_id,
+            status=status,
+            progress=1.0,
+            error=error,
+            variants=variants,
+        )
         await self._publish(job_id)
 
-    async def _run_variant(self, job_id: str, base: VariantRequest, entry: dict[str, Any], variants: list[dict[str, Any]]) -> None:
+    async def _run_variant(
+        self,
+        job_id: str,
+        base: VariantRequest,
+        entry: dict[str, Any],
+        variants: list[dict[str, Any]],
+    ) -> None:
         entry["status"] = "running"
         resume: dict[str, Any] = {}
         last_publish = 0.0
@@ -192,11 +271,15 @@ class CadService:
             nonlocal last_publish
             if state:
                 resume.update(state)
-                entry.setdefault("state", {}).update(state)  # e.g. a billed Tripo task id, kept in the job row
+                entry.setdefault("state", {}).update(
+                    state
+                )  # e.g. a billed Tripo task id, kept in the job row
             entry["progress"] = max(0.0, min(fraction, 1.0))
             entry["note"] = note
             overall = sum(v["progress"] for v in variants) / len(variants)
-            await asyncio.to_thread(self.store.update_job, job_id, status="running", progress=overall, variants=variants)
+            await asyncio.to_thread(
+                self.store.update_job, job_id, status="running", progress=overall, variants=variants
+            )
             now = time.monotonic()
             if state or now - last_publish > 0.5:
                 last_publish = now
@@ -204,17 +287,39 @@ class CadService:
 
         for name in entry["chain"]:
             provider = self.providers[name]
-            req = VariantRequest(**{**{f: getattr(base, f) for f in base.__dataclass_fields__}, "variant": entry["variant"], "resume": dict(resume) or None})
+            req = VariantRequest(
+                **{
+                    **{f: getattr(base, f) for f in base.__dataclass_fields__},
+                    "variant": entry["variant"],
+                    "resume": dict(resume) or None,
+                }
+            )
             started = time.monotonic()
             try:
                 result = await provider.generate(req, progress)
                 stored = await self._store(job_id, entry["variant"], result, base.parent)
             except CadError as err:
-                entry["attempts"].append({"provider": name, "ok": False, "error_code": err.code, "message": str(err), "seconds": round(time.monotonic() - started, 3)})
-                _LOGGER.info("CAD job %s variant %d: %s failed (%s); falling back", job_id, entry["variant"], name, err)
+                entry["attempts"].append(
+                    {
+                        "provider": name,
+                        "ok": False,
+                        "error_code": err.code,
+                        "message": str(err),
+                        "seconds": round(time.monotonic() - started, 3),
+                    }
+                )
+                _LOGGER.info(
+                    "CAD job %s variant %d: %s failed (%s); falling back",
+                    job_id,
+                    entry["variant"],
+                    name,
+                    err,
+                )
                 resume.clear()
                 continue
-            entry["attempts"].append({"provider": name, "ok": True, "seconds": round(time.monotonic() - started, 3)})
+            entry["attempts"].append(
+                {"provider": name, "ok": True, "seconds": round(time.monotonic() - started, 3)}
+            )
             entry["provider"] = name
             entry["artifacts"] = [a["id"] for a in stored]
             entry["status"] = "succeeded"
@@ -223,7 +328,9 @@ class CadService:
         entry["status"] = "failed"
         entry["progress"] = 1.0
 
-    async def _store(self, job_id: str, variant: int, result: VariantResult, parent: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    async def _store(
+        self, job_id: str, variant: int, result: VariantResult, parent: Mapping[str, Any] | None
+    ) -> list[dict[str, Any]]:
         """Validate what needs it (meshes), derive a printable STL from a GLB, record lineage."""
         files = list(result.files)
         for f in list(files):
@@ -256,7 +363,11 @@ class CadService:
 
 def _public(artifact: Mapping[str, Any]) -> dict[str, Any]:
     """An artifact as the API and MQTT show it (large fields left out)."""
-    extra = {k: v for k, v in (artifact.get("extra") or {}).items() if k not in ("kcl", "response", "printed")}
+    extra = {
+        k: v
+        for k, v in (artifact.get("extra") or {}).items()
+        if k not in ("kcl", "response", "printed")
+    }
     return {
         "id": artifact["id"],
         "variant": artifact["variant"],

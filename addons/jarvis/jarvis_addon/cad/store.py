@@ -118,7 +118,14 @@ class ArtifactStore:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def create_job(self, job_id: str, prompt: str, request: Mapping[str, Any], conversation_id: str | None, ha_user: str | None) -> None:
+    def create_job(
+        self,
+        job_id: str,
+        prompt: str,
+        request: Mapping[str, Any],
+        conversation_id: str | None,
+        ha_user: str | None,
+    ) -> None:
         """Record a new job (status queued)."""
         now = _now()
         with self._tx() as db:
@@ -128,12 +135,27 @@ class ArtifactStore:
                 (job_id, now, now, conversation_id, ha_user, prompt, json.dumps(dict(request))),
             )
 
-    def update_job(self, job_id: str, *, status: str, progress: float, error: Mapping[str, Any] | None = None, variants: list[dict[str, Any]] | None = None) -> None:
+    def update_job(
+        self,
+        job_id: str,
+        *,
+        status: str,
+        progress: float,
+        error: Mapping[str, Any] | None = None,
+        variants: list[dict[str, Any]] | None = None,
+    ) -> None:
         """Status, progress, error and the per-variant outcome."""
         with self._tx() as db:
             db.execute(
                 "UPDATE jobs SET updated_at = ?, status = ?, progress = ?, error = ?, variants = COALESCE(?, variants) WHERE id = ?",
-                (_now(), status, progress, json.dumps(error) if error else None, json.dumps(variants) if variants is not None else None, job_id),
+                (
+                    _now(),
+                    status,
+                    progress,
+                    json.dumps(error) if error else None,
+                    json.dumps(variants) if variants is not None else None,
+                    job_id,
+                ),
             )
 
     def add(self, job_id: str, variant: int, new: NewArtifact) -> dict[str, Any]:
@@ -192,18 +214,26 @@ class ArtifactStore:
     def jobs(self, limit: int = 50) -> list[dict[str, Any]]:
         """Most recent jobs first."""
         with self._lock:
-            rows = self._db.execute("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+            rows = self._db.execute(
+                "SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,)
+            ).fetchall()
         return [self._decode(r) for r in rows]
 
     def artifact(self, artifact_id: str) -> dict[str, Any] | None:
         """One artifact, or None."""
         with self._lock:
-            row = self._db.execute("SELECT * FROM artifacts WHERE id = ?", (artifact_id,)).fetchone()
+            row = self._db.execute(
+                "SELECT * FROM artifacts WHERE id = ?", (artifact_id,)
+            ).fetchone()
         return self._decode(row) if row else None
 
-    def artifacts(self, *, job_id: str | None = None, conversation_id: str | None = None) -> list[dict[str, Any]]:
+    def artifacts(
+        self, *, job_id: str | None = None, conversation_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Artifacts of a job or of a conversation, oldest first."""
-        column, value = ("job_id", job_id) if job_id is not None else ("conversation_id", conversation_id)
+        column, value = (
+            ("job_id", job_id) if job_id is not None else ("conversation_id", conversation_id)
+        )
         with self._lock:
             rows = self._db.execute(
                 f"SELECT * FROM artifacts WHERE {column} = ? ORDER BY created_at, variant",  # noqa: S608 - fixed column

@@ -26,18 +26,25 @@ def _bracket(p: dict[str, float]) -> Bodies:
         .extrude(-w)
     )
     fillet = min(t * 0.8, 3.0)
-    body = body.edges("|Y").edges(cq.selectors.NearestToPointSelector((t, w / 2, t))).fillet(fillet)
+    inner_corner = cq.selectors.NearestToPointSelector((t, w / 2, t))  # type: ignore[no-untyped-call]
+    body = body.edges("|Y").edges(inner_corner).fillet(fillet)
     holes = int(p["holes"])
     if holes and p["hole_diameter"] > 0:
         per_leg = max(1, holes // 2)
         xs = [t + (d - t) * (i + 1) / (per_leg + 1) for i in range(per_leg)]
         zs = [t + (h - t) * (i + 1) / (per_leg + 1) for i in range(per_leg)]
-        body = body.faces("<Z").workplane(centerOption="CenterOfBoundBox").pushPoints(
-            [(x - d / 2, 0) for x in xs]
-        ).hole(p["hole_diameter"])
-        body = body.faces("<X").workplane(centerOption="CenterOfBoundBox").pushPoints(
-            [(0, z - h / 2) for z in zs]
-        ).hole(p["hole_diameter"])
+        body = (
+            body.faces("<Z")
+            .workplane(centerOption="CenterOfBoundBox")
+            .pushPoints([(x - d / 2, 0) for x in xs])
+            .hole(p["hole_diameter"])
+        )
+        body = (
+            body.faces("<X")
+            .workplane(centerOption="CenterOfBoundBox")
+            .pushPoints([(0, z - h / 2) for z in zs])
+            .hole(p["hole_diameter"])
+        )
     return {"bracket": body}
 
 
@@ -49,8 +56,16 @@ def _pipe_bracket(p: dict[str, float]) -> Bodies:
     base_z = -p["standoff"]
     # Saddle: a half ring around the pipe, standing on two feet that lie flat on the wall (XY plane).
     ring = cq.Workplane("XZ").circle(r_out).circle(r_in).extrude(w / 2, both=True)
-    ring = ring.cut(cq.Workplane("XY").box(4 * r_out, 2 * w, 2 * r_out, centered=(True, True, False)).translate((0, 0, -2 * r_out)))
-    legs = cq.Workplane("XY").box(2 * r_out, w, t + p["standoff"], centered=(True, True, False)).translate((0, 0, base_z))
+    ring = ring.cut(
+        cq.Workplane("XY")
+        .box(4 * r_out, 2 * w, 2 * r_out, centered=(True, True, False))
+        .translate((0, 0, -2 * r_out))
+    )
+    legs = (
+        cq.Workplane("XY")
+        .box(2 * r_out, w, t + p["standoff"], centered=(True, True, False))
+        .translate((0, 0, base_z))
+    )
     legs = legs.cut(cq.Workplane("XZ").circle(r_in).extrude(w, both=True))
     feet = (
         cq.Workplane("XY")
@@ -72,8 +87,12 @@ def _enclosure(p: dict[str, float]) -> Bodies:
     length, width, height, wall = p["length"], p["width"], p["height"], p["wall"]
     boss_r = 2.5 * wall
     screw = max(1.6, wall)
-    inset = wall + 0.7 * boss_r  # bosses merge into the walls (a tangent contact meshes non-manifold)
-    corners = [(sx * (length / 2 - inset), sy * (width / 2 - inset)) for sx in (-1, 1) for sy in (-1, 1)]
+    inset = (
+        wall + 0.7 * boss_r
+    )  # bosses merge into the walls (a tangent contact meshes non-manifold)
+    corners = [
+        (sx * (length / 2 - inset), sy * (width / 2 - inset)) for sx in (-1, 1) for sy in (-1, 1)
+    ]
     box = cq.Workplane("XY").box(length, width, height, centered=(True, True, False))
     box = box.faces(">Z").shell(-wall)
     bosses = (
@@ -117,7 +136,10 @@ def _plate(p: dict[str, float]) -> Bodies:
         sx = (length - 2 * margin) / max(cols - 1, 1)
         sy = (width - 2 * margin) / max(rows - 1, 1)
         pts = [
-            (-length / 2 + margin + c * sx if cols > 1 else 0.0, -width / 2 + margin + r * sy if rows > 1 else 0.0)
+            (
+                -length / 2 + margin + c * sx if cols > 1 else 0.0,
+                -width / 2 + margin + r * sy if rows > 1 else 0.0,
+            )
             for r in range(rows)
             for c in range(cols)
         ][:holes]
@@ -175,9 +197,12 @@ def _hook(p: dict[str, float]) -> Bodies:
         .translate((0, reach - t, 0))
     )
     body = back.union(arm).union(tip)
-    body = body.faces("<Y").workplane(centerOption="CenterOfBoundBox").pushPoints(
-        [(0, h * 0.25), (0, h * 0.05)]
-    ).cskHole(hole, hole * 2, 90)
+    body = (
+        body.faces("<Y")
+        .workplane(centerOption="CenterOfBoundBox")
+        .pushPoints([(0, h * 0.25), (0, h * 0.05)])
+        .cskHole(hole, hole * 2, 90)
+    )
     return {"hook": body}
 
 

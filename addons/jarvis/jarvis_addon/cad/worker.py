@@ -51,7 +51,7 @@ def _error(code: str, message: str) -> dict[str, Any]:
 
 
 def _run_template(req: dict[str, Any]) -> dict[str, Any]:
-    from . import geometry, parts, templates  # noqa: PLC0415
+    from . import geometry, parts, templates
 
     spec = parts.resolve(parts.PartSpec(str(req["kind"]), dict(req.get("params") or {})))
     bodies = templates.build(spec)
@@ -59,23 +59,37 @@ def _run_template(req: dict[str, Any]) -> dict[str, Any]:
     stem = str(req.get("stem") or spec.kind)
     outputs = []
     for name, body in bodies.items():
-        exported = geometry.export_solid(body, out_dir, f"{stem}-{name}" if len(bodies) > 1 else stem)
+        exported = geometry.export_solid(
+            body, out_dir, f"{stem}-{name}" if len(bodies) > 1 else stem
+        )
         outputs.append({"body": name, **exported})
-    return {"ok": True, "result": {"kind": spec.kind, "params": spec.params, "bodies": outputs, "versions": geometry.versions()}}
+    return {
+        "ok": True,
+        "result": {
+            "kind": spec.kind,
+            "params": spec.params,
+            "bodies": outputs,
+            "versions": geometry.versions(),
+        },
+    }
 
 
 def _run_code(req: dict[str, Any], cq: Any) -> dict[str, Any]:
-    from . import geometry, sandbox  # noqa: PLC0415
-    from .errors import CadError  # noqa: PLC0415
+    from . import geometry, sandbox
+    from .errors import CadError
 
     tree = sandbox.check_code(str(req["code"]))
     env = sandbox.restricted_globals(cq)
     printed = io.StringIO()
-    env["__builtins__"]["print"] = lambda *a, **_k: printed.write(" ".join(map(str, a))[:MAX_PRINT] + "\n")
+    env["__builtins__"]["print"] = lambda *a, **_k: printed.write(
+        " ".join(map(str, a))[:MAX_PRINT] + "\n"
+    )
     try:
         exec(compile(tree, "<model-code>", "exec"), env)  # noqa: S102 - checked by the policy, run in a limited child
     except MemoryError:
-        return _error("sandbox_killed", "the code ran out of memory (address-space limit) and was stopped")
+        return _error(
+            "sandbox_killed", "the code ran out of memory (address-space limit) and was stopped"
+        )
     except CadError as err:
         return _error(err.code, str(err))
     except Exception as err:  # noqa: BLE001 - the model's code may raise anything
@@ -84,9 +98,19 @@ def _run_code(req: dict[str, Any], cq: Any) -> dict[str, Any]:
         return _error("sandbox_failed", "the code did not bind `result` to a Workplane or Shape")
     result = env["result"]
     if not isinstance(result, cq.Workplane | cq.Shape):
-        return _error("sandbox_failed", f"`result` is a {type(result).__name__}, not a cadquery Workplane or Shape")
+        return _error(
+            "sandbox_failed",
+            f"`result` is a {type(result).__name__}, not a cadquery Workplane or Shape",
+        )
     exported = geometry.export_solid(result, Path(req["out_dir"]), str(req.get("stem") or "model"))
-    return {"ok": True, "result": {"bodies": [{"body": "model", **exported}], "printed": printed.getvalue()[:MAX_PRINT], "versions": geometry.versions()}}
+    return {
+        "ok": True,
+        "result": {
+            "bodies": [{"body": "model", **exported}],
+            "printed": printed.getvalue()[:MAX_PRINT],
+            "versions": geometry.versions(),
+        },
+    }
 
 
 def _child(req: dict[str, Any], write_fd: int, limits: dict[str, float], cq: Any) -> None:
@@ -97,7 +121,7 @@ def _child(req: dict[str, Any], write_fd: int, limits: dict[str, float], cq: Any
         os.dup2(devnull, 1)  # OCCT and stray prints must not reach the protocol pipe
         os.chdir(tempfile.mkdtemp(prefix="jarvis-cad-"))
         _set_limits(limits)
-        from .errors import CadError  # noqa: PLC0415
+        from .errors import CadError
 
         try:
             if req["op"] == "template":
@@ -105,13 +129,15 @@ def _child(req: dict[str, Any], write_fd: int, limits: dict[str, float], cq: Any
             elif req["op"] == "code":
                 answer = _run_code(req, cq)
             else:
-                from . import geometry  # noqa: PLC0415
+                from . import geometry
 
                 answer = {"ok": True, "result": geometry.validate_mesh(Path(req["path"])).as_dict()}
         except CadError as err:
             answer = _error(err.code, str(err))
         except MemoryError:
-            answer = _error("sandbox_killed", "ran out of memory (address-space limit) and was stopped")
+            answer = _error(
+                "sandbox_killed", "ran out of memory (address-space limit) and was stopped"
+            )
         except Exception as err:  # noqa: BLE001
             answer = _error("cad_error", f"{type(err).__name__}: {err}")
         out.write(json.dumps(answer))
@@ -151,7 +177,9 @@ def run_forked(req: dict[str, Any], cq: Any) -> dict[str, Any]:
             os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
     if timed_out:
-        return _error("sandbox_killed", f"stopped after the {limits['wall_s']:g} s wall-clock limit")
+        return _error(
+            "sandbox_killed", f"stopped after the {limits['wall_s']:g} s wall-clock limit"
+        )
     if chunks:
         try:
             return dict(json.loads(b"".join(chunks)))
@@ -162,15 +190,17 @@ def run_forked(req: dict[str, Any], cq: Any) -> dict[str, Any]:
         if sig in (signal.SIGXCPU, signal.SIGKILL):
             return _error("sandbox_killed", f"stopped at the {limits['cpu_s']:g} s CPU-time limit")
         if sig == signal.SIGXFSZ:
-            return _error("sandbox_killed", f"stopped at the {limits['file_mb']:g} MB file-size limit")
+            return _error(
+                "sandbox_killed", f"stopped at the {limits['file_mb']:g} MB file-size limit"
+            )
         return _error("sandbox_killed", f"the child died from signal {signal.Signals(sig).name}")
     return _error("sandbox_killed", "the child exited without an answer (out of memory?)")
 
 
 def serve(stdin: IO[str], proto_out: IO[str]) -> None:
     """Answer requests until stdin closes."""
-    import cadquery as cq  # noqa: PLC0415 - the reason this process exists
-    import trimesh  # noqa: F401, PLC0415 - warm too: every export is checked with it
+    import cadquery as cq
+    import trimesh  # noqa: F401 - warm too: every export is checked with it
 
     proto_out.write(json.dumps({"id": None, "ok": True, "result": {"ready": True}}) + "\n")
     proto_out.flush()
@@ -179,13 +209,20 @@ def serve(stdin: IO[str], proto_out: IO[str]) -> None:
             continue
         try:
             req = json.loads(line)
-            if not isinstance(req, dict) or req.get("op") not in ("ping", "template", "code", "validate_mesh"):
-                raise ValueError("unknown op")
         except ValueError:
-            answer = _error("bad_request", "unreadable request line")
-            req = {}
+            req = None
+        if not isinstance(req, dict) or req.get("op") not in (
+            "ping",
+            "template",
+            "code",
+            "validate_mesh",
+        ):
+            answer = _error("bad_request", "unreadable request line or unknown op")
+            req = req if isinstance(req, dict) else {}
+        elif req["op"] == "ping":
+            answer = {"ok": True, "result": {"pong": True}}
         else:
-            answer = {"ok": True, "result": {"pong": True}} if req["op"] == "ping" else run_forked(req, cq)
+            answer = run_forked(req, cq)
         answer["id"] = req.get("id")
         proto_out.write(json.dumps(answer) + "\n")
         proto_out.flush()

@@ -65,7 +65,8 @@ class CadWorker:
             limit=1 << 24,
         )
         self._proc = proc
-        assert proc.stdout is not None
+        if proc.stdout is None:  # pragma: no cover - PIPE was asked for
+            raise WorkerError("the CAD worker has no stdout")
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
         except TimeoutError:
@@ -76,19 +77,22 @@ class CadWorker:
             raise WorkerError("the CAD worker exited at start (is CadQuery installed?)")
         return proc
 
-    async def request(self, req: dict[str, Any], timeout: float = 300.0) -> dict[str, Any]:
+    async def request(self, req: dict[str, Any], answer_within: float = 300.0) -> dict[str, Any]:
         """Send a request; return its `result` or raise the typed error it carries."""
         async with self._lock:
             proc = await self._ensure()
-            assert proc.stdin is not None and proc.stdout is not None
+            if proc.stdin is None or proc.stdout is None:  # pragma: no cover - PIPE was asked for
+                raise WorkerError("the CAD worker has no pipes")
             req = {**req, "id": next(self._ids)}
             try:
                 proc.stdin.write((json.dumps(req) + "\n").encode())
                 await proc.stdin.drain()
-                line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+                line = await asyncio.wait_for(proc.stdout.readline(), answer_within)
             except TimeoutError:
                 await self.stop()
-                raise WorkerError(f"the CAD worker did not answer within {timeout:g} s") from None
+                raise WorkerError(
+                    f"the CAD worker did not answer within {answer_within:g} s"
+                ) from None
             except (BrokenPipeError, ConnectionResetError):
                 await self.stop()
                 raise WorkerError("the CAD worker died") from None

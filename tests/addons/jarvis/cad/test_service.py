@@ -47,7 +47,14 @@ async def test_seed_job_makes_variants_across_providers_with_lineage(
                 break
             await asyncio.sleep(0.05)
         service = await cad_service(bridge.publish)
-        job = await service.submit({"prompt": SEED, "conversation_id": "conv-seed-1", "ha_user": "alice", "providers": ["cadquery", "zoo", "tripo"]})
+        job = await service.submit(
+            {
+                "prompt": SEED,
+                "conversation_id": "conv-seed-1",
+                "ha_user": "alice",
+                "providers": ["cadquery", "zoo", "tripo"],
+            }
+        )
         assert job["status"] in ("queued", "running") and job["conversation_id"] == "conv-seed-1"
         done = await service.wait(job["job_id"], 120)
         assert done is not None
@@ -61,17 +68,27 @@ async def test_seed_job_makes_variants_across_providers_with_lineage(
     by_provider: dict[str, list[dict[str, Any]]] = {}
     for artifact in done["artifacts"]:
         by_provider.setdefault(artifact["provider"], []).append(artifact)
-        assert artifact["conversation_id"] == "conv-seed-1"  # lineage ties every output to the conversation
+        assert (
+            artifact["conversation_id"] == "conv-seed-1"
+        )  # lineage ties every output to the conversation
         assert Path(artifact["path"]).is_file() and len(artifact["content_hash"]) == 64
     assert set(by_provider) == {"cadquery", "zoo", "tripo"}
 
     # CadQuery: STEP re-imports as a valid solid, STL is watertight; parameters from the sentence.
     cad = {a["format"]: a for a in by_provider["cadquery"]}
-    assert cad["step"]["params"]["pipe_diameter"] == 40.0 and cad["step"]["params"]["thickness"] == 3.0
-    assert cad["step"]["model"] == "template:pipe_bracket" and "OCCT 7.9" in cad["step"]["model_version"]
+    assert (
+        cad["step"]["params"]["pipe_diameter"] == 40.0 and cad["step"]["params"]["thickness"] == 3.0
+    )
+    assert (
+        cad["step"]["model"] == "template:pipe_bracket"
+        and "OCCT 7.9" in cad["step"]["model_version"]
+    )
     solid = cq.importers.importStep(cad["step"]["path"]).val()
     assert solid.isValid() and solid.Volume() == pytest.approx(cad["step"]["validation"]["volume"])
-    assert trimesh.load(cad["stl"]["path"]).is_watertight and cad["stl"]["validation"]["stl_watertight"]
+    assert (
+        trimesh.load(cad["stl"]["path"]).is_watertight
+        and cad["stl"]["validation"]["stl_watertight"]
+    )
 
     # Zoo: KCL is the canonical artifact (plus the STEP the server attached).
     zoo = {a["format"]: a for a in by_provider["zoo"]}
@@ -80,20 +97,28 @@ async def test_seed_job_makes_variants_across_providers_with_lineage(
 
     # Tripo: the GLB and a printable STL from it, validated as meshes, one billed task.
     tripo = {a["format"]: a for a in by_provider["tripo"]}
-    assert tripo["glb"]["validation"]["watertight"] is True and tripo["stl"]["validation"]["kind"] == "mesh"
+    assert (
+        tripo["glb"]["validation"]["watertight"] is True
+        and tripo["stl"]["validation"]["kind"] == "mesh"
+    )
     assert tripo["glb"]["model_version"] == "v2.5-20250123" and len(fake_tripo.creates) == 1
     assert tripo["glb"]["extra"]["tripo_task_id"] == fake_tripo.creates[0]["task_id"]
 
     stored = await asyncio.to_thread(service.store.artifacts, conversation_id="conv-seed-1")
     assert {a["id"] for a in stored} == {a["id"] for a in done["artifacts"]}
-    assert all(a["ha_user"] == "alice" and a["prompt"] == SEED and a["job_id"] == job["job_id"] for a in stored)
+    assert all(
+        a["ha_user"] == "alice" and a["prompt"] == SEED and a["job_id"] == job["job_id"]
+        for a in stored
+    )
 
 
 async def _broker(broker: Mosquitto) -> Broker:
     return Broker(broker.host, broker.port)
 
 
-async def test_offline_mode_makes_a_cadquery_step_and_stl_only(cad_service: ServiceFactory, fake_zoo: FakeZoo, fake_tripo: FakeTripo) -> None:
+async def test_offline_mode_makes_a_cadquery_step_and_stl_only(
+    cad_service: ServiceFactory, fake_zoo: FakeZoo, fake_tripo: FakeTripo
+) -> None:
     service = await cad_service(offline=True)
     job = await service.submit({"prompt": SEED, "conversation_id": "conv-offline"})
     done = await service.wait(job["job_id"], 120)
@@ -107,20 +132,33 @@ async def test_offline_mode_makes_a_cadquery_step_and_stl_only(cad_service: Serv
     assert cq.importers.importStep(step["path"]).val().isValid()
 
 
-async def test_failures_fall_back_to_the_template(cad_service: ServiceFactory, fake_zoo: FakeZoo, fake_tripo: FakeTripo) -> None:
+async def test_failures_fall_back_to_the_template(
+    cad_service: ServiceFactory, fake_zoo: FakeZoo, fake_tripo: FakeTripo
+) -> None:
     fake_zoo.mode = "error"
     fake_tripo.balance = 0
     service = await cad_service()
-    job = await service.submit({"prompt": SEED + ", and an organic one", "conversation_id": "conv-fb", "providers": ["zoo", "tripo", "cadquery"], "variants": 2})
+    job = await service.submit(
+        {
+            "prompt": SEED + ", and an organic one",
+            "conversation_id": "conv-fb",
+            "providers": ["zoo", "tripo", "cadquery"],
+            "variants": 2,
+        }
+    )
     done = await service.wait(job["job_id"], 120)
     assert done is not None
     variants = done["variants"]
     first, second = variants
     assert [a["provider"] for a in first["attempts"]] == ["zoo", "cadquery"]
-    assert first["attempts"][0]["error_code"] == "provider_error" and first["provider"] == "cadquery"
+    assert (
+        first["attempts"][0]["error_code"] == "provider_error" and first["provider"] == "cadquery"
+    )
     assert [a["provider"] for a in second["attempts"]] == ["tripo", "cadquery"]
     assert second["attempts"][0]["error_code"] == "credits_exhausted"
-    assert done["status"] == "succeeded" and {a["provider"] for a in done["artifacts"]} == {"cadquery"}
+    assert done["status"] == "succeeded" and {a["provider"] for a in done["artifacts"]} == {
+        "cadquery"
+    }
 
 
 async def test_budget_skips_cloud_providers(cad_service: ServiceFactory, fake_zoo: FakeZoo) -> None:
@@ -139,12 +177,15 @@ async def test_no_provider_at_all_is_a_clear_failure(cad_service: ServiceFactory
     done = await service.wait(job["job_id"], 60)
     assert done is not None and done["status"] == "failed"
     assert done["error"]["code"] == "no_provider"
-    assert "tripo: offline mode" in done["error"]["message"] and "cadquery: no template matches the request" in done["error"]["message"]
+    assert (
+        "tripo: offline mode" in done["error"]["message"]
+        and "cadquery: no template matches the request" in done["error"]["message"]
+    )
 
 
 async def test_bad_input_is_refused_before_queueing(cad_service: ServiceFactory) -> None:
     service = await cad_service()
-    with pytest.raises(InvalidRequestError, match="thickness 0.1 mm is impossible"):
+    with pytest.raises(InvalidRequestError, match=r"thickness 0\.1 mm is impossible"):
         await service.submit({"prompt": "bracket for a 40 mm pipe, 0.1 mm thick"})
     with pytest.raises(UnknownPartError, match="unknown part kind 'vase'"):
         await service.submit({"prompt": "a vase", "kind": "vase"})
@@ -162,12 +203,28 @@ async def test_bad_input_is_refused_before_queueing(cad_service: ServiceFactory)
 async def test_sandboxed_code_and_iteration_lineage(cad_service: ServiceFactory) -> None:
     service = await cad_service()
     code = "result = cq.Workplane('XY').box(30, 20, 5).faces('>Z').workplane().hole(4)"
-    job = await service.submit({"prompt": "a 30x20 plate from my code", "code": code, "providers": ["cadquery_code"], "conversation_id": "conv-it"})
+    job = await service.submit(
+        {
+            "prompt": "a 30x20 plate from my code",
+            "code": code,
+            "providers": ["cadquery_code"],
+            "conversation_id": "conv-it",
+        }
+    )
     first = await service.wait(job["job_id"], 60)
     assert first is not None and first["status"] == "succeeded"
     parent = next(a for a in first["artifacts"] if a["format"] == "step")
     assert parent["provider"] == "cadquery_code" and len(parent["params"]["code_sha256"]) == 64
-    job2 = await service.submit({"prompt": "now 8 mm thick", "kind": "plate", "params": {"length": 30, "width": 20, "thickness": 8, "holes": 1}, "parent_artifact_id": parent["id"], "conversation_id": "conv-it", "providers": ["cadquery"]})
+    job2 = await service.submit(
+        {
+            "prompt": "now 8 mm thick",
+            "kind": "plate",
+            "params": {"length": 30, "width": 20, "thickness": 8, "holes": 1},
+            "parent_artifact_id": parent["id"],
+            "conversation_id": "conv-it",
+            "providers": ["cadquery"],
+        }
+    )
     second = await service.wait(job2["job_id"], 60)
     assert second is not None and second["status"] == "succeeded"
     child = next(a for a in second["artifacts"] if a["format"] == "step")
@@ -175,7 +232,16 @@ async def test_sandboxed_code_and_iteration_lineage(cad_service: ServiceFactory)
     assert [a["id"] for a in chain] == [child["id"], parent["id"]]
     assert child["content_hash"] != parent["content_hash"]
 
-    bad = await service.submit({"prompt": "escape", "code": "import os\nresult = os.system('id')", "providers": ["cadquery_code"]})
+    bad = await service.submit(
+        {
+            "prompt": "escape",
+            "code": "import os\nresult = os.system('id')",
+            "providers": ["cadquery_code"],
+        }
+    )
     failed = await service.wait(bad["job_id"], 60)
     assert failed is not None and failed["status"] == "failed"
-    assert failed["error"]["code"] == "sandbox_rejected" and "import of 'os' not allowed" in failed["error"]["message"]
+    assert (
+        failed["error"]["code"] == "sandbox_rejected"
+        and "import of 'os' not allowed" in failed["error"]["message"]
+    )

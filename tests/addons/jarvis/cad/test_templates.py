@@ -10,18 +10,26 @@ import cadquery as cq
 import pytest
 import trimesh
 
-from jarvis_addon.cad import geometry, parts, worker
+from jarvis_addon.cad import geometry, parts
+
+from .conftest import Ask
 
 
-def build(kind: str, params: dict[str, float], out: Path, stem: str = "part") -> dict[str, Any]:
-    answer = worker.run_forked({"op": "template", "kind": kind, "params": params, "out_dir": str(out), "stem": stem}, cq)
+def build(
+    forked: Ask, kind: str, params: dict[str, float], out: Path, stem: str = "part"
+) -> dict[str, Any]:
+    answer = forked(
+        {"op": "template", "kind": kind, "params": params, "out_dir": str(out), "stem": stem}
+    )
     assert answer["ok"], answer
     return dict(answer["result"])
 
 
 @pytest.mark.parametrize("kind", sorted(parts.KINDS))
-def test_template_exports_valid_step_and_watertight_stl(kind: str, tmp_path: Path) -> None:
-    result = build(kind, {}, tmp_path)
+def test_template_exports_valid_step_and_watertight_stl(
+    forked: Ask, kind: str, tmp_path: Path
+) -> None:
+    result = build(forked, kind, {}, tmp_path)
     assert result["kind"] == kind and result["versions"]["cadquery"].startswith("2.8")
     bodies = result["bodies"]
     assert len(bodies) == (2 if kind == "enclosure" else 1)
@@ -35,9 +43,9 @@ def test_template_exports_valid_step_and_watertight_stl(kind: str, tmp_path: Pat
         assert abs(mesh.volume) == pytest.approx(shape.Volume(), rel=2e-3)
 
 
-def test_pipe_bracket_fits_the_pipe_it_was_asked_for(tmp_path: Path) -> None:
+def test_pipe_bracket_fits_the_pipe_it_was_asked_for(forked: Ask, tmp_path: Path) -> None:
     spec = parts.resolve(parts.parse_request("make me a wall bracket for a 40 mm pipe, 3 mm thick"))
-    result = build(spec.kind, spec.params, tmp_path)
+    result = build(forked, spec.kind, spec.params, tmp_path)
     step = next(Path(f["path"]) for f in result["bodies"][0]["files"] if f["format"] == "step")
     shape = cq.importers.importStep(str(step)).val()
     bb = shape.BoundingBox()
@@ -48,31 +56,48 @@ def test_pipe_bracket_fits_the_pipe_it_was_asked_for(tmp_path: Path) -> None:
     assert shape.isInside(cq.Vector(0, 0, 21.5))  # inside the 3 mm wall
 
 
-def test_enclosure_dimensions_and_lid(tmp_path: Path) -> None:
-    result = build("enclosure", {"length": 80, "width": 60, "height": 30, "wall": 2}, tmp_path)
+def test_enclosure_dimensions_and_lid(forked: Ask, tmp_path: Path) -> None:
+    result = build(
+        forked, "enclosure", {"length": 80, "width": 60, "height": 30, "wall": 2}, tmp_path
+    )
     box, lid = result["bodies"]
     assert (box["body"], lid["body"]) == ("box", "lid")
     size = geometry.Validation(True, "solid", 0, tuple(box["validation"]["bbox"])).size  # type: ignore[arg-type]
     assert size == pytest.approx((80, 60, 30))
 
 
-def test_geometry_hash_is_stable_across_exports(tmp_path: Path) -> None:
-    first = build("spacer", {}, tmp_path / "a")
-    second = build("spacer", {}, tmp_path / "b")
+def test_geometry_hash_is_stable_across_exports(forked: Ask, tmp_path: Path) -> None:
+    first = build(forked, "spacer", {}, tmp_path / "a")
+    second = build(forked, "spacer", {}, tmp_path / "b")
     a = {f["format"]: f for f in first["bodies"][0]["files"]}
     b = {f["format"]: f for f in second["bodies"][0]["files"]}
     assert a["step"]["sha256"] == b["step"]["sha256"]
     assert a["stl"]["sha256"] == b["stl"]["sha256"]
     # Raw STEP bytes differ only in the volatile header fields the hash blanks.
     text = Path(a["step"]["path"]).read_text()
-    assert geometry.normalized_step_hash(text.replace("'2026", "'1999")) == a["step"]["sha256"] or "FILE_NAME" in text
-    changed = build("spacer", {"height": 11}, tmp_path / "c")
-    assert {f["format"]: f for f in changed["bodies"][0]["files"]}["step"]["sha256"] != a["step"]["sha256"]
+    assert (
+        geometry.normalized_step_hash(text.replace("'2026", "'1999")) == a["step"]["sha256"]
+        or "FILE_NAME" in text
+    )
+    changed = build(forked, "spacer", {"height": 11}, tmp_path / "c")
+    assert {f["format"]: f for f in changed["bodies"][0]["files"]}["step"]["sha256"] != a["step"][
+        "sha256"
+    ]
 
 
-def test_invalid_request_in_the_worker_is_a_typed_answer(tmp_path: Path) -> None:
-    answer = worker.run_forked({"op": "template", "kind": "spacer", "params": {"inner_diameter": 50}, "out_dir": str(tmp_path)}, cq)
-    assert answer == {"ok": False, "error": {"code": "invalid_request", "message": answer["error"]["message"]}}
+def test_invalid_request_in_the_worker_is_a_typed_answer(forked: Ask, tmp_path: Path) -> None:
+    answer = forked(
+        {
+            "op": "template",
+            "kind": "spacer",
+            "params": {"inner_diameter": 50},
+            "out_dir": str(tmp_path),
+        }
+    )
+    assert answer == {
+        "ok": False,
+        "error": {"code": "invalid_request", "message": answer["error"]["message"]},
+    }
     assert "leaves no wall" in answer["error"]["message"]
-    answer = worker.run_forked({"op": "template", "kind": "vase", "params": {}, "out_dir": str(tmp_path)}, cq)
+    answer = forked({"op": "template", "kind": "vase", "params": {}, "out_dir": str(tmp_path)})
     assert answer["error"]["code"] == "unknown_part"

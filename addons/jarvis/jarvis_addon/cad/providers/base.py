@@ -25,7 +25,9 @@ class VariantRequest:
     code: str | None = None  # model-written CadQuery (sandbox)
     image: Path | None = None  # image-to-model input
     parent: Mapping[str, Any] | None = None  # the artifact this one iterates on
-    resume: Mapping[str, Any] | None = None  # provider state from an earlier attempt (e.g. a billed task id)
+    resume: Mapping[str, Any] | None = (
+        None  # provider state from an earlier attempt (e.g. a billed task id)
+    )
     options: Mapping[str, Any] = field(default_factory=dict)
 
 

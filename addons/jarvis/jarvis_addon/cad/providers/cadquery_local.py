@@ -15,11 +15,11 @@ from .base import Kind, ProducedFile, Progress, VariantRequest, VariantResult
 
 
 def _files(result: dict[str, Any]) -> list[ProducedFile]:
-    files: list[ProducedFile] = []
-    for body in result["bodies"]:
-        for f in body["files"]:
-            files.append(ProducedFile(Path(f["path"]), f["format"], body["body"], body["validation"]))
-    return files
+    return [
+        ProducedFile(Path(f["path"]), f["format"], body["body"], body["validation"])
+        for body in result["bodies"]
+        for f in body["files"]
+    ]
 
 
 class CadQueryTemplates:
@@ -45,7 +45,13 @@ class CadQueryTemplates:
         spec = resolve(request.spec)
         await progress(0.2, f"building {spec.kind}", None)
         result = await self.worker.request(
-            {"op": "template", "kind": spec.kind, "params": spec.params, "out_dir": str(request.out_dir), "stem": f"v{request.variant}-{spec.kind}"}
+            {
+                "op": "template",
+                "kind": spec.kind,
+                "params": spec.params,
+                "out_dir": str(request.out_dir),
+                "stem": f"v{request.variant}-{spec.kind}",
+            }
         )
         return VariantResult(
             provider=self.name,
@@ -78,9 +84,15 @@ class CadQuerySandbox:
         """Run the code in the sandbox; the worker validates and exports the result."""
         await progress(0.2, "running the CadQuery code in the sandbox", None)
         result = await self.worker.request(
-            {"op": "code", "code": request.code, "out_dir": str(request.out_dir), "stem": f"v{request.variant}-code", "limits": self.limits}
+            {
+                "op": "code",
+                "code": request.code,
+                "out_dir": str(request.out_dir),
+                "stem": f"v{request.variant}-code",
+                "limits": self.limits,
+            }
         )
-        import hashlib  # noqa: PLC0415
+        import hashlib
 
         code_hash = hashlib.sha256((request.code or "").encode()).hexdigest()
         return VariantResult(

@@ -14,7 +14,12 @@ from pathlib import Path
 import time
 from typing import Any, Final
 
-from ..errors import CreditsExhaustedError, ProviderError, ProviderTimeoutError, ProviderUnavailableError
+from ..errors import (
+    CreditsExhaustedError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+)
 from .base import Kind, ProducedFile, Progress, VariantRequest, VariantResult
 
 NAME: Final = "tripo"
@@ -60,19 +65,21 @@ class TripoModel:
         return None
 
     def _client(self) -> Any:
-        from tripo3d import TripoClient  # noqa: PLC0415
+        from tripo3d import TripoClient
 
         return TripoClient(api_key=self.options.api_key, v3_base_url=self.options.base_url)
 
     @staticmethod
     def _api_error(err: Exception) -> ProviderError:
-        from tripo3d import TripoAPIError, TripoRequestError  # noqa: PLC0415
+        from tripo3d import TripoAPIError, TripoRequestError
 
         if isinstance(err, TripoAPIError):
             if err.code == CODE_NO_CREDITS:
                 return CreditsExhaustedError(NAME, f"out of credits ({err.message})")
             if err.code == CODE_CONTENT_POLICY:
-                return ProviderError(NAME, f"the prompt was refused by the content policy ({err.message})")
+                return ProviderError(
+                    NAME, f"the prompt was refused by the content policy ({err.message})"
+                )
             if err.code == CODE_TOO_MANY_TASKS:
                 return ProviderError(NAME, f"too many concurrent tasks ({err.message})")
             return ProviderError(NAME, f"API error {err.code}: {err.message}")
@@ -86,22 +93,35 @@ class TripoModel:
 
     async def generate(self, request: VariantRequest, progress: Progress) -> VariantResult:
         """Create (once), poll with backoff, download the GLB, validate it in the caller."""
-        from tripo3d import TripoError  # noqa: PLC0415
+        from tripo3d import TripoError
 
         if (reason := self.unavailable(request)) is not None:
             raise ProviderUnavailableError(NAME, reason)
         client = self._client()
         try:
             task_id = (request.resume or {}).get("tripo_task_id")
-            credits = self.options.credits_image if request.image else self.options.credits_text
+            needed = self.options.credits_image if request.image else self.options.credits_text
             if not task_id:
                 balance = await client.get_balance()
-                if balance.balance - balance.frozen < credits:
-                    raise CreditsExhaustedError(NAME, f"balance {balance.balance:g} credits ({balance.frozen:g} frozen) is below the {credits:g} this needs")
+                if balance.balance - balance.frozen < needed:
+                    raise CreditsExhaustedError(
+                        NAME,
+                        f"balance {balance.balance:g} credits ({balance.frozen:g} frozen) is below the {needed:g} this needs",
+                    )
                 if request.image is not None:
-                    task_id = await client.image_to_model(str(request.image), model_version=self.options.model_version, texture=False, pbr=False)
+                    task_id = await client.image_to_model(
+                        str(request.image),
+                        model_version=self.options.model_version,
+                        texture=False,
+                        pbr=False,
+                    )
                 else:
-                    task_id = await client.text_to_model(request.prompt, model_version=self.options.model_version, texture=False, pbr=False)
+                    task_id = await client.text_to_model(
+                        request.prompt,
+                        model_version=self.options.model_version,
+                        texture=False,
+                        pbr=False,
+                    )
                 # Recorded before polling: a retry resumes this billed task instead of creating another.
                 await progress(0.1, "Tripo task created", {"tripo_task_id": task_id})
             task = await self._wait(client, str(task_id), progress)
@@ -125,12 +145,12 @@ class TripoModel:
             model="image_to_model" if request.image else "text_to_model",
             model_version=self.options.model_version,
             params={"texture": False, "pbr": False},
-            cost_usd=(float(consumed) if consumed else credits) / CREDITS_PER_USD,
+            cost_usd=(float(consumed) if consumed else needed) / CREDITS_PER_USD,
             extra={"tripo_task_id": task_id, "credits_consumed": consumed},
         )
 
     async def _wait(self, client: Any, task_id: str, progress: Progress) -> Any:
-        from tripo3d import TaskStatus  # noqa: PLC0415
+        from tripo3d import TaskStatus
 
         start = time.monotonic()
         interval = max(self.options.poll_initial, 0.05)
@@ -140,22 +160,29 @@ class TripoModel:
             if status == TaskStatus.SUCCESS:
                 return task
             if status.is_terminal():
-                detail = getattr(task, "error_msg", None) or getattr(task, "error_code", None) or status.value
+                detail = (
+                    getattr(task, "error_msg", None)
+                    or getattr(task, "error_code", None)
+                    or status.value
+                )
                 raise ProviderError(NAME, f"task {task_id} ended {status.value}: {detail}")
             pct = max(0.0, min(float(task.progress or 0), 100.0))
             await progress(0.1 + 0.8 * pct / 100, f"Tripo {status.value} {pct:.0f}%", None)
             left = self.options.deadline - (time.monotonic() - start)
             if left <= 0:
-                raise ProviderTimeoutError(NAME, f"task {task_id} not finished after {self.options.deadline:g} s (kept; not re-created)")
+                raise ProviderTimeoutError(
+                    NAME,
+                    f"task {task_id} not finished after {self.options.deadline:g} s (kept; not re-created)",
+                )
             await asyncio.sleep(min(interval, left))
             interval = min(interval * 2, POLL_CAP)
 
 
 def mesh_outputs(glb: Path) -> Path:
     """A printable STL next to the GLB (trimesh, local; Tripo's own conversion costs credits)."""
-    import trimesh  # noqa: PLC0415
+    import trimesh
 
     mesh = trimesh.load(str(glb), force="mesh")
     stl = glb.with_suffix(".stl")
-    mesh.export(str(stl))
+    mesh.export(str(stl))  # type: ignore[no-untyped-call]
     return stl

@@ -16,14 +16,32 @@ from pathlib import Path
 import time
 from typing import Any, Final
 
-from ..errors import CreditsExhaustedError, ProviderError, ProviderTimeoutError, ProviderUnavailableError
+from ..errors import (
+    CreditsExhaustedError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+)
 from .base import Kind, ProducedFile, Progress, VariantRequest, VariantResult
 
 NAME: Final = "zoo"
 _BILLING_CODES: Final = frozenset(
-    {"missing_payment_method", "payment_method_failed", "billing_threshold_reached", "pay_as_you_go_disabled"}
+    {
+        "missing_payment_method",
+        "payment_method_failed",
+        "billing_threshold_reached",
+        "pay_as_you_go_disabled",
+    }
 )
-_FILE_FORMATS: Final = {"step": "step", "stp": "step", "stl": "stl", "glb": "glb", "gltf": "gltf", "obj": "obj", "kcl": "kcl"}
+_FILE_FORMATS: Final = {
+    "step": "step",
+    "stp": "step",
+    "stl": "stl",
+    "glb": "glb",
+    "gltf": "gltf",
+    "obj": "obj",
+    "kcl": "kcl",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +84,18 @@ class ZooTextToCad:
         return None if request.prompt.strip() else "no prompt"
 
     def _client(self) -> Any:
-        from kittycad import KittyCAD  # noqa: PLC0415 - the SDK pulls in pydantic models at import
+        from kittycad import KittyCAD
 
-        return KittyCAD(token=self.options.token or "", base_url=self.options.base_url.rstrip("/"), websocket_recv_timeout=self.options.recv_timeout)
+        return KittyCAD(
+            token=self.options.token or "",
+            base_url=self.options.base_url.rstrip("/"),
+            websocket_recv_timeout=self.options.recv_timeout,
+        )
 
     def _run(self, request: VariantRequest) -> _Session:
         """The blocking websocket conversation (runs in a thread)."""
-        from kittycad.models.ml_copilot_client_message import MlCopilotClientMessage, OptionUser  # noqa: PLC0415
-        from kittycad.models.ml_copilot_server_message import (  # noqa: PLC0415
+        from kittycad.models.ml_copilot_client_message import MlCopilotClientMessage, OptionUser
+        from kittycad.models.ml_copilot_server_message import (
             AccessDenied,
             ConversationId,
             Delta,
@@ -83,12 +105,16 @@ class ZooTextToCad:
             SessionData,
             ToolOutput,
         )
-        from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: PLC0415
+        from kittycad.models.ml_tool_result import OptionEditKclCode, OptionTextToCad
+        from websockets.exceptions import ConnectionClosed, InvalidStatus
 
         parent = request.parent or {}
         parent_extra = parent.get("extra") or {}
         conversation = parent_extra.get("zoo_conversation_id")
-        user: dict[str, Any] = {"content": request.prompt, "project_name": f"jarvis-{request.job_id[:8]}"}
+        user: dict[str, Any] = {
+            "content": request.prompt,
+            "project_name": f"jarvis-{request.job_id[:8]}",
+        }
         if parent_extra.get("kcl"):
             user["forced_tools"] = ["edit_kcl_code"]
             user["current_files"] = {"main.kcl": str(parent_extra["kcl"]).encode()}
@@ -104,24 +130,34 @@ class ZooTextToCad:
                 raise ProviderError(NAME, f"the API token was rejected (HTTP {status})") from None
             if status == 402:
                 raise CreditsExhaustedError(NAME, "no API credits left (HTTP 402)") from None
-            raise ProviderError(NAME, f"the copilot websocket was refused (HTTP {status})") from None
+            raise ProviderError(
+                NAME, f"the copilot websocket was refused (HTTP {status})"
+            ) from None
         except (OSError, TimeoutError) as err:
             raise ProviderError(NAME, f"cannot reach {self.options.base_url}: {err}") from None
         with ws:
             message = MlCopilotClientMessage(OptionUser(**user))
             if "current_files" in user:
-                ws.send_binary(message)  # file bytes: the SDK's JSON send cannot encode them, BSON can
+                ws.send_binary(
+                    message
+                )  # file bytes: the SDK's JSON send cannot encode them, BSON can
             else:
                 ws.send(message)
             while True:
                 if time.monotonic() > deadline:
-                    raise ProviderTimeoutError(NAME, f"no result within {self.options.deadline:g} s")
+                    raise ProviderTimeoutError(
+                        NAME, f"no result within {self.options.deadline:g} s"
+                    )
                 try:
                     message = ws.recv().root
                 except TimeoutError:
-                    raise ProviderTimeoutError(NAME, f"no message for {self.options.recv_timeout:g} s") from None
+                    raise ProviderTimeoutError(
+                        NAME, f"no message for {self.options.recv_timeout:g} s"
+                    ) from None
                 except ConnectionClosed as err:
-                    raise ProviderError(NAME, f"the websocket closed before the end of the answer ({err})") from None
+                    raise ProviderError(
+                        NAME, f"the websocket closed before the end of the answer ({err})"
+                    ) from None
                 if isinstance(message, SessionData):
                     session.api_call_id = message.api_call_id
                 elif isinstance(message, ConversationId):
@@ -129,18 +165,27 @@ class ZooTextToCad:
                 elif isinstance(message, Delta):
                     session.deltas += message.delta
                 elif isinstance(message, AccessDenied):
-                    cls = CreditsExhaustedError if str(message.code) in _BILLING_CODES else ProviderError
+                    cls = (
+                        CreditsExhaustedError
+                        if str(message.code) in _BILLING_CODES
+                        else ProviderError
+                    )
                     raise cls(NAME, f"access denied ({message.code}): {message.detail}")
                 elif isinstance(message, Error):
                     raise ProviderError(NAME, message.detail)
                 elif isinstance(message, ToolOutput):
                     result = message.result.root
-                    if getattr(result, "type", "") in ("text_to_cad", "edit_kcl_code"):
+                    if isinstance(result, OptionTextToCad | OptionEditKclCode):
                         if result.error or result.status_code >= 400:
-                            raise ProviderError(NAME, f"text-to-CAD failed (status {result.status_code}): {result.error or 'no detail'}")
+                            raise ProviderError(
+                                NAME,
+                                f"text-to-CAD failed (status {result.status_code}): {result.error or 'no detail'}",
+                            )
                         session.kcl = dict(result.outputs or {})
                 elif isinstance(message, Files):
-                    session.files = (session.files or []) + [(f.name, bytes(f.data)) for f in message.files]
+                    session.files = (session.files or []) + [
+                        (f.name, bytes(f.data)) for f in message.files
+                    ]
                 elif isinstance(message, EndOfStream):
                     session.whole_response = message.whole_response
                     session.conversation_id = session.conversation_id or message.conversation_id
@@ -156,12 +201,19 @@ class ZooTextToCad:
             raise ProviderError(NAME, "the answer ended without KCL code")
         out: list[ProducedFile] = []
         request.out_dir.mkdir(parents=True, exist_ok=True)
-        main_name = "main.kcl" if "main.kcl" in session.kcl else sorted(session.kcl)[0]
+        main_name = "main.kcl" if "main.kcl" in session.kcl else min(session.kcl)
         for name, source in sorted(session.kcl.items()):
             path = request.out_dir / f"v{request.variant}-zoo-{Path(name).name}"
             path.write_text(source, encoding="utf-8")
             lines = len(source.splitlines())
-            out.append(ProducedFile(path, "kcl", Path(name).stem, {"kind": "kcl", "ok": bool(source.strip()), "lines": lines}))
+            out.append(
+                ProducedFile(
+                    path,
+                    "kcl",
+                    Path(name).stem,
+                    {"kind": "kcl", "ok": bool(source.strip()), "lines": lines},
+                )
+            )
         for name, data in session.files or []:
             fmt = _FILE_FORMATS.get(Path(name).suffix.lstrip(".").lower())
             if fmt is None or fmt == "kcl":
@@ -174,7 +226,11 @@ class ZooTextToCad:
             files=out,
             model="zookeeper text_to_cad",
             model_version=None,
-            params={"forced_tool": "edit_kcl_code" if (request.parent or {}).get("extra", {}).get("kcl") else "text_to_cad"},
+            params={
+                "forced_tool": "edit_kcl_code"
+                if (request.parent or {}).get("extra", {}).get("kcl")
+                else "text_to_cad"
+            },
             cost_usd=self.estimated_cost_usd,
             extra={
                 "zoo_conversation_id": session.conversation_id,

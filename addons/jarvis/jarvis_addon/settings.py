@@ -37,9 +37,6 @@ SCHEMA: Final[dict[str, Any]] = {
         "tripo_api_key": "password?",
         "tripo_base_url": "url?",
         "tripo_model_version": "str?",
-        "triposr_python": "str?",
-        "triposr_weights": "str?",
-        "triposr_sha256": "str?",
     },
 }
 DEFAULT_OPTIONS: Final[dict[str, Any]] = {

@@ -24,6 +24,7 @@ class CadConfig:
     enabled: bool
     root: Path
     offline: bool
+    budget_usd: float | None
     zoo: ZooOptions
     tripo: TripoOptions
 
@@ -43,6 +44,7 @@ def load(
         enabled=bool(options.get("enabled", True)),
         root=root,
         offline=bool(options.get("offline", False)),
+        budget_usd=float(options["budget_usd"]) if options.get("budget_usd") is not None else None,
         zoo=ZooOptions(
             token=options.get("zoo_api_token")
             or env.get("ZOO_API_TOKEN")
@@ -71,5 +73,10 @@ def build_service(
         "tripo": TripoModel(config.tripo),
     }
     return CadService(
-        ArtifactStore(config.root), providers, publish, offline=config.offline, worker=worker
+        ArtifactStore(config.root),
+        providers,
+        publish,
+        offline=config.offline,
+        budget_usd=config.budget_usd,
+        worker=worker,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 import contextlib
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -29,6 +30,19 @@ from .worker_client import CadWorker
 _LOGGER = logging.getLogger(__name__)
 JOB_TOPIC_PREFIX: Final = "jarvis/cad/jobs"
 TERMINAL: Final = frozenset({"succeeded", "partial", "failed"})
+LAST_JOB_TOPIC: Final = "jarvis/cad/last_job"  # retained summary of the latest job change
+SENSOR_DISCOVERY_TOPIC: Final = "homeassistant/sensor/jarvis_cad/last_job/config"
+SENSOR_DISCOVERY: Final = {
+    "name": "CAD job",
+    "unique_id": "jarvis_cad_last_job",
+    "object_id": "jarvis_cad_job",
+    "state_topic": LAST_JOB_TOPIC,
+    "value_template": "{{ value_json.status }}",
+    "json_attributes_topic": LAST_JOB_TOPIC,
+    "availability_topic": "jarvis/status",
+    "icon": "mdi:cube-outline",
+    "device": {"identifiers": ["jarvis_addon"], "name": "Jarvis add-on", "manufacturer": "Jarvis"},
+}
 
 Publish = Callable[[str, str, bool], Awaitable[None]]
 
@@ -49,6 +63,7 @@ class CadService:
         *,
         concurrency: int = 1,
         offline: bool = False,
+        budget_usd: float | None = None,
         worker: CadWorker | None = None,
     ) -> None:
         """Providers by name; publish(topic, payload, retain) sends to MQTT (None: no MQTT)."""
@@ -57,11 +72,12 @@ class CadService:
         self.providers = dict(providers)
         self.publish = publish
         self.offline = offline
+        self.budget_usd = budget_usd  # per job, unless the job sets its own
         self._queue: asyncio.Queue[tuple[str, CadRequest]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._concurrency = concurrency
         self._done: dict[str, asyncio.Event] = {}
-        self._live: dict[str, dict[str, Any]] = {}
+        self._discovery_sent = False
 
     def start(self) -> None:
         """Start the job workers."""
@@ -88,12 +104,9 @@ class CadService:
         """Validate and queue; returns the job as published. Raises InvalidRequestError on bad input."""
         request = parse(body, known_providers=self.known_providers())
         if self.offline and not request.offline:
-            request = CadRequest(
-                **{
-                    **{f: getattr(request, f) for f in request.__dataclass_fields__},
-                    "offline": True,
-                }
-            )
+            request = dataclasses.replace(request, offline=True)
+        if request.budget_usd is None and self.budget_usd is not None:
+            request = dataclasses.replace(request, budget_usd=self.budget_usd)
         if (
             request.parent_artifact_id
             and await asyncio.to_thread(self.store.artifact, request.parent_artifact_id) is None
@@ -113,7 +126,6 @@ class CadService:
             request.ha_user,
         )
         self._done[job_id] = asyncio.Event()
-        self._live[job_id] = {"variants": []}
         await self._publish(job_id)
         await self._queue.put((job_id, request))
         return await self.job(job_id) or {}
@@ -150,8 +162,19 @@ class CadService:
         if self.publish is None:
             return
         payload = await self.job(job_id)
+        if payload is None:
+            return
+        summary = {
+            k: payload[k] for k in ("job_id", "status", "progress", "conversation_id", "prompt")
+        }
+        summary["artifacts"] = len(payload["artifacts"])
         try:
+            if not self._discovery_sent:
+                # The job status sensor comes from MQTT discovery: no integration code needed.
+                await self.publish(SENSOR_DISCOVERY_TOPIC, json.dumps(SENSOR_DISCOVERY), True)
+                self._discovery_sent = True
             await self.publish(job_topic(job_id), json.dumps(payload), True)
+            await self.publish(LAST_JOB_TOPIC, json.dumps(summary), True)
         except Exception as err:  # noqa: BLE001 - MQTT being down must not fail the job
             _LOGGER.warning("CAD job %s: could not publish progress (%s)", job_id, err)
 
@@ -287,13 +310,7 @@ class CadService:
 
         for name in entry["chain"]:
             provider = self.providers[name]
-            req = VariantRequest(
-                **{
-                    **{f: getattr(base, f) for f in base.__dataclass_fields__},
-                    "variant": entry["variant"],
-                    "resume": dict(resume) or None,
-                }
-            )
+            req = dataclasses.replace(base, variant=entry["variant"], resume=dict(resume) or None)
             started = time.monotonic()
             try:
                 result = await provider.generate(req, progress)

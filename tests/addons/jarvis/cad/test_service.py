@@ -15,7 +15,7 @@ import pytest
 import trimesh
 
 from jarvis_addon.cad.errors import InvalidRequestError, UnknownPartError
-from jarvis_addon.cad.service import job_topic
+from jarvis_addon.cad.service import LAST_JOB_TOPIC, SENSOR_DISCOVERY_TOPIC, job_topic
 from jarvis_addon.mqtt import Broker, MqttBridge
 from tests.support.fake_cad.tripo import FakeTripo
 from tests.support.fake_cad.zoo import KCL, FakeZoo
@@ -60,10 +60,25 @@ async def test_seed_job_makes_variants_across_providers_with_lineage(
         assert done is not None
         assert done["status"] == "succeeded", done
         published = await retained(broker, job_topic(job["job_id"]))
+        last = await retained(broker, LAST_JOB_TOPIC)
+        discovery = await retained(broker, SENSOR_DISCOVERY_TOPIC)
     finally:
         await bridge.stop()
     assert published["status"] == "succeeded" and published["progress"] == 1.0
     assert len(published["artifacts"]) == len(done["artifacts"])
+    # The CAD job status sensor: MQTT discovery config and its retained state.
+    assert (
+        discovery["state_topic"] == LAST_JOB_TOPIC
+        and discovery["unique_id"] == "jarvis_cad_last_job"
+    )
+    assert last == {
+        "job_id": job["job_id"],
+        "status": "succeeded",
+        "progress": 1.0,
+        "conversation_id": "conv-seed-1",
+        "prompt": SEED,
+        "artifacts": len(done["artifacts"]),
+    }
 
     by_provider: dict[str, list[dict[str, Any]]] = {}
     for artifact in done["artifacts"]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any, Self
 import uuid
 
@@ -27,16 +28,7 @@ sketch001 = startSketchOn(XZ)
   |> subtract2d(tool = circle(center = [0, 0], radius = pipeDiameter / 2))
 bracket = extrude(sketch001, length = 20)
 """
-STEP = """ISO-10303-21;
-HEADER;
-FILE_DESCRIPTION(('zoo fake'),'2;1');
-FILE_NAME('bracket.step','2026-11-26T04:00:00',(''),(''),'zoo','zoo','');
-FILE_SCHEMA(('AUTOMOTIVE_DESIGN'));
-ENDSEC;
-DATA;
-ENDSEC;
-END-ISO-10303-21;
-"""
+STEP = (Path(__file__).parent / "zoo_part.step").read_text()  # a 20 x 10 x 5 mm box
 
 
 class FakeZoo:

@@ -345,6 +345,15 @@ class CadService:
         entry["status"] = "failed"
         entry["progress"] = 1.0
 
+    async def _validate_step(self, path: Path) -> dict[str, Any]:
+        """A provider's STEP file, re-imported and checked by the CAD worker (never in this process)."""
+        if self.worker is None:
+            return {"kind": "step", "checked": False}
+        try:
+            return await self.worker.request({"op": "validate_step", "path": str(path)})
+        except CadError as err:
+            return {"kind": "solid", "ok": False, "problems": [f"cannot read the STEP file: {err}"]}
+
     async def _store(
         self, job_id: str, variant: int, result: VariantResult, parent: Mapping[str, Any] | None
     ) -> list[dict[str, Any]]:
@@ -361,7 +370,7 @@ class CadService:
             if not validation and f.fmt in ("glb", "stl", "obj", "ply"):
                 validation = (await asyncio.to_thread(geometry.validate_mesh, f.path)).as_dict()
             elif not validation and f.fmt == "step":
-                validation = {"kind": "step", "checked": False}
+                validation = await self._validate_step(f.path)
             new = NewArtifact(
                 source=f.path,
                 fmt=f.fmt,

@@ -11,7 +11,7 @@ Requests (`id` is echoed back):
     {"op": "ping"}
     {"op": "template", "kind": K, "params": {...}, "out_dir": D, "stem": S}
     {"op": "code", "code": SRC, "out_dir": D, "stem": S, "limits": {"cpu_s", "memory_mb", "wall_s"}}
-    {"op": "validate_mesh", "path": P}
+    {"op": "validate_mesh", "path": P}  /  {"op": "validate_step", "path": P}
 Answers: {"id", "ok": true, "result": {...}} or {"id", "ok": false, "error": {"code", "message"}}.
 """
 
@@ -128,6 +128,11 @@ def _child(req: dict[str, Any], write_fd: int, limits: dict[str, float], cq: Any
                 answer = _run_template(req)
             elif req["op"] == "code":
                 answer = _run_code(req, cq)
+            elif req["op"] == "validate_step":
+                from . import geometry
+
+                imported = cq.importers.importStep(str(req["path"]))
+                answer = {"ok": True, "result": geometry.validate_shape(imported).as_dict()}
             else:
                 from . import geometry
 
@@ -216,6 +221,7 @@ def serve(stdin: IO[str], proto_out: IO[str]) -> None:
             "template",
             "code",
             "validate_mesh",
+            "validate_step",
         ):
             answer = _error("bad_request", "unreadable request line or unknown op")
             req = req if isinstance(req, dict) else {}

@@ -125,7 +125,11 @@ async def cad_service(
             "tripo": tripo_provider(fake_tripo, **(tripo or {})),
         }
         service = CadService(
-            ArtifactStore(tmp_path / f"store{len(services)}"), providers, publish, offline=offline
+            ArtifactStore(tmp_path / f"store{len(services)}"),
+            providers,
+            publish,
+            offline=offline,
+            worker=cad_worker,
         )
         service.start()
         services.append(service)

@@ -107,7 +107,9 @@ async def test_seed_job_makes_variants_across_providers_with_lineage(
 
     # Zoo: KCL is the canonical artifact (plus the STEP the server attached).
     zoo = {a["format"]: a for a in by_provider["zoo"]}
-    assert Path(zoo["kcl"]["path"]).read_text() == KCL and "step" in zoo
+    assert Path(zoo["kcl"]["path"]).read_text() == KCL
+    assert zoo["step"]["validation"]["valid_solid"] is True  # checked by the CAD worker
+    assert zoo["step"]["validation"]["volume"] == pytest.approx(20 * 10 * 5)
     assert zoo["kcl"]["extra"]["zoo_conversation_id"]
 
     # Tripo: the GLB and a printable STL from it, validated as meshes, one billed task.

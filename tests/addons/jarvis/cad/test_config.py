@@ -20,7 +20,6 @@ def test_options_win_over_environment(tmp_path: Path) -> None:
                 "budget_usd": 1.5,
                 "zoo_api_token": "zt",
                 "tripo_base_url": "http://127.0.0.1:9/",
-                "zoo_base_url": "",
             },
         }
     )

@@ -49,36 +49,29 @@ def _bracket(p: dict[str, float]) -> Bodies:
 
 
 def _pipe_bracket(p: dict[str, float]) -> Bodies:
+    """Saddle clamp: feet flat on the wall (z = 0), legs up to the pipe's centre, a half ring over it.
+
+    The pipe touches the wall (or sits `standoff` away from it): its axis runs along Y at height
+    pipe radius + standoff.
+    """
     r_in = p["pipe_diameter"] / 2
     t, w, hole = p["thickness"], p["width"], p["hole_diameter"]
     r_out = r_in + t
+    centre = r_in + p["standoff"]
     foot = max(hole * 2.5, 3 * t)
-    base_z = -p["standoff"]
-    # Saddle: a half ring around the pipe, standing on two feet that lie flat on the wall (XY plane).
     ring = cq.Workplane("XZ").circle(r_out).circle(r_in).extrude(w / 2, both=True)
-    ring = ring.cut(
-        cq.Workplane("XY")
-        .box(4 * r_out, 2 * w, 2 * r_out, centered=(True, True, False))
-        .translate((0, 0, -2 * r_out))
-    )
+    lower_half = cq.Workplane("XY").box(4 * r_out, 2 * w, 2 * r_out, centered=(True, True, False))
+    arch = ring.cut(lower_half.translate((0, 0, -2 * r_out))).translate((0, 0, centre))
     legs = (
         cq.Workplane("XY")
-        .box(2 * r_out, w, t + p["standoff"], centered=(True, True, False))
-        .translate((0, 0, base_z))
+        .pushPoints([(-(r_in + t / 2), 0), (r_in + t / 2, 0)])
+        .box(t, w, centre, centered=(True, True, False))
     )
-    legs = legs.cut(cq.Workplane("XZ").circle(r_in).extrude(w, both=True))
-    feet = (
-        cq.Workplane("XY")
-        .pushPoints([(-(r_out + foot / 2), 0), (r_out + foot / 2, 0)])
-        .box(foot, w, t, centered=(True, True, False))
-        .translate((0, 0, base_z))
-    )
-    body = ring.union(legs).union(feet)
+    feet_at = [(-(r_out + foot / 2), 0), (r_out + foot / 2, 0)]
+    feet = cq.Workplane("XY").pushPoints(feet_at).box(foot, w, t, centered=(True, True, False))
+    body = arch.union(legs).union(feet)
     body = (
-        body.faces("<Z")
-        .workplane(centerOption="CenterOfBoundBox")
-        .pushPoints([(-(r_out + foot / 2), 0), (r_out + foot / 2, 0)])
-        .hole(hole)
+        body.faces("<Z").workplane(centerOption="CenterOfBoundBox").pushPoints(feet_at).hole(hole)
     )
     return {"pipe_bracket": body}
 

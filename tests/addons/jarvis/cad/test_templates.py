@@ -49,11 +49,16 @@ def test_pipe_bracket_fits_the_pipe_it_was_asked_for(forked: Ask, tmp_path: Path
     step = next(Path(f["path"]) for f in result["bodies"][0]["files"] if f["format"] == "step")
     shape = cq.importers.importStep(str(step)).val()
     bb = shape.BoundingBox()
-    assert bb.zlen == pytest.approx(40 / 2 + 3, abs=1e-6)  # saddle top = pipe radius + thickness
+    assert bb.zlen == pytest.approx(
+        40 + 3, abs=1e-6
+    )  # the pipe touches the wall; 3 mm over its top
     assert bb.ylen == pytest.approx(20.0, abs=1e-6)  # strap width default
-    # A 40 mm pipe fits: the point at the pipe's top (inside the saddle) is not material.
-    assert not shape.isInside(cq.Vector(0, 0, 19.9))
-    assert shape.isInside(cq.Vector(0, 0, 21.5))  # inside the 3 mm wall
+    # A 40 mm pipe fits: its axis (z = 20) and the points where it touches the wall and the saddle
+    # are free, the 3 mm band over it is material.
+    for free in ((0, 0, 20), (0, 0, 0.5), (0, 0, 39.9), (19.9, 0, 20), (-19.9, 0, 20)):
+        assert not shape.isInside(cq.Vector(*free)), free
+    for solid in ((0, 0, 41.5), (21.5, 0, 20), (-21.5, 0, 10)):
+        assert shape.isInside(cq.Vector(*solid)), solid
 
 
 def test_enclosure_dimensions_and_lid(forked: Ask, tmp_path: Path) -> None:

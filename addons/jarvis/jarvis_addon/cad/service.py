@@ -80,8 +80,14 @@ class CadService:
         self._discovery_sent = False
 
     def start(self) -> None:
-        """Start the job workers."""
+        """Start the job workers (jobs a previous process left unfinished are marked failed first)."""
         if not self._tasks:
+            if interrupted := self.store.interrupt_unfinished():
+                _LOGGER.warning(
+                    "CAD: %d job(s) were interrupted by a restart: %s",
+                    len(interrupted),
+                    ", ".join(interrupted),
+                )
             self._tasks = [
                 asyncio.create_task(self._work(), name=f"jarvis-cad-{i}")
                 for i in range(self._concurrency)

@@ -158,6 +158,24 @@ class ArtifactStore:
                 ),
             )
 
+    def interrupt_unfinished(self) -> list[str]:
+        """Mark jobs a previous process left queued or running as failed; their ids.
+
+        A billed Tripo task id stays in the job's variants (state.tripo_task_id) for a manual resume.
+        """
+        error = json.dumps(
+            {"code": "interrupted", "message": "the add-on restarted before the job finished"}
+        )
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT id FROM jobs WHERE status IN ('queued', 'running')"
+            ).fetchall()
+            db.execute(
+                "UPDATE jobs SET status = 'failed', progress = 1, error = ?, updated_at = ? WHERE status IN ('queued', 'running')",
+                (error, _now()),
+            )
+        return [r["id"] for r in rows]
+
     def add(self, job_id: str, variant: int, new: NewArtifact) -> dict[str, Any]:
         """Move the file into the job's folder, hash it, and record its lineage row."""
         job = self.job(job_id)

@@ -262,3 +262,28 @@ async def test_sandboxed_code_and_iteration_lineage(cad_service: ServiceFactory)
         failed["error"]["code"] == "sandbox_rejected"
         and "import of 'os' not allowed" in failed["error"]["message"]
     )
+
+
+async def test_jobs_left_running_by_a_restart_are_marked_failed(
+    cad_service: ServiceFactory,
+) -> None:
+    service = await cad_service()
+    await asyncio.to_thread(
+        service.store.create_job, "old-job", "a hook", {"prompt": "a hook"}, "c-r", None
+    )
+    await asyncio.to_thread(
+        service.store.update_job,
+        "old-job",
+        status="running",
+        progress=0.4,
+        variants=[{"state": {"tripo_task_id": "t-9"}}],
+    )
+    await service.stop()
+    service.start()  # as a new process would
+    job = await service.job("old-job")
+    assert job is not None and job["status"] == "failed"
+    assert job["error"] == {
+        "code": "interrupted",
+        "message": "the add-on restarted before the job finished",
+    }
+    assert job["variants"][0]["state"]["tripo_task_id"] == "t-9"  # kept for a manual resume

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 import signal
 import socket
+import sqlite3
 import sys
 from typing import Final
 
@@ -296,8 +297,13 @@ def _make_cad(
     config = cad_config.load(settings.cad, data_dir, environ)
     if not config.enabled:
         return None
+    try:
+        service = cad_config.build_service(config, bridge.publish)
+    except (OSError, sqlite3.Error) as err:  # an unwritable /share must not stop the worker
+        _LOGGER.error("CAD disabled: cannot use %s (%s)", config.root, err)
+        return None
     _LOGGER.info("CAD: artifacts in %s%s", config.root, " (offline mode)" if config.offline else "")
-    return cad_config.build_service(config, bridge.publish)
+    return service
 
 
 def _say(line: str) -> None:

@@ -62,3 +62,22 @@ async def test_service_lists_every_provider(tmp_path: Path) -> None:
     finally:
         await service.stop()
         service.store.close()
+
+
+def test_an_unusable_cad_dir_disables_cad_instead_of_the_worker(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from jarvis_addon.app import _make_cad
+    from jarvis_addon.mqtt import MqttBridge
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    settings = Settings.from_options({"mqtt_host": "h", "cad": {"dir": str(blocker / "cad")}})
+
+    async def resolve() -> object:
+        raise AssertionError
+
+    assert _make_cad(settings, tmp_path, MqttBridge(resolve), {}) is None  # type: ignore[arg-type]
+    assert "CAD disabled: cannot use" in caplog.text
+    off = Settings.from_options({"mqtt_host": "h", "cad": {"enabled": False}})
+    assert _make_cad(off, tmp_path, MqttBridge(resolve), {}) is None  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
 from .addon.client import AddonClient
+from .cad import async_setup_cad
 from .candidates import CandidatePool
 from .const import CONF_API_TOKEN, DOMAIN, LEDGER_RETENTION_DAYS, LOGGER
 from .context_store import ContextStore
@@ -34,6 +35,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the integration's services and HTTP views (once, independent of entries)."""
     async_setup_services(hass)
     async_register_views(hass)
+    async_setup_cad(hass)
     return True
 
 

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 import signal
 import socket
+import sqlite3
 import sys
 from typing import Final
 
@@ -25,6 +26,8 @@ import aiohttp
 from aiohttp import web
 
 from . import __version__, api_token
+from .cad import config as cad_config
+from .cad.service import CadService
 from .llm.service import LlmOptions, LocalLlm
 from .mqtt import Broker, BrokerResolver, BrokerUnavailableError, MqttBridge
 from .settings import OptionsError, Settings
@@ -244,6 +247,7 @@ async def serve(
                 verbose=settings.log_level == "debug",
             )
         )
+        cad = _make_cad(settings, args.data_dir, bridge, environ)
         state = ApiState(
             api_token=token,
             mqtt=bridge,
@@ -251,6 +255,7 @@ async def serve(
             supervised=supervisor is not None,
             hostname=socket.gethostname(),
             llm=llm,
+            cad=cad,
         )
         runner = web.AppRunner(create_app(state))
         await runner.setup()
@@ -262,6 +267,8 @@ async def serve(
             return 1
         _LOGGER.info("API listening on %s:%d", args.host, args.port)
         bridge.start()
+        if cad is not None:
+            cad.start()
         llm.start_in_background()  # the API answers (llm.ready false) while the model loads
         discovery = (
             asyncio.create_task(announce_discovery(supervisor, state, args.port))
@@ -274,11 +281,29 @@ async def serve(
         if discovery:
             discovery.cancel()
             await asyncio.gather(discovery, return_exceptions=True)
+        if cad is not None:
+            await cad.stop()
         await bridge.stop()
         await llm.stop()  # first: proxied answers in flight end now instead of delaying cleanup
         await runner.cleanup()
     _LOGGER.info("Stopped")
     return 0
+
+
+def _make_cad(
+    settings: Settings, data_dir: Path, bridge: MqttBridge, environ: Mapping[str, str]
+) -> CadService | None:
+    """The CAD service (jobs publish on MQTT through the bridge), or None when disabled."""
+    config = cad_config.load(settings.cad, data_dir, environ)
+    if not config.enabled:
+        return None
+    try:
+        service = cad_config.build_service(config, bridge.publish)
+    except (OSError, sqlite3.Error) as err:  # an unwritable /share must not stop the worker
+        _LOGGER.error("CAD disabled: cannot use %s (%s)", config.root, err)
+        return None
+    _LOGGER.info("CAD: artifacts in %s%s", config.root, " (offline mode)" if config.offline else "")
+    return service
 
 
 def _say(line: str) -> None:
@@ -312,6 +337,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
     redactor = setup_logging(settings.log_level)
     redactor.add_secret(settings.mqtt_password)
+    for key in ("zoo_api_token", "tripo_api_key"):
+        redactor.add_secret(settings.cad.get(key))
     redactor.add_secret(env.get("SUPERVISOR_TOKEN"))
     try:
         token = api_token.load_or_create(args.data_dir, settings.api_token)

@@ -80,6 +80,7 @@ class MqttBridge:
         self.reconnects = 0  # connection attempts after the first one (failed or lost before)
         self.broker: Broker | None = None
         self._session_connected = False
+        self._client: aiomqtt.Client | None = None
 
     def start(self) -> None:
         """Start connecting in the background."""
@@ -99,6 +100,13 @@ class MqttBridge:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def publish(self, topic: str, payload: str, retain: bool = False) -> None:
+        """Publish on the live connection (QoS 1); MqttError when there is none right now."""
+        client = self._client
+        if client is None or not self.connected:
+            raise aiomqtt.MqttError("not connected to the broker")
+        await client.publish(topic, payload, qos=STATUS_QOS, retain=retain, timeout=self._timeout)
 
     async def _run(self) -> None:
         delay = self._reconnect_min
@@ -160,6 +168,7 @@ class MqttBridge:
         async with client:
             await client.publish(STATUS_TOPIC, STATUS_ONLINE, qos=STATUS_QOS, retain=True)
             self._session_connected = self.connected = True
+            self._client = client
             _LOGGER.info(
                 "MQTT: connected to %s:%d (from %s) as %s; %s=%s",
                 broker.host,
@@ -173,6 +182,7 @@ class MqttBridge:
                 await self._until_stop_or_loss(client)
             finally:
                 self.connected = False
+                self._client = None
             try:
                 await client.publish(
                     STATUS_TOPIC, STATUS_OFFLINE, qos=STATUS_QOS, retain=True, timeout=3

@@ -26,6 +26,18 @@ SCHEMA: Final[dict[str, Any]] = {
     "llm_enabled": "bool",
     "llm_threads": "int(1,16)",
     "llm_model_path": "str?",
+    # CAD generation (jarvis_addon.cad.config): a group of its own so the list above stays short.
+    "cad": {
+        "enabled": "bool?",
+        "dir": "str?",
+        "offline": "bool?",
+        "budget_usd": "float?",
+        "zoo_api_token": "password?",
+        "zoo_base_url": "url?",
+        "tripo_api_key": "password?",
+        "tripo_base_url": "url?",
+        "tripo_model_version": "str?",
+    },
 }
 DEFAULT_OPTIONS: Final[dict[str, Any]] = {
     "log_level": "info",
@@ -90,6 +102,9 @@ class Settings:
     llm_enabled: bool = True
     llm_threads: int = 1
     llm_model_path: str | None = None
+    cad: dict[str, Any] = field(
+        default_factory=dict, repr=False
+    )  # holds API keys: kept out of repr
 
     @classmethod
     def from_options(cls, raw: Mapping[str, Any]) -> Settings:
@@ -111,6 +126,7 @@ class Settings:
             llm_enabled=bool(opts["llm_enabled"]),
             llm_threads=int(opts["llm_threads"]),
             llm_model_path=text("llm_model_path"),
+            cad={k: v for k, v in (opts.get("cad") or {}).items() if v not in (None, "")},
         )
 
 

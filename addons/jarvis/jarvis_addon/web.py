@@ -21,6 +21,8 @@ from typing import Any, Final, Protocol
 from aiohttp import hdrs, web
 
 from . import __version__
+from .cad import api as cad_api
+from .cad.service import CadService
 from .llm.proxy import Upstream, forward
 from .llm.service import OPENAI_BASE_PATH, LlmOptions, LocalLlm
 from .mqtt import Broker
@@ -93,6 +95,7 @@ class ApiState:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_monotonic: float = field(default_factory=time.monotonic)
     llm: LocalModel = field(default_factory=_llm_off)
+    cad: CadService | None = None  # None: CAD disabled (option cad.enabled) -> /api/v1/cad/* is 404
 
 
 STATE_KEY: Final = web.AppKey("jarvis_state", ApiState)
@@ -235,4 +238,6 @@ def create_app(state: ApiState) -> web.Application:
     app.router.add_get(f"{API_PREFIX}/info", info)
     app.router.add_get(LLM_PATH, llm_status)
     app.router.add_route("*", OPENAI_BASE_PATH + "/{tail:.*}", llm_openai)
+    if state.cad is not None:
+        cad_api.add_routes(app, state.cad)
     return app

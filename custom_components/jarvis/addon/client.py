@@ -151,3 +151,25 @@ class AddonClient:
         if not health.authenticated:
             raise AddonAuthError("the add-on did not accept the API token")
         return health
+
+    async def post_json(
+        self, path: str, body: Any, limit_s: float | None = None
+    ) -> tuple[int, Any]:
+        """POST JSON, return (status, parsed body); 401 raises AddonAuthError, non-JSON AddonResponseError."""
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        limit = self._timeout if limit_s is None else limit_s
+        try:
+            async with asyncio.timeout(limit):
+                async with self._session.post(
+                    f"{self.url}{path}", json=body, headers=headers
+                ) as resp:
+                    if resp.status == 401:
+                        raise AddonAuthError("the add-on rejected the API token")
+                    try:
+                        return resp.status, await resp.json(content_type=None)
+                    except ValueError as err:
+                        raise AddonResponseError(f"{path} did not return JSON") from err
+        except TimeoutError as err:
+            raise AddonConnectionError(f"timed out after {limit}s") from err
+        except aiohttp.ClientError as err:
+            raise AddonConnectionError(str(err) or type(err).__name__) from err

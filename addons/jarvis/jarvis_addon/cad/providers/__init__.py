@@ -1,0 +1,1 @@
+"""CAD providers: one module per system (CadQuery locally, Zoo, Tripo, TripoSR)."""

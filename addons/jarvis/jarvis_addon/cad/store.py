@@ -1,0 +1,272 @@
+"""Artifact store: files under one root (default /share/jarvis/cad) and their lineage in SQLite.
+
+Every artifact row ties a file to its job, conversation id, HA user, prompt, provider, model and
+version, parameters, parent artifact (iterations), a stable content hash (normalised for STEP) and
+the validation result. Synchronous sqlite3; async callers use `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+import json
+from pathlib import Path
+import shutil
+import sqlite3
+import threading
+from typing import Any, Final
+import uuid
+
+from .geometry import file_hash
+
+DEFAULT_ROOT: Final = Path("/share/jarvis/cad")
+DB_NAME: Final = "lineage.sqlite3"
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    conversation_id TEXT,
+    ha_user TEXT,
+    prompt TEXT NOT NULL,
+    request TEXT NOT NULL,
+    error TEXT,
+    variants TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    variant INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    conversation_id TEXT,
+    ha_user TEXT,
+    prompt TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT,
+    model_version TEXT,
+    params TEXT NOT NULL,
+    parent_id TEXT REFERENCES artifacts(id),
+    format TEXT NOT NULL,
+    path TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    validation TEXT NOT NULL,
+    extra TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS artifacts_job ON artifacts(job_id);
+CREATE INDEX IF NOT EXISTS artifacts_conversation ON artifacts(conversation_id);
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class NewArtifact:
+    """What a provider produced, before it is stored."""
+
+    source: Path
+    fmt: str
+    provider: str
+    body: str = "model"
+    model: str | None = None
+    model_version: str | None = None
+    params: Mapping[str, Any] | None = None
+    parent_id: str | None = None
+    validation: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] | None = None
+
+
+class ArtifactStore:
+    """Files plus lineage; one instance per process, safe across threads (one lock)."""
+
+    def __init__(self, root: Path) -> None:
+        """Create the root and the database if needed."""
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(root / DB_NAME, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def job_dir(self, job_id: str) -> Path:
+        """Where a job's files live."""
+        path = self.root / job_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def create_job(
+        self,
+        job_id: str,
+        prompt: str,
+        request: Mapping[str, Any],
+        conversation_id: str | None,
+        ha_user: str | None,
+    ) -> None:
+        """Record a new job (status queued)."""
+        now = _now()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO jobs (id, created_at, updated_at, status, conversation_id, ha_user, prompt, request)"
+                " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+                (job_id, now, now, conversation_id, ha_user, prompt, json.dumps(dict(request))),
+            )
+
+    def update_job(
+        self,
+        job_id: str,
+        *,
+        status: str,
+        progress: float,
+        error: Mapping[str, Any] | None = None,
+        variants: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Status, progress, error and the per-variant outcome."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET updated_at = ?, status = ?, progress = ?, error = ?, variants = COALESCE(?, variants) WHERE id = ?",
+                (
+                    _now(),
+                    status,
+                    progress,
+                    json.dumps(error) if error else None,
+                    json.dumps(variants) if variants is not None else None,
+                    job_id,
+                ),
+            )
+
+    def interrupt_unfinished(self) -> list[str]:
+        """Mark jobs a previous process left queued or running as failed; their ids.
+
+        A billed Tripo task id stays in the job's variants (state.tripo_task_id) for a manual resume.
+        """
+        error = json.dumps(
+            {"code": "interrupted", "message": "the add-on restarted before the job finished"}
+        )
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT id FROM jobs WHERE status IN ('queued', 'running')"
+            ).fetchall()
+            db.execute(
+                "UPDATE jobs SET status = 'failed', progress = 1, error = ?, updated_at = ? WHERE status IN ('queued', 'running')",
+                (error, _now()),
+            )
+        return [r["id"] for r in rows]
+
+    def add(self, job_id: str, variant: int, new: NewArtifact) -> dict[str, Any]:
+        """Move the file into the job's folder, hash it, and record its lineage row."""
+        job = self.job(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        if new.parent_id is not None and self.artifact(new.parent_id) is None:
+            raise KeyError(new.parent_id)
+        artifact_id = uuid.uuid4().hex
+        dest = self.job_dir(job_id) / f"{artifact_id}.{new.fmt}"
+        if new.source.resolve() != dest.resolve():
+            shutil.move(str(new.source), dest)
+        row = {
+            "id": artifact_id,
+            "job_id": job_id,
+            "variant": variant,
+            "body": new.body,
+            "created_at": _now(),
+            "conversation_id": job["conversation_id"],
+            "ha_user": job["ha_user"],
+            "prompt": job["prompt"],
+            "provider": new.provider,
+            "model": new.model,
+            "model_version": new.model_version,
+            "params": json.dumps(dict(new.params or {}), sort_keys=True),
+            "parent_id": new.parent_id,
+            "format": new.fmt,
+            "path": str(dest),
+            "bytes": dest.stat().st_size,
+            "content_hash": file_hash(dest),
+            "validation": json.dumps(dict(new.validation or {})),
+            "extra": json.dumps(dict(new.extra or {}), sort_keys=True),
+        }
+        with self._tx() as db:
+            db.execute(
+                f"INSERT INTO artifacts ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",  # noqa: S608 - fixed column names
+                tuple(row.values()),
+            )
+        return self._decode(row)
+
+    @staticmethod
+    def _decode(row: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(row)
+        for key in ("params", "validation", "extra", "request", "error", "variants"):
+            if key in out and isinstance(out[key], str):
+                out[key] = json.loads(out[key])
+        return out
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        """One job, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return self._decode(row) if row else None
+
+    def jobs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Most recent jobs first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [self._decode(r) for r in rows]
+
+    def artifact(self, artifact_id: str) -> dict[str, Any] | None:
+        """One artifact, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM artifacts WHERE id = ?", (artifact_id,)
+            ).fetchone()
+        return self._decode(row) if row else None
+
+    def artifacts(
+        self, *, job_id: str | None = None, conversation_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Artifacts of a job or of a conversation, oldest first."""
+        column, value = (
+            ("job_id", job_id) if job_id is not None else ("conversation_id", conversation_id)
+        )
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM artifacts WHERE {column} = ? ORDER BY created_at, variant",  # noqa: S608 - fixed column
+                (value,),
+            ).fetchall()
+        return [self._decode(r) for r in rows]
+
+    def lineage(self, artifact_id: str) -> list[dict[str, Any]]:
+        """The artifact and its ancestors (parent, grandparent, ...)."""
+        chain: list[dict[str, Any]] = []
+        current: str | None = artifact_id
+        while current is not None and len(chain) < 100:
+            found = self.artifact(current)
+            if found is None:
+                break
+            chain.append(found)
+            current = found["parent_id"]
+        return chain

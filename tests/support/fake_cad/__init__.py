@@ -1,0 +1,1 @@
+"""Loopback fakes of Zoo's copilot websocket and Tripo's apiv3 REST API, for the official SDKs."""

@@ -21,9 +21,16 @@ from .context_store import ContextStore
 from .coordinator import JarvisAddonCoordinator, JarvisConfigEntry, JarvisRuntimeData
 from .http import async_register_views
 from .router.ledger import Ledger, LedgerError
+from .safety import async_setup_safety, async_setup_safety_entry
 from .services import async_setup_services
 
-PLATFORMS: tuple[Platform, ...] = (Platform.AI_TASK, Platform.BINARY_SENSOR, Platform.CONVERSATION)
+PLATFORMS: tuple[Platform, ...] = (
+    Platform.AI_TASK,
+    Platform.BINARY_SENSOR,
+    Platform.CONVERSATION,
+    Platform.EVENT,
+    Platform.SENSOR,
+)
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
@@ -31,6 +38,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the integration's services and HTTP views (once, independent of entries)."""
     async_setup_services(hass)
     async_register_views(hass)
+    async_setup_safety(hass)
     return True
 
 
@@ -57,6 +65,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bo
         await hass.async_add_executor_job(ledger.close)
 
     entry.async_on_unload(close_ledger)
+    # The safety gate before any agent or platform: every tool call needs it.
+    await async_setup_safety_entry(hass, entry)
     contexts = ContextStore(hass, entry.entry_id)
     await contexts.async_load()
     entry.async_on_unload(contexts.async_flush)

@@ -21,6 +21,7 @@ from homeassistant.components.person import DOMAIN as PERSON_DOMAIN
 from homeassistant.const import ATTR_ENTITY_ID, STATE_HOME
 from homeassistant.core import Context, Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import area_registry as ar, device_registry as dr, entity_registry as er
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
@@ -271,6 +272,42 @@ class SafetyGate:
 
     # -- the check ---------------------------------------------------------------------------
 
+    def enrich(self, action: Action) -> Action:
+        """Add every name and area HA knows for the targets, so keyword and zone rules see them.
+
+        Callers (services, other code) may name only an entity id; a rule about "laser" must
+        still match `switch.relay_3` when HA calls it "Laser cutter".
+        """
+        ent_reg = er.async_get(self.hass)
+        dev_reg = dr.async_get(self.hass)
+        area_reg = ar.async_get(self.hass)
+        names = list(action.names)
+        areas = list(action.areas)
+        for target in action.targets:
+            if (state := self.hass.states.get(target)) is not None:
+                names.append(state.name)
+            area_id = None
+            device_id = None
+            if (entry := ent_reg.async_get(target)) is not None:
+                names.extend(n for n in (entry.name, entry.original_name) if n)
+                names.extend(a for a in entry.aliases if isinstance(a, str))
+                area_id, device_id = entry.area_id, entry.device_id
+            elif dev_reg.async_get(target) is not None:
+                device_id = target
+            if device_id and (device := dev_reg.async_get(device_id)) is not None:
+                names.extend(n for n in (device.name_by_user, device.name) if n)
+                area_id = area_id or device.area_id
+            if area_id and (area := area_reg.async_get_area(area_id)) is not None:
+                areas.extend((area.id, area.name.lower()))
+        return Action(
+            domain=action.domain,
+            service=action.service,
+            targets=action.targets,
+            data=action.data,
+            names=tuple(dict.fromkeys(names)),
+            areas=tuple(dict.fromkeys(areas)),
+        )
+
     def evaluate(
         self,
         action: Action,
@@ -281,7 +318,7 @@ class SafetyGate:
     ) -> Decision:
         """The policy's answer (no identity check, nothing recorded): for fast pre-filters."""
         return self.settings.policy.evaluate(
-            action, self.requester(user_id, source_ip), dt_util.now(), zone_name=zone
+            self.enrich(action), self.requester(user_id, source_ip), dt_util.now(), zone_name=zone
         )
 
     async def async_check(
@@ -295,6 +332,7 @@ class SafetyGate:
         source_ip: str | None = None,
     ) -> GateDecision:
         """Allow, refuse (audited), or open a pending request (audited, approvers notified)."""
+        action = self.enrich(action)
         try:
             decision = self.evaluate(action, user_id, zone=zone, source_ip=source_ip)
         except ValueError as err:  # PolicyError: an unknown zone was named

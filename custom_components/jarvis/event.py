@@ -13,7 +13,16 @@ from .const import DOMAIN
 from .coordinator import JarvisConfigEntry
 from .safety.const import SIGNAL_SAFETY_UPDATE
 
-DECISIONS = ["requested", "approved", "denied", "expired", "executed", "failed", "refused", "key_rotated"]
+DECISIONS = [
+    "requested",
+    "approved",
+    "denied",
+    "expired",
+    "executed",
+    "failed",
+    "refused",
+    "key_rotated",
+]
 
 
 async def async_setup_entry(

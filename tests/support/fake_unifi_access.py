@@ -73,7 +73,7 @@ class UnlockCall:
 class FakeUnifiAccess:
     """The console's state: users, doors, system-log hits, and what it was asked to do."""
 
-    token: str = "access-token"  # noqa: S105 - a test token
+    token: str = "access-token"
     tls: bool = True
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     doors: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -77,7 +77,9 @@ def parse_user_map(value: Any) -> dict[str, str]:
         ha_user, sep, access_user = line.partition(":")
         if not sep or not ha_user.strip() or not access_user.strip():
             raise PolicyError(
-                CONF_USER_MAP, "invalid_user_map", f"line {number} is not 'HA user id: Access user id'"
+                CONF_USER_MAP,
+                "invalid_user_map",
+                f"line {number} is not 'HA user id: Access user id'",
             )
         mapping[ha_user.strip()] = access_user.strip()
     return mapping
@@ -139,4 +141,3 @@ async def async_setup_safety_entry(hass: HomeAssistant, entry: ConfigEntry) -> S
 
     entry.async_on_unload(unload)
     return gate
-

@@ -89,7 +89,9 @@ class _SafetyFlow(ConfigSubentryFlow):
         """Change one."""
         if not _loaded(self):
             return self.async_abort(reason="entry_not_loaded")
-        return await self._form("reconfigure", user_input, dict(self._get_reconfigure_subentry().data))
+        return await self._form(
+            "reconfigure", user_input, dict(self._get_reconfigure_subentry().data)
+        )
 
     async def _form(
         self, step: str, user_input: dict[str, Any] | None, current: dict[str, Any] | None
@@ -163,7 +165,11 @@ class ZoneSubentryFlow(_SafetyFlow):
         if zone.name in taken:
             raise PolicyError(CONF_NAME, "duplicate_zone", f"a zone {zone.name} exists")
         notify = data.get(CONF_NOTIFY) or []
-        if bad := [n for n in notify if not self.hass.services.has_service("notify", n.removeprefix("notify."))]:
+        if bad := [
+            n
+            for n in notify
+            if not self.hass.services.has_service("notify", n.removeprefix("notify."))
+        ]:
             raise PolicyError(CONF_NOTIFY, "unknown_notify", f"no notify services {bad}")
         data[CONF_BADGE_MINUTES] = int(data.get(CONF_BADGE_MINUTES, 10))
         return zone.name
@@ -222,7 +228,7 @@ class UnifiAccessSubentryFlow(_SafetyFlow):
         )
 
     async def _validate(self, data: dict[str, Any], current: dict[str, Any] | None) -> str:
-        from . import parse_user_map  # noqa: PLC0415 - avoids an import cycle
+        from . import parse_user_map
 
         raw = str(data.get(CONF_URL, "")).strip()
         try:

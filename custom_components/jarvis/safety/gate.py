@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 import ipaddress
 from pathlib import Path
 import time
 from typing import Any
 
 import aiohttp
-from homeassistant.components.person import DOMAIN as PERSON_DOMAIN
 from homeassistant.const import ATTR_ENTITY_ID, STATE_HOME
 from homeassistant.core import Context, Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
@@ -33,7 +32,6 @@ from .const import (
     DEFAULT_TRUSTED_NETWORKS,
     DEVICE_DOMAIN,
     DOOR_DOMAIN,
-    EVENT_NOTIFICATION_ACTION,
     EVENT_SAFETY,
     SIGNAL_SAFETY_UPDATE,
     STORAGE_VERSION,
@@ -41,9 +39,10 @@ from .const import (
 from .evidence import async_capture, combined_sha256
 from .policy import Action, Decision, Policy, Requester, Verdict, Zone
 from .signing import ReplayCache, SigningKey, TokenError, mint, verify
-from .unifi_access import UnifiAccessClient, UnifiAccessError, UnifiAccessUnavailable
+from .unifi_access import UnifiAccessClient, UnifiAccessError, UnifiAccessUnavailableError
 from .workflow import DEFAULT_EXPIRY, Request, Status, Workflow, WorkflowError
 
+PERSON_DOMAIN = "person"
 DATA_GATES: HassKey[dict[str, SafetyGate]] = HassKey(f"{DOMAIN}_safety_gates")
 NOTIFY_PREFIX = "JARVIS_SAFETY"
 
@@ -222,7 +221,9 @@ class SafetyGate:
         except AuditError as err:
             # No record, no action: callers treat this as a refusal.
             raise GateError("audit_unavailable", str(err)) from err
-        self.hass.bus.async_fire(EVENT_SAFETY, {"kind": kind, **record["data"], "seq": record["seq"]})
+        self.hass.bus.async_fire(
+            EVENT_SAFETY, {"kind": kind, **record["data"], "seq": record["seq"]}
+        )
         async_dispatcher_send(self.hass, SIGNAL_SAFETY_UPDATE.format(self.entry_id), kind, record)
         return record
 
@@ -416,8 +417,10 @@ class SafetyGate:
             badge = await self.unifi.recent_badge_in(
                 access_id, zone.doors, now - timedelta(minutes=zone.badge_minutes), now
             )
-        except UnifiAccessUnavailable as err:
-            raise GateError("identity_unreachable", f"UniFi Access cannot be reached ({err})") from err
+        except UnifiAccessUnavailableError as err:
+            raise GateError(
+                "identity_unreachable", f"UniFi Access cannot be reached ({err})"
+            ) from err
         except UnifiAccessError as err:
             raise GateError("identity_unreachable", f"UniFi Access failed ({err})") from err
         if badge is None:
@@ -536,18 +539,12 @@ class SafetyGate:
         request = self.workflow.requests.get(request_id) if request_id else None
         domain = request.action.domain if request else _claimed_domain(token)
         try:
-            claims = verify(token, self.key, domain=domain, replay=self.replay, now=dt_util.utcnow())
+            claims = verify(
+                token, self.key, domain=domain, replay=self.replay, now=dt_util.utcnow()
+            )
             # The jti is spent before acting: a crash after this point cannot lead to a replay.
             await self._save()
-            request = self.workflow.get(str(claims.get("rid")))
-            if request.status is not Status.APPROVED:
-                raise TokenError(
-                    "token_request_not_approved", f"request {request.id} is {request.status.value}"
-                )
-            if claims.get("action") != request.action.name or list(claims.get("target", [])) != list(
-                request.action.targets
-            ):
-                raise TokenError("token_mismatch", "the token does not match its request")
+            request = self._request_for(claims)
         except (TokenError, WorkflowError) as err:
             await self._record(
                 "refused",
@@ -583,11 +580,24 @@ class SafetyGate:
         )
         return {**request.public(), "jti": claims["jti"]}
 
+    def _request_for(self, claims: Mapping[str, Any]) -> Request:
+        """The approved request a verified token is for; TokenError if it does not fit."""
+        request = self.workflow.get(str(claims.get("rid")))
+        if request.status is not Status.APPROVED:
+            raise TokenError(
+                "token_request_not_approved", f"request {request.id} is {request.status.value}"
+            )
+        if claims.get("action") != request.action.name or list(claims.get("target", [])) != list(
+            request.action.targets
+        ):
+            raise TokenError("token_mismatch", "the token does not match its request")
+        return request
+
     async def _run(self, request: Request, claims: Mapping[str, Any]) -> None:
         action = request.action
         if action.domain == DOOR_DOMAIN:
             if self.unifi is None:
-                raise HomeAssistantError("UniFi Access is not set up")
+                raise GateError("execution_failed", "UniFi Access is not set up")
             approver = request.approvers[-1] if request.approvers else ""
             user = await self.hass.auth.async_get_user(approver)
             for door in action.targets:
@@ -603,7 +613,7 @@ class SafetyGate:
             await executor(self.hass, action, claims)
             return
         if action.domain in (DEVICE_DOMAIN, "llm_tool"):
-            raise HomeAssistantError(f"nothing can execute {action.name} here")
+            raise GateError("execution_failed", f"nothing can execute {action.name} here")
         data = dict(action.data)
         if action.targets:
             data[ATTR_ENTITY_ID] = list(action.targets)
@@ -622,7 +632,13 @@ class SafetyGate:
             self.key = SigningKey.generate()
             await self._save()
             await self._audit(
-                "key_rotated", {"reason": "signing key rotated", "old_kid": old, "kid": self.key.kid, "by": user_id}
+                "key_rotated",
+                {
+                    "reason": "signing key rotated",
+                    "old_kid": old,
+                    "kid": self.key.kid,
+                    "by": user_id,
+                },
             )
         return {"kid": self.key.kid, "previous_kid": old}
 
@@ -707,7 +723,7 @@ def _signature(token: str) -> str:
 
 def _claimed_domain(token: str) -> str:
     """The domain a token claims (only to pick the audience; everything is verified after)."""
-    import jwt  # noqa: PLC0415 - only here
+    import jwt
 
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
@@ -745,7 +761,9 @@ async def async_check_action(
 
 
 @callback
-def async_register_executor(hass: HomeAssistant, domain: str, executor: Executor) -> Callable[[], None]:
+def async_register_executor(
+    hass: HomeAssistant, domain: str, executor: Executor
+) -> Callable[[], None]:
     """Let other code run approved actions of its domain (e.g. `jarvis_device` printer commands)."""
     executors = hass.data.setdefault(DATA_EXECUTORS, {})
     executors[domain] = executor
@@ -759,4 +777,6 @@ def async_register_executor(hass: HomeAssistant, domain: str, executor: Executor
 
 def device_action(device_id: str, command: str, args: Mapping[str, Any] | None = None) -> Action:
     """How a printer / machine command is described to the gate."""
-    return Action(domain=DEVICE_DOMAIN, service=command, targets=(device_id,), data=dict(args or {}))
+    return Action(
+        domain=DEVICE_DOMAIN, service=command, targets=(device_id,), data=dict(args or {})
+    )

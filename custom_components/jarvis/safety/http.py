@@ -36,7 +36,7 @@ class SafetyAuditView(HomeAssistantView):
             )
         unknown = set(request.query) - {"limit", "request_id"}
         if unknown:
-            name = sorted(unknown)[0]
+            name = min(unknown)
             return _error(HTTPStatus.BAD_REQUEST, "invalid_filter", f"unknown filter {name}", name)
         try:
             limit = int(request.query.get("limit", "100"))

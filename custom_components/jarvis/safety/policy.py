@@ -119,7 +119,9 @@ class Zone:
     cameras: tuple[str, ...] = ()
     approvers: tuple[str, ...] = ()  # HA user ids; empty: any administrator
     badge_minutes: int = 10  # how recent the requester's badge-in at a zone door must be
-    entities: tuple[str, ...] = ()  # entity / device id patterns that belong here regardless of area
+    entities: tuple[
+        str, ...
+    ] = ()  # entity / device id patterns that belong here regardless of area
 
     def covers(self, action: Action) -> bool:
         """True when one of the action's targets (or their areas) lies in this zone."""
@@ -186,8 +188,12 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         verdict=Verdict.DUAL,
         actions=("lock.unlock", "lock.open", "jarvis_door.unlock", "unifi_access.*"),
     ),
-    Rule(name="garage_and_gate_open", verdict=Verdict.DUAL, actions=("cover.open_cover",),
-         keywords=("door", "gate", "garage")),
+    Rule(
+        name="garage_and_gate_open",
+        verdict=Verdict.DUAL,
+        actions=("cover.open_cover",),
+        keywords=("door", "gate", "garage"),
+    ),
     Rule(
         name="printer_start",
         verdict=Verdict.CONFIRM,
@@ -218,8 +224,13 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(
         name="device_safe_commands",
         verdict=Verdict.ALLOW,
-        actions=("jarvis_device.pause", "jarvis_device.stop", "jarvis_device.cancel",
-                 "jarvis_device.cooldown", "jarvis_device.status"),
+        actions=(
+            "jarvis_device.pause",
+            "jarvis_device.stop",
+            "jarvis_device.cancel",
+            "jarvis_device.cooldown",
+            "jarvis_device.status",
+        ),
     ),
     Rule(name="device_commands", verdict=Verdict.CONFIRM, actions=("jarvis_device.*",)),
 )
@@ -320,7 +331,7 @@ def _strings(value: Any, field_name: str) -> tuple[str, ...]:
     if value is None or value == "":
         return ()
     if isinstance(value, str):
-        value = [v for v in re.split(r"[,\n]", value)]
+        value = re.split(r"[,\n]", value)
     if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
         raise PolicyError(field_name, "not_a_list", f"{field_name} must be a list of text")
     return tuple(v.strip() for v in value if v.strip())
@@ -373,7 +384,11 @@ def parse_window(data: Mapping[str, Any]) -> TimeWindow | None:
 def parse_zone(data: Mapping[str, Any]) -> Zone:
     """A zone from subentry data; PolicyError names the bad field."""
     minutes = data.get("badge_minutes", 10)
-    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not 1 <= minutes <= 1440:
+    if (
+        isinstance(minutes, bool)
+        or not isinstance(minutes, (int, float))
+        or not 1 <= minutes <= 1440
+    ):
         raise PolicyError(
             "badge_minutes", "invalid_minutes", "badge_minutes must be a number from 1 to 1440"
         )
@@ -395,7 +410,7 @@ def parse_rule(data: Mapping[str, Any], zones: Iterable[Zone] = ()) -> Rule:
     """A rule from subentry data; PolicyError names the bad field."""
     raw_verdict = data.get("verdict")
     try:
-        verdict = Verdict(raw_verdict)
+        verdict = Verdict(str(raw_verdict))
     except ValueError:
         raise PolicyError(
             "verdict",
@@ -432,7 +447,10 @@ def parse_rule(data: Mapping[str, Any], zones: Iterable[Zone] = ()) -> Rule:
 
 
 def build_policy(
-    zones: Iterable[Mapping[str, Any]], rules: Iterable[Mapping[str, Any]], *, use_defaults: bool = True
+    zones: Iterable[Mapping[str, Any]],
+    rules: Iterable[Mapping[str, Any]],
+    *,
+    use_defaults: bool = True,
 ) -> Policy:
     """A whole policy; zone names must be unique and rules may only name known zones."""
     parsed_zones: list[Zone] = []

@@ -19,7 +19,7 @@ import jwt
 
 ALGORITHM = "EdDSA"
 ISSUER = "jarvis-safety-gate"
-TOKEN_TYPE = "safety-cmd+jwt"
+TOKEN_TYPE = "safety-cmd+jwt"  # noqa: S105 - a JWT typ, not a secret
 MAX_LIFETIME_S = 60
 DEFAULT_LIFETIME_S = 30
 LEEWAY_S = 5

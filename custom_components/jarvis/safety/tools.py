@@ -13,13 +13,12 @@ from typing import Any
 
 from homeassistant.components.conversation import DOMAIN as CONVERSATION_DOMAIN
 from homeassistant.core import HomeAssistant, State
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import area_registry as ar, entity_registry as er, intent, llm
 from homeassistant.util.json import JsonObjectType
 import voluptuous as vol
 
 from .const import DOOR_DOMAIN
-from .gate import SafetyGate, async_get_gate
+from .gate import GateError, SafetyGate, async_get_gate
 from .policy import Action, Verdict
 
 API_ID = "jarvis_safety"
@@ -129,7 +128,11 @@ def _group(hass: HomeAssistant, intent_type: str, states: Iterable[State]) -> li
         areas: list[str] = []
         for state in members:
             entry = ent_reg.async_get(state.entity_id)
-            if entry is not None and entry.area_id and (area := area_reg.async_get_area(entry.area_id)):
+            if (
+                entry is not None
+                and entry.area_id
+                and (area := area_reg.async_get_area(entry.area_id))
+            ):
                 areas.extend((area.id, area.name.lower()))
         actions.append(
             Action(
@@ -156,7 +159,9 @@ def tool_actions(
         service = str(getattr(tool, "_action", tool.name))
         target = f"{domain}.{service}" if domain == "script" else ""
         return [
-            Action(domain=domain, service=service, targets=(target,) if target else (), data=dict(args))
+            Action(
+                domain=domain, service=service, targets=(target,) if target else (), data=dict(args)
+            )
         ]
     # A tool we cannot see into (another integration's API): judged by its name.
     return [Action(domain="llm_tool", service=tool.name, data=dict(args))]
@@ -176,14 +181,15 @@ class GatedTool(llm.Tool):
         self, hass: HomeAssistant, tool_input: llm.ToolInput, llm_context: llm.LLMContext
     ) -> JsonObjectType:
         """Check every action of the call; run the tool only when all are allowed."""
-        gate = async_get_gate(hass)
         actions = tool_actions(hass, self.inner, tool_input.tool_args, llm_context)
-        if actions and gate is None:
-            raise HomeAssistantError("The Jarvis safety gate is not loaded; no action was taken.")
-        blocked = []
+        if not actions:
+            return await self.inner.async_call(hass, tool_input, llm_context)
+        gate = async_get_gate(hass)
+        if gate is None:
+            raise GateError("gate_unavailable", "the Jarvis safety gate is not loaded")
+        blocked: list[JsonObjectType] = []
         user_id = llm_context.context.user_id if llm_context.context else None
         for action in actions:
-            assert gate is not None
             decision = await gate.async_check(
                 action, user_id=user_id, context=llm_context.context, source=f"tool:{self.name}"
             )
@@ -193,8 +199,8 @@ class GatedTool(llm.Tool):
             return {
                 "success": False,
                 "executed": False,
-                "gated": blocked,
-                "message": " ".join(b["message"] for b in blocked)
+                "gated": list(blocked),
+                "message": " ".join(str(b["message"]) for b in blocked)
                 + " Tell the user exactly this; do not retry.",
             }
         return await self.inner.async_call(hass, tool_input, llm_context)
@@ -220,7 +226,7 @@ class UnlockDoorTool(llm.Tool):
         args = self.parameters(tool_input.tool_args)
         gate = async_get_gate(hass)
         if gate is None:
-            raise HomeAssistantError("The Jarvis safety gate is not loaded; no action was taken.")
+            raise GateError("gate_unavailable", "the Jarvis safety gate is not loaded")
         zone = gate.settings.policy.zone(args["zone"])
         action = Action(domain=DOOR_DOMAIN, service="unlock", targets=zone.doors)
         decision = await gate.async_check(
@@ -244,7 +250,9 @@ GATE_PROMPT = (
 
 def gated_instance(hass: HomeAssistant, instance: llm.APIInstance) -> llm.APIInstance:
     """The same API with every tool behind the gate (idempotent)."""
-    tools: list[llm.Tool] = [t if isinstance(t, (GatedTool, UnlockDoorTool)) else GatedTool(t) for t in instance.tools]
+    tools: list[llm.Tool] = [
+        t if isinstance(t, (GatedTool, UnlockDoorTool)) else GatedTool(t) for t in instance.tools
+    ]
     gate = async_get_gate(hass)
     zones = [z.name for z in gate.settings.policy.zones if z.doors] if gate else []
     if zones and not any(t.name == UNLOCK_TOOL for t in tools):

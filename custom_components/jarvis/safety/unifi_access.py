@@ -7,10 +7,8 @@ failures are typed, so the gate can fail closed (UniFi Access unreachable -> no 
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-import ssl
 from typing import Any
 
 import aiohttp
@@ -25,7 +23,7 @@ class UnifiAccessError(Exception):
     """UniFi Access answered with an error, or not at all."""
 
 
-class UnifiAccessUnavailable(UnifiAccessError):
+class UnifiAccessUnavailableError(UnifiAccessError):
     """Could not reach UniFi Access (refused, timeout, TLS)."""
 
 
@@ -59,7 +57,7 @@ class UnifiAccessClient:
         self.base_url = base_url.rstrip("/")
         self._token = token
         # The console's certificate is self-signed: either trust it (verify_ssl False) or not.
-        self._ssl: ssl.SSLContext | bool = True if verify_ssl else False
+        self._ssl = verify_ssl
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -70,15 +68,17 @@ class UnifiAccessClient:
                 method, url, headers=headers, ssl=self._ssl, timeout=self._timeout, **kwargs
             ) as response:
                 if response.status in (401, 403):
-                    raise UnifiAccessAuthError(f"UniFi Access refused the token ({response.status})")
+                    raise UnifiAccessAuthError(
+                        f"UniFi Access refused the token ({response.status})"
+                    )
                 try:
                     body = await response.json(content_type=None)
                 except ValueError as err:
                     raise UnifiAccessError(
                         f"UniFi Access answered {response.status} without JSON"
                     ) from err
-        except (aiohttp.ClientConnectionError, TimeoutError, asyncio.TimeoutError) as err:
-            raise UnifiAccessUnavailable(
+        except (aiohttp.ClientConnectionError, TimeoutError) as err:
+            raise UnifiAccessUnavailableError(
                 f"UniFi Access at {self.base_url} is unreachable: {err or type(err).__name__}"
             ) from err
         except aiohttp.ClientError as err:

@@ -9,7 +9,6 @@ from unittest.mock import patch
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-
 import pytest
 
 from tests.support.fake_providers.openai import OpenAIServer

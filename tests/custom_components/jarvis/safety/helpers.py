@@ -35,7 +35,12 @@ LOCK = "lock.front_door"
 DOOR = "door-workshop"
 ACCESS_ALICE = "ua-alice"
 # Services whose call would mean a hazardous action ran.
-HAZARDOUS_SERVICES = {("lock", "unlock"), ("lock", "open"), ("switch", "turn_on"), ("switch", "toggle")}
+HAZARDOUS_SERVICES = {
+    ("lock", "unlock"),
+    ("lock", "open"),
+    ("switch", "turn_on"),
+    ("switch", "toggle"),
+}
 
 
 @dataclass
@@ -98,7 +103,12 @@ def console(unifi: FakeUnifiAccess, user_map: str) -> dict[str, Any]:
         "subentry_type": "unifi_access_console",
         "title": "console",
         "unique_id": None,
-        "data": {CONF_URL: unifi.url, "token": unifi.token, "verify_ssl": False, "user_map": user_map},
+        "data": {
+            CONF_URL: unifi.url,
+            "token": unifi.token,
+            "verify_ssl": False,
+            "user_map": user_map,
+        },
     }
 
 
@@ -125,7 +135,11 @@ async def setup_workshop(
     assert await hass.config_entries.async_setup(demo.entry_id)
     await hass.async_block_till_done()
     ent_reg = er.async_get(hass)
-    laser = next(e.entity_id for e in ent_reg.entities.values() if e.entity_id.startswith("switch.") and "ac" in e.entity_id)
+    laser = next(
+        e.entity_id
+        for e in ent_reg.entities.values()
+        if e.entity_id.startswith("switch.") and "ac" in e.entity_id
+    )
     ent_reg.async_update_entity(laser, name="Laser cutter")
     for entity_id in (LOCK, laser):
         async_expose_entity(hass, conversation.DOMAIN, entity_id, True)

@@ -44,11 +44,16 @@ async def _flow(hass: HomeAssistant, shop: Workshop, kind: str, data: dict[str, 
     [
         ({"name": "bad-name!"}, {"name": "invalid_name"}),
         ({"name": "Workshop"}, {"name": "duplicate_zone"}),
-        ({"name": "office", "notify_services": ["mobile_app_nobody"]}, {"notify_services": "unknown_notify"}),
+        (
+            {"name": "office", "notify_services": ["mobile_app_nobody"]},
+            {"notify_services": "unknown_notify"},
+        ),
         ({"name": "office", "badge_minutes": 0}, {"badge_minutes": "invalid_minutes"}),
     ],
 )
-async def test_zone_form_errors(hass: HomeAssistant, shop: Workshop, data: dict[str, Any], errors: dict[str, str]) -> None:
+async def test_zone_form_errors(
+    hass: HomeAssistant, shop: Workshop, data: dict[str, Any], errors: dict[str, str]
+) -> None:
     try:
         result = await _flow(hass, shop, "safety_zone", data)
     except vol.Invalid:
@@ -60,7 +65,10 @@ async def test_zone_form_errors(hass: HomeAssistant, shop: Workshop, data: dict[
 
 async def test_zone_added_and_reconfigured(hass: HomeAssistant, shop: Workshop) -> None:
     result = await _flow(
-        hass, shop, "safety_zone", {"name": "Laser room", "doors": ["door-laser"], "badge_minutes": 5}
+        hass,
+        shop,
+        "safety_zone",
+        {"name": "Laser room", "doors": ["door-laser"], "badge_minutes": 5},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY and result["title"] == "laser_room"
     assert [z.name for z in shop.gate.settings.policy.zones] == ["workshop", "laser_room"]
@@ -80,12 +88,34 @@ async def test_zone_added_and_reconfigured(hass: HomeAssistant, shop: Workshop) 
     [
         ({"name": "r", "verdict": "dual", "actions": ["unlock"]}, {"actions": "invalid_action"}),
         ({"name": "r", "verdict": "dual"}, {"actions": "rule_matches_everything"}),
-        ({"name": "r", "verdict": "dual", "actions": ["lock.unlock"], "zone": "attic"}, {"zone": "unknown_zone"}),
-        ({"name": "r", "verdict": "dual", "actions": ["lock.unlock"], "window_start": "08:00:00"}, {"window_end": "window_incomplete"}),
-        ({"name": "r", "verdict": "dual", "actions": ["lock.unlock"], "window_start": "08:00:00", "window_end": "08:00:00"}, {"window_end": "window_empty"}),
+        (
+            {"name": "r", "verdict": "dual", "actions": ["lock.unlock"], "zone": "attic"},
+            {"zone": "unknown_zone"},
+        ),
+        (
+            {
+                "name": "r",
+                "verdict": "dual",
+                "actions": ["lock.unlock"],
+                "window_start": "08:00:00",
+            },
+            {"window_end": "window_incomplete"},
+        ),
+        (
+            {
+                "name": "r",
+                "verdict": "dual",
+                "actions": ["lock.unlock"],
+                "window_start": "08:00:00",
+                "window_end": "08:00:00",
+            },
+            {"window_end": "window_empty"},
+        ),
     ],
 )
-async def test_rule_form_errors(hass: HomeAssistant, shop: Workshop, data: dict[str, Any], errors: dict[str, str]) -> None:
+async def test_rule_form_errors(
+    hass: HomeAssistant, shop: Workshop, data: dict[str, Any], errors: dict[str, str]
+) -> None:
     result = await _flow(hass, shop, "safety_rule", data)
     assert result["type"] is FlowResultType.FORM and result["errors"] == errors
 
@@ -95,8 +125,14 @@ async def test_rule_added_takes_effect(hass: HomeAssistant, shop: Workshop) -> N
         hass,
         shop,
         "safety_rule",
-        {"name": "Night shift", "verdict": "deny", "actions": ["jarvis_door.*"], "zone": "workshop",
-         "window_start": "00:00:00", "window_end": "00:01:00"},
+        {
+            "name": "Night shift",
+            "verdict": "deny",
+            "actions": ["jarvis_door.*"],
+            "zone": "workshop",
+            "window_start": "00:00:00",
+            "window_end": "00:01:00",
+        },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY and result["title"] == "night_shift"
     decision = await call(
@@ -111,11 +147,17 @@ async def test_console_form(hass: HomeAssistant, shop: Workshop) -> None:
     bad = await _flow(hass, shop, "unifi_access_console", {CONF_URL: "10.0.0.2", "token": " "})
     assert bad["errors"] == {"token": "token_required"}
     bad = await _flow(
-        hass, shop, "unifi_access_console", {CONF_URL: "10.0.0.2", "token": "t", "user_map": "alice"}
+        hass,
+        shop,
+        "unifi_access_console",
+        {CONF_URL: "10.0.0.2", "token": "t", "user_map": "alice"},
     )
     assert bad["errors"] == {"user_map": "invalid_user_map"}
     good = await _flow(
-        hass, shop, "unifi_access_console", {CONF_URL: "10.0.0.2", "token": "t", "user_map": "a: b\n\n"}
+        hass,
+        shop,
+        "unifi_access_console",
+        {CONF_URL: "10.0.0.2", "token": "t", "user_map": "a: b\n\n"},
     )
     assert good["type"] is FlowResultType.CREATE_ENTRY
     assert good["data"][CONF_URL] == "https://10.0.0.2:12445"
@@ -140,9 +182,21 @@ async def test_every_safety_form_text_is_translated(hass: HomeAssistant, shop: W
     config = await async_get_translations(hass, "en", "config_subentries", [DOMAIN])
     errors = await async_get_translations(hass, "en", "exceptions", [DOMAIN])
     for kind in ("safety_zone", "safety_rule", "unifi_access_console"):
-        for key in ("invalid_name", "unknown_zone", "invalid_action", "invalid_user_map", "window_incomplete"):
+        for key in (
+            "invalid_name",
+            "unknown_zone",
+            "invalid_action",
+            "invalid_user_map",
+            "window_incomplete",
+        ):
             assert config[f"component.{DOMAIN}.config_subentries.{kind}.error.{key}"]
-    for code in ("self_approval", "request_expired", "token_replayed", "identity_unreachable", "unknown_request"):
+    for code in (
+        "self_approval",
+        "request_expired",
+        "token_replayed",
+        "identity_unreachable",
+        "unknown_request",
+    ):
         assert "{reason}" in errors[f"component.{DOMAIN}.exceptions.{code}.message"]
 
 
@@ -152,7 +206,9 @@ async def test_bad_service_input(hass: HomeAssistant, shop: Workshop) -> None:
     assert err.value.translation_key == "invalid_action"
     assert "unlock is not an action" in str(err.value)
     with pytest.raises(ServiceValidationError) as err:
-        await call(hass, "request_action", {"action": "jarvis_door.unlock", "zone": "attic"}, shop.alice)
+        await call(
+            hass, "request_action", {"action": "jarvis_door.unlock", "zone": "attic"}, shop.alice
+        )
     assert err.value.translation_key == "unknown_zone"
     assert "no safety zone named attic. Configured zones: workshop" in str(err.value)
     with pytest.raises(HomeAssistantError) as err:
@@ -170,7 +226,9 @@ async def test_bad_service_input(hass: HomeAssistant, shop: Workshop) -> None:
     from custom_components.jarvis.safety.policy import Action
 
     with pytest.raises(HomeAssistantError) as err:
-        await shop.gate.async_check(Action("jarvis_door", "unlock"), user_id=shop.alice.id, zone="attic")
+        await shop.gate.async_check(
+            Action("jarvis_door", "unlock"), user_id=shop.alice.id, zone="attic"
+        )
     assert err.value.translation_key == "invalid_zone"
 
 
@@ -182,7 +240,10 @@ async def test_malformed_stored_policy_is_a_setup_error(
         domain=DOMAIN,
         unique_id=str(health["instance_id"]),
         data={CONF_URL: session_worker.url, CONF_API_TOKEN: session_worker.api_token},
-        subentries_data=[zone(), rule(name="r", verdict="dual", actions=["lock.unlock"], zone="attic")],
+        subentries_data=[
+            zone(),
+            rule(name="r", verdict="dual", actions=["lock.unlock"], zone="attic"),
+        ],
     )
     entry.add_to_hass(hass)
     assert not await hass.config_entries.async_setup(entry.entry_id)

@@ -80,7 +80,9 @@ async def test_hazardous_unlock_from_chat_needs_a_second_person(
     assert data["alg"] == "EdDSA" and data["kid"] == shop.gate.key.kid
     assert len(data["signature"]) > 40 and data["jti"] == response["jti"]
     approval_shots = [e for e in data["evidence"] if "_approval_" in e["path"]]
-    assert data["evidence_sha256"] == hashlib.sha256(approval_shots[0]["sha256"].encode()).hexdigest()
+    assert (
+        data["evidence_sha256"] == hashlib.sha256(approval_shots[0]["sha256"].encode()).hexdigest()
+    )
     verification = await call(hass, "verify_audit_log", {}, shop.bob)
     assert verification == {"ok": True, "records": 3, "first_broken": None, "problem": None}
     assert [e.data["kind"] for e in events] == ["requested", "approved", "executed"]

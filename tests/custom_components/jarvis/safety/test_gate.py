@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from http import HTTPStatus
 import json
-from pathlib import Path
 from typing import Any
 
-from homeassistant.core import Context, HomeAssistant, ServiceCall, callback
+from homeassistant.core import Context, HomeAssistant, ServiceCall
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import llm
 import pytest
-import voluptuous as vol
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+import voluptuous as vol
 
 from custom_components.jarvis.safety import (
     async_check_action,
@@ -41,7 +40,11 @@ async def shop(
     hass: HomeAssistant, session_worker: Worker, cloud: OpenAIServer, unifi: FakeUnifiAccess
 ) -> Workshop:
     return await setup_workshop(
-        hass, session_worker, cloud, unifi, zone_overrides={"notify_services": ["mobile_app_bob_phone"]}
+        hass,
+        session_worker,
+        cloud,
+        unifi,
+        zone_overrides={"notify_services": ["mobile_app_bob_phone"]},
     )
 
 
@@ -63,7 +66,10 @@ async def test_pending_requests_audit_chain_and_replay_cache_survive_a_restart(
     pending = await call(hass, "request_action", UNLOCK, shop.alice)
     executed_request = await call(hass, "request_action", UNLOCK, shop.alice)
     request = shop.gate.workflow.approve(
-        executed_request["request_id"], shop.bob.id, shop.gate.workflow.get(executed_request["request_id"]).created, authorised=lambda _u: True
+        executed_request["request_id"],
+        shop.bob.id,
+        shop.gate.workflow.get(executed_request["request_id"]).created,
+        authorised=lambda _u: True,
     )
     token, _ = shop.gate.mint_for(request, None)
     await shop.gate.async_execute_token(token)
@@ -113,12 +119,14 @@ async def test_mobile_notification_approves_once(
 ) -> None:
     pending = await call(hass, "request_action", UNLOCK, shop.alice)
     (sent,) = bob_phone
-    approve, deny = (a["action"] for a in sent.data["data"]["actions"])
+    approve, _deny = (a["action"] for a in sent.data["data"]["actions"])
     assert sent.data["data"]["actions"][0]["authenticationRequired"] is True
     assert pending["request_id"] in approve
     # Alice cannot tap her own request through, even with Bob's nonce.
     hass.bus.async_fire(
-        "mobile_app_notification_action", {"action": approve}, context=Context(user_id=shop.alice.id)
+        "mobile_app_notification_action",
+        {"action": approve},
+        context=Context(user_id=shop.alice.id),
     )
     await hass.async_block_till_done()
     assert not shop.unifi.unlocks
@@ -143,7 +151,9 @@ async def test_mobile_notification_approves_once(
     deny3 = bob_phone[2].data["data"]["actions"][1]["action"]
     for action in ("SOMETHING_ELSE", "JARVIS_SAFETY_APPROVE_unknown_x", deny3):
         hass.bus.async_fire(
-            "mobile_app_notification_action", {"action": action}, context=Context(user_id=shop.bob.id)
+            "mobile_app_notification_action",
+            {"action": action},
+            context=Context(user_id=shop.bob.id),
         )
     await hass.async_block_till_done()
     assert shop.gate.workflow.get(third["request_id"]).status.value == "denied"
@@ -161,7 +171,11 @@ async def test_mobile_notification_approves_once(
 async def test_other_agents_and_mcp_get_gated_tools(hass: HomeAssistant, shop: Workshop) -> None:
     """The registered `jarvis_safety` API (what HA's MCP server serves) gates every tool."""
     context = llm.LLMContext(
-        platform="mcp", context=Context(user_id=shop.alice.id), language="en", assistant="conversation", device_id=None
+        platform="mcp",
+        context=Context(user_id=shop.alice.id),
+        language="en",
+        assistant="conversation",
+        device_id=None,
     )
     api = await llm.async_get_api(hass, API_ID, context)
     assert UNLOCK_TOOL in {t.name for t in api.tools}
@@ -183,7 +197,11 @@ async def test_t0_leaves_hazardous_sentences_to_the_gated_models(
     hass: HomeAssistant, session_worker: Worker, cloud: OpenAIServer, unifi: FakeUnifiAccess
 ) -> None:
     shop = await setup_workshop(
-        hass, session_worker, cloud, unifi, agent_overrides={"tiers": ["t0", "t2"], "llm_hass_api": ["assist"]}
+        hass,
+        session_worker,
+        cloud,
+        unifi,
+        agent_overrides={"tiers": ["t0", "t2"], "llm_hass_api": ["assist"]},
     )
     cloud.script(
         CHAT_PATH,
@@ -212,10 +230,14 @@ async def test_printer_commands_go_through_the_gate(hass: HomeAssistant, shop: W
 
     remove = async_register_executor(hass, "jarvis_device", send)
     heat = device_action("printer-1", "preheat", {"nozzle": 210})
-    decision = await async_check_action(hass, heat, user_id=shop.alice.id, context=Context(user_id=shop.alice.id))
+    decision = await async_check_action(
+        hass, heat, user_id=shop.alice.id, context=Context(user_id=shop.alice.id)
+    )
     assert decision.status == "pending" and decision.verdict.value == "dual"
     assert "second, different authorised person" in decision.message
-    pause = await async_check_action(hass, device_action("printer-1", "pause"), user_id=shop.alice.id)
+    pause = await async_check_action(
+        hass, device_action("printer-1", "pause"), user_id=shop.alice.id
+    )
     assert pause.allowed and pause.message == "allowed"
     await call(hass, "approve", {"request_id": decision.request_id}, shop.bob)
     ((action, claims),) = ran

@@ -12,9 +12,9 @@ import json
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.person import async_create_person
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.components.person import async_create_person
 import jwt
 import pytest
 
@@ -30,7 +30,9 @@ from .helpers import ACCESS_ALICE, DOOR, Workshop, audit, call, rule, setup_work
 UNLOCK = {"action": "jarvis_door.unlock", "target": [DOOR], "zone": "workshop"}
 
 
-async def _request(hass: HomeAssistant, shop: Workshop, data: dict[str, Any] | None = None) -> dict[str, Any]:
+async def _request(
+    hass: HomeAssistant, shop: Workshop, data: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return await call(hass, "request_action", data or UNLOCK, shop.alice)
 
 
@@ -62,10 +64,9 @@ async def shop(
 async def _approved(hass: HomeAssistant, shop: Workshop) -> Request:
     """A request approved by Bob in the workflow, not yet executed (to hand tokens in by hand)."""
     pending = await _request(hass, shop)
-    request = shop.gate.workflow.approve(
+    return shop.gate.workflow.approve(
         pending["request_id"], shop.bob.id, pending_now(), authorised=lambda _u: True
     )
-    return request
 
 
 def pending_now() -> Any:
@@ -132,10 +133,14 @@ async def test_tampered_alg_none_and_wrong_key_tokens(hass: HomeAssistant, shop:
     head, body, sig = token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(body + "=="))
     tampered = f"{head}.{_b64({**claims, 'target': ['door-vault']})}.{sig}"
-    none = jwt.encode(claims, None, algorithm="none", headers={"typ": TOKEN_TYPE, "kid": shop.gate.key.kid})
+    none = jwt.encode(
+        claims, None, algorithm="none", headers={"typ": TOKEN_TYPE, "kid": shop.gate.key.kid}
+    )
     impostor = SigningKey(kid=shop.gate.key.kid, private=SigningKey.generate().private)
     forged = jwt.encode(
-        {**claims, "jti": "forged"}, impostor.private, algorithm="EdDSA",
+        {**claims, "jti": "forged"},
+        impostor.private,
+        algorithm="EdDSA",
         headers={"typ": TOKEN_TYPE, "kid": impostor.kid},
     )
     for bad, code in (
@@ -221,7 +226,9 @@ async def test_remote_requester(hass: HomeAssistant, shop: Workshop) -> None:
     assert outside.code == "remote_requester"
     garbage = await shop.gate.async_check(action, user_id=shop.alice.id, source_ip="not-an-ip")
     assert garbage.code == "remote_requester"
-    tailscale = await shop.gate.async_check(action, user_id=shop.alice.id, source_ip="100.101.102.103")
+    tailscale = await shop.gate.async_check(
+        action, user_id=shop.alice.id, source_ip="100.101.102.103"
+    )
     assert tailscale.status == "pending"
 
 
@@ -244,7 +251,9 @@ async def test_allowed_request_runs_for_the_caller(hass: HomeAssistant, shop: Wo
     assert event.context.user_id == shop.alice.id
 
 
-async def test_approved_lock_unlock_runs_as_the_requester(hass: HomeAssistant, shop: Workshop) -> None:
+async def test_approved_lock_unlock_runs_as_the_requester(
+    hass: HomeAssistant, shop: Workshop
+) -> None:
     """A gated HA service (not the door tool) runs through HA's own service after approval."""
     pending = await _request(hass, shop, {"action": "lock.unlock", "target": ["lock.front_door"]})
     assert pending["status"] == "pending"
@@ -280,9 +289,12 @@ async def test_confirm_and_deny(hass: HomeAssistant, shop: Workshop) -> None:
 
 async def test_requester_without_user(hass: HomeAssistant, shop: Workshop) -> None:
     response = await hass.services.async_call(
-        "jarvis", "request_action",
+        "jarvis",
+        "request_action",
         {"action": "lock.unlock", "target": ["lock.front_door"]},
-        blocking=True, return_response=True, context=Context(),
+        blocking=True,
+        return_response=True,
+        context=Context(),
     )
     assert isinstance(response, dict) and response["code"] == "requester_unknown"
     await _refused(hass, shop, "requester_unknown")

@@ -29,7 +29,12 @@ def test_chain_links_and_verifies(tmp_path: Path) -> None:
     records = log.read()
     assert records[0]["prev"] == GENESIS
     assert [r["prev"] for r in records[1:]] == [r["hash"] for r in records[:-1]]
-    assert log.verify().to_dict() == {"ok": True, "records": 3, "first_broken": None, "problem": None}
+    assert log.verify().to_dict() == {
+        "ok": True,
+        "records": 3,
+        "first_broken": None,
+        "problem": None,
+    }
     # A reopened log continues the chain.
     again = AuditLog(log.path)
     assert again.load().ok
@@ -41,7 +46,10 @@ def test_chain_links_and_verifies(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "problem"),
     [
-        (lambda r: r[1].update(data={"request_id": "r1", "n": 99}), "content does not match its hash"),
+        (
+            lambda r: r[1].update(data={"request_id": "r1", "n": 99}),
+            "content does not match its hash",
+        ),
         (lambda r: r[1].update(seq=7), "sequence number out of order"),
         (lambda r: r[1].update(prev="f" * 64), "does not follow the previous"),
     ],

@@ -25,7 +25,9 @@ HOME = Requester("u1", home=True)
 MONDAY_NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a Monday
 
 
-def _eval(policy: Policy, action: Action, who: Requester = HOME, now: datetime = MONDAY_NOON) -> Decision:
+def _eval(
+    policy: Policy, action: Action, who: Requester = HOME, now: datetime = MONDAY_NOON
+) -> Decision:
     return policy.evaluate(action, who, now)
 
 
@@ -46,7 +48,10 @@ def _eval(policy: Policy, action: Action, who: Requester = HOME, now: datetime =
         (Action("light", "turn_on", ("light.kitchen",)), Verdict.ALLOW),
         (Action("cover", "open_cover", ("cover.garage_door",)), Verdict.DUAL),
         (Action("cover", "open_cover", ("cover.blinds",)), Verdict.ALLOW),
-        (Action("alarm_control_panel", "alarm_disarm", ("alarm_control_panel.shop",)), Verdict.DUAL),
+        (
+            Action("alarm_control_panel", "alarm_disarm", ("alarm_control_panel.shop",)),
+            Verdict.DUAL,
+        ),
     ],
 )
 def test_defaults_gate_make_hazardous_actions(action: Action, verdict: Verdict) -> None:
@@ -82,7 +87,10 @@ def test_zones_by_area_door_and_entity_pattern() -> None:
     assert _eval(policy, office_lock).verdict is Verdict.CONFIRM
     assert _eval(policy, Action("lock", "lock", ("lock.b",))).verdict is Verdict.ALLOW
     # Naming a zone explicitly, and naming one that does not exist.
-    assert policy.evaluate(Action("lock", "lock"), HOME, MONDAY_NOON, zone_name="office").verdict is Verdict.CONFIRM
+    assert (
+        policy.evaluate(Action("lock", "lock"), HOME, MONDAY_NOON, zone_name="office").verdict
+        is Verdict.CONFIRM
+    )
     with pytest.raises(PolicyError, match="no safety zone named 'attic'") as err:
         policy.evaluate(Action("lock", "lock"), HOME, MONDAY_NOON, zone_name="attic")
     assert err.value.key == "unknown_zone"
@@ -120,8 +128,18 @@ def test_presence_and_remote_guard() -> None:
     policy = build_policy(
         [],
         [
-            {"name": "door", "verdict": "dual", "actions": ["lock.unlock"], "presence_required": True},
-            {"name": "start", "verdict": "confirm", "actions": ["jarvis_device.start"], "allow_remote": True},
+            {
+                "name": "door",
+                "verdict": "dual",
+                "actions": ["lock.unlock"],
+                "presence_required": True,
+            },
+            {
+                "name": "start",
+                "verdict": "confirm",
+                "actions": ["jarvis_device.start"],
+                "allow_remote": True,
+            },
         ],
     )
     unlock = Action("lock", "unlock", ("lock.front",))
@@ -138,7 +156,11 @@ def test_presence_and_remote_guard() -> None:
 
 def test_strictest_wins() -> None:
     assert strictest([]).verdict is Verdict.ALLOW
-    decisions = [Decision(Verdict.CONFIRM, "a"), Decision(Verdict.DUAL, "b"), Decision(Verdict.ALLOW, "c")]
+    decisions = [
+        Decision(Verdict.CONFIRM, "a"),
+        Decision(Verdict.DUAL, "b"),
+        Decision(Verdict.ALLOW, "c"),
+    ]
     assert strictest(decisions).reason == "b"
 
 
@@ -173,12 +195,55 @@ def test_malformed_zones_name_the_field(data: dict[str, object], field: str, key
         ({"name": "r", "verdict": "maybe", "actions": ["a.b"]}, "verdict", "invalid_verdict"),
         ({"name": "r", "verdict": "deny", "actions": ["unlock"]}, "actions", "invalid_action"),
         ({"name": "r", "verdict": "deny"}, "actions", "rule_matches_everything"),
-        ({"name": "r", "verdict": "deny", "actions": ["a.b"], "zone": "attic"}, "zone", "unknown_zone"),
-        ({"name": "r", "verdict": "deny", "actions": ["a.b"], "window_start": "08:00"}, "window_end", "window_incomplete"),
-        ({"name": "r", "verdict": "deny", "actions": ["a.b"], "window_end": "08:00"}, "window_start", "window_incomplete"),
-        ({"name": "r", "verdict": "deny", "actions": ["a.b"], "window_start": "8 am", "window_end": "09:00"}, "window_start", "invalid_time"),
-        ({"name": "r", "verdict": "deny", "actions": ["a.b"], "window_start": "08:00", "window_end": "08:00"}, "window_end", "window_empty"),
-        ({"name": "r", "verdict": "deny", "actions": ["a.b"], "window_start": "08:00", "window_end": "09:00", "window_days": ["funday"]}, "window_days", "invalid_days"),
+        (
+            {"name": "r", "verdict": "deny", "actions": ["a.b"], "zone": "attic"},
+            "zone",
+            "unknown_zone",
+        ),
+        (
+            {"name": "r", "verdict": "deny", "actions": ["a.b"], "window_start": "08:00"},
+            "window_end",
+            "window_incomplete",
+        ),
+        (
+            {"name": "r", "verdict": "deny", "actions": ["a.b"], "window_end": "08:00"},
+            "window_start",
+            "window_incomplete",
+        ),
+        (
+            {
+                "name": "r",
+                "verdict": "deny",
+                "actions": ["a.b"],
+                "window_start": "8 am",
+                "window_end": "09:00",
+            },
+            "window_start",
+            "invalid_time",
+        ),
+        (
+            {
+                "name": "r",
+                "verdict": "deny",
+                "actions": ["a.b"],
+                "window_start": "08:00",
+                "window_end": "08:00",
+            },
+            "window_end",
+            "window_empty",
+        ),
+        (
+            {
+                "name": "r",
+                "verdict": "deny",
+                "actions": ["a.b"],
+                "window_start": "08:00",
+                "window_end": "09:00",
+                "window_days": ["funday"],
+            },
+            "window_days",
+            "invalid_days",
+        ),
     ],
 )
 def test_malformed_rules_name_the_field(data: dict[str, object], field: str, key: str) -> None:
@@ -193,8 +258,13 @@ def test_policy_parsing_details() -> None:
     assert err.value.key == "duplicate_zone"
     zone = parse_zone({"name": "Shop Floor", "doors": "door-1, door-2\n", "cameras": ""})
     assert zone.name == "shop_floor" and zone.doors == ("door-1", "door-2") and zone.cameras == ()
-    window = parse_window({"window_start": time(7), "window_end": "09:30", "window_days": "Monday,tuesday"})
+    window = parse_window(
+        {"window_start": time(7), "window_end": "09:30", "window_days": "Monday,tuesday"}
+    )
     assert window == TimeWindow(time(7), time(9, 30), frozenset({"mon", "tue"}))
     assert parse_window({}) is None
-    rule = parse_rule({"name": "r", "verdict": "dual", "keywords": ["LASER"], "zone": "Shop"}, [parse_zone({"name": "shop"})])
+    rule = parse_rule(
+        {"name": "r", "verdict": "dual", "keywords": ["LASER"], "zone": "Shop"},
+        [parse_zone({"name": "shop"})],
+    )
     assert rule.keywords == ("laser",) and rule.zone == "shop"

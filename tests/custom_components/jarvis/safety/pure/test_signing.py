@@ -31,7 +31,13 @@ def _mint(key: SigningKey, **kwargs: object) -> str:
     return token
 
 
-def _check(token: str, key: SigningKey, replay: ReplayCache | None = None, now: datetime = NOW, domain: str = "jarvis_door") -> dict[str, object]:
+def _check(
+    token: str,
+    key: SigningKey,
+    replay: ReplayCache | None = None,
+    now: datetime = NOW,
+    domain: str = "jarvis_door",
+) -> dict[str, object]:
     return verify(token, key, domain=domain, replay=replay or ReplayCache(), now=now)
 
 
@@ -68,20 +74,28 @@ def test_refusals() -> None:
     # alg none, with and without a signature.
     none_head = _b64({"alg": "none", "typ": TOKEN_TYPE, "kid": key.kid})
     assert _code(f"{none_head}.{body}.", key) == "token_bad_alg"
-    unsigned = jwt.encode(payload, None, algorithm="none", headers={"typ": TOKEN_TYPE, "kid": key.kid})
+    unsigned = jwt.encode(
+        payload, None, algorithm="none", headers={"typ": TOKEN_TYPE, "kid": key.kid}
+    )
     assert _code(unsigned, key) == "token_bad_alg"
     # HS256 with the public key's bytes as the secret (algorithm confusion).
-    hs = jwt.encode(payload, "x" * 64, algorithm="HS256", headers={"typ": TOKEN_TYPE, "kid": key.kid})
+    hs = jwt.encode(
+        payload, "x" * 64, algorithm="HS256", headers={"typ": TOKEN_TYPE, "kid": key.kid}
+    )
     assert _code(hs, key) == "token_bad_alg"
     # Wrong key with the right kid; a rotated key (new kid).
     impostor = SigningKey(kid=key.kid, private=SigningKey.generate().private)
     assert _code(_mint(impostor), key) == "token_bad_signature"
     assert _code(token, SigningKey.generate()) == "token_unknown_key"
     # Expired, not for this executor, wrong type, garbage.
-    stale, _ = mint(key, domain="jarvis_door", claims=CLAIMS, subject="a", now=NOW - timedelta(minutes=2))
+    stale, _ = mint(
+        key, domain="jarvis_door", claims=CLAIMS, subject="a", now=NOW - timedelta(minutes=2)
+    )
     assert _code(stale, key) == "token_expired"
     assert _code(token, key, domain="lock") == "token_bad_audience"
-    wrong_typ = jwt.encode(payload, key.private, algorithm="EdDSA", headers={"kid": key.kid, "typ": "JWT"})
+    wrong_typ = jwt.encode(
+        payload, key.private, algorithm="EdDSA", headers={"kid": key.kid, "typ": "JWT"}
+    )
     assert _code(wrong_typ, key) == "token_bad_type"
     assert _code("not-a-token", key) == "token_malformed"
 
@@ -89,11 +103,20 @@ def test_refusals() -> None:
 def test_issuer_lifetime_and_required_claims() -> None:
     key = SigningKey.generate()
     issued = int(NOW.timestamp())
-    base = {"sub": "a", "aud": audience("lock"), "iat": issued, "nbf": issued, "exp": issued + 30, "jti": "j"}
+    base = {
+        "sub": "a",
+        "aud": audience("lock"),
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + 30,
+        "jti": "j",
+    }
     headers = {"kid": key.kid, "typ": TOKEN_TYPE}
 
     def signed(**changes: object) -> str:
-        return jwt.encode({**base, "iss": ISSUER, **changes}, key.private, algorithm="EdDSA", headers=headers)
+        return jwt.encode(
+            {**base, "iss": ISSUER, **changes}, key.private, algorithm="EdDSA", headers=headers
+        )
 
     assert _code(signed(iss="someone"), key, domain="lock") == "token_bad_issuer"
     assert _code(signed(exp=issued + MAX_LIFETIME_S + 1), key, domain="lock") == "token_too_long"

@@ -13,7 +13,9 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 UNLOCK = Action("lock", "unlock", ("lock.front",))
 
 
-def _new(flow: Workflow, verdict: Verdict = Verdict.DUAL, requester: str | None = "alice") -> Request:
+def _new(
+    flow: Workflow, verdict: Verdict = Verdict.DUAL, requester: str | None = "alice"
+) -> Request:
     return flow.create(UNLOCK, verdict, requester=requester, zone="shop", reason="r", now=NOW)
 
 
@@ -56,7 +58,10 @@ def test_confirm_is_the_requester_only() -> None:
     with pytest.raises(WorkflowError) as err:
         flow.approve(request.id, "bob", NOW, authorised=_yes)
     assert _code(err) == "confirm_by_requester"
-    assert flow.approve(request.id, "alice", NOW, authorised=lambda _u: False).status is Status.APPROVED
+    assert (
+        flow.approve(request.id, "alice", NOW, authorised=lambda _u: False).status
+        is Status.APPROVED
+    )
 
 
 def test_creation_rules() -> None:

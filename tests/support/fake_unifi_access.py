@@ -8,6 +8,7 @@ Every answer uses the `{"code", "msg", "data"}` envelope; a wrong bearer token g
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import ipaddress
@@ -81,6 +82,9 @@ class FakeUnifiAccess:
     unlocks: list[UnlockCall] = field(default_factory=list)
     log_queries: list[dict[str, Any]] = field(default_factory=list)
     port: int = 0
+    # Failure modes: hold every answer back this long; answer every request with this raw body.
+    delay: float = 0.0
+    raw: tuple[int, str] | None = None
     _runner: web.AppRunner | None = None
 
     @property
@@ -152,7 +156,7 @@ class FakeUnifiAccess:
 
     async def start(self, directory: Path | None = None) -> Self:
         """Listen on a free loopback port (HTTPS with a self-signed certificate unless tls=False)."""
-        app = web.Application()
+        app = web.Application(middlewares=[self._failures])
         app.router.add_get(f"{PREFIX}/users", self._users)
         app.router.add_get(f"{PREFIX}/users/{{user_id}}", self._user)
         app.router.add_post(f"{PREFIX}/system/logs", self._logs)
@@ -183,6 +187,15 @@ class FakeUnifiAccess:
 
     def _authorised(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.token}"
+
+    @web.middleware
+    async def _failures(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.raw is not None:
+            return web.Response(status=self.raw[0], text=self.raw[1], content_type="text/html")
+        response: web.StreamResponse = await handler(request)
+        return response
 
     async def _users(self, request: web.Request) -> web.Response:
         if not self._authorised(request):

@@ -64,6 +64,8 @@ def async_setup_safety(hass: HomeAssistant) -> None:
     """Services and the HTTP view (once, independent of entries)."""
     async_setup_safety_services(hass)
     hass.http.register_view(SafetyAuditView())
+    # Once, not per entry: the API finds the loaded gate when a tool is called.
+    llm.async_register_api(hass, JarvisSafetyAPI(hass))
 
 
 def parse_user_map(value: Any) -> dict[str, str]:
@@ -128,7 +130,6 @@ async def async_setup_safety_entry(hass: HomeAssistant, entry: ConfigEntry) -> S
     gates = hass.data.setdefault(DATA_GATES, {})
     gates[entry.entry_id] = gate
     unsubs: list[Callable[[], None]] = [
-        llm.async_register_api(hass, JarvisSafetyAPI(hass)),
         hass.bus.async_listen(EVENT_NOTIFICATION_ACTION, gate.handle_notification_action),
         async_track_time_interval(hass, gate.async_expire, timedelta(seconds=EXPIRE_CHECK_S)),
     ]

@@ -51,14 +51,14 @@ DATA_EXECUTORS: HassKey[dict[str, Executor]] = HassKey(f"{DOMAIN}_safety_executo
 
 
 class GateError(HomeAssistantError):
-    """A refused safety step; `code` doubles as the translation key."""
+    """A refused safety step: `code` says which (self_approval, token_replayed, ...), `reason` why."""
 
     def __init__(self, code: str, reason: str, **placeholders: str) -> None:
-        """Translated by strings.json `exceptions.<code>` with `reason` in the placeholders."""
+        """One translated message for every refusal; the code and the reason fill it in."""
         super().__init__(
             translation_domain=DOMAIN,
-            translation_key=code,
-            translation_placeholders={"reason": reason, **placeholders},
+            translation_key="safety_refused",
+            translation_placeholders={"code": code, "reason": reason, **placeholders},
         )
         self.code = code
         self.reason = reason

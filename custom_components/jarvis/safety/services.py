@@ -127,20 +127,49 @@ async def _get_audit(call: ServiceCall) -> ServiceResponse:
 @callback
 def async_setup_safety_services(hass: HomeAssistant) -> None:
     """Register the safety services (once, in async_setup)."""
-    for name, handler, schema in (
-        (SERVICE_REQUEST_ACTION, _request_action, REQUEST_ACTION_SCHEMA),
-        (SERVICE_APPROVE, _approve, REQUEST_ID_SCHEMA),
-        (SERVICE_DENY, _deny, REQUEST_ID_SCHEMA),
-    ):
-        hass.services.async_register(
-            DOMAIN, name, handler, schema=schema, supports_response=SupportsResponse.OPTIONAL
-        )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_REQUEST_ACTION,
+        _request_action,
+        schema=REQUEST_ACTION_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_APPROVE,
+        _approve,
+        schema=REQUEST_ID_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_DENY,
+        _deny,
+        schema=REQUEST_ID_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
     # Keys and the log (which names every requester) are for administrators.
-    for name, handler, schema, response in (
-        (SERVICE_ROTATE_SIGNING_KEY, _rotate, vol.Schema({}), SupportsResponse.OPTIONAL),
-        (SERVICE_VERIFY_AUDIT_LOG, _verify, vol.Schema({}), SupportsResponse.ONLY),
-        (SERVICE_GET_AUDIT_LOG, _get_audit, GET_AUDIT_SCHEMA, SupportsResponse.ONLY),
-    ):
-        async_register_admin_service(
-            hass, DOMAIN, name, handler, schema=schema, supports_response=response
-        )
+    async_register_admin_service(
+        hass,
+        DOMAIN,
+        SERVICE_ROTATE_SIGNING_KEY,
+        _rotate,
+        schema=vol.Schema({}),
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    async_register_admin_service(
+        hass,
+        DOMAIN,
+        SERVICE_VERIFY_AUDIT_LOG,
+        _verify,
+        schema=vol.Schema({}),
+        supports_response=SupportsResponse.ONLY,
+    )
+    async_register_admin_service(
+        hass,
+        DOMAIN,
+        SERVICE_GET_AUDIT_LOG,
+        _get_audit,
+        schema=GET_AUDIT_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )

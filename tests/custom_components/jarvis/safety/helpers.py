@@ -203,3 +203,8 @@ async def audit(hass: HomeAssistant, admin: User, **filters: Any) -> list[dict[s
     """Audit records, oldest first."""
     response = await call(hass, "get_audit_log", filters, admin)
     return list(reversed(response["records"]))
+
+
+def code(err: Exception) -> str | None:
+    """A refusal's code: the gate's own code, else the translation key."""
+    return getattr(err, "code", None) or getattr(err, "translation_key", None)

@@ -25,7 +25,7 @@ from tests.support.fake_providers.openai import OpenAIServer
 from tests.support.fake_unifi_access import FakeUnifiAccess
 from tests.support.worker import Worker
 
-from .helpers import ACCESS_ALICE, DOOR, Workshop, audit, call, rule, setup_workshop
+from .helpers import code, ACCESS_ALICE, DOOR, Workshop, audit, call, rule, setup_workshop
 
 UNLOCK = {"action": "jarvis_door.unlock", "target": [DOOR], "zone": "workshop"}
 
@@ -80,13 +80,13 @@ async def test_self_approval(hass: HomeAssistant, shop: Workshop) -> None:
     assert pending["status"] == "pending" and pending["verdict"] == "dual"
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, "approve", {"request_id": pending["request_id"]}, shop.alice)
-    assert err.value.translation_key == "self_approval"
+    assert code(err.value) == "self_approval"
     assert "nobody may approve their own request" in str(err.value)
     await _refused(hass, shop, "self_approval")
     # A non-administrator is no second person either.
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, "approve", {"request_id": pending["request_id"]}, shop.carol)
-    assert err.value.translation_key == "not_authorised"
+    assert code(err.value) == "not_authorised"
     await _refused(hass, shop, "not_authorised")
     assert not shop.unifi.unlocks
     assert shop.gate.workflow.get(pending["request_id"]).status.value == "pending"
@@ -99,7 +99,7 @@ async def test_expired_request(
     freezer.tick(timedelta(minutes=6))
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, "approve", {"request_id": pending["request_id"]}, shop.bob)
-    assert err.value.translation_key == "request_expired"
+    assert code(err.value) == "request_expired"
     await _refused(hass, shop, "request_expired")
     assert not shop.unifi.unlocks
     # The periodic sweep records expiry for requests nobody touched.
@@ -265,7 +265,7 @@ async def test_approved_lock_unlock_runs_as_the_requester(
     # Asking again after it ran: the request is closed.
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, "approve", {"request_id": pending["request_id"]}, shop.bob)
-    assert err.value.translation_key == "request_closed"
+    assert code(err.value) == "request_closed"
 
 
 async def test_confirm_and_deny(hass: HomeAssistant, shop: Workshop) -> None:
@@ -273,17 +273,17 @@ async def test_confirm_and_deny(hass: HomeAssistant, shop: Workshop) -> None:
     assert pending["verdict"] == "confirm"
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, "approve", {"request_id": pending["request_id"]}, shop.bob)
-    assert err.value.translation_key == "confirm_by_requester"
+    assert code(err.value) == "confirm_by_requester"
     denied = await call(hass, "deny", {"request_id": pending["request_id"]}, shop.bob)
     assert denied["status"] == "denied" and denied["decided_by"] == shop.bob.id
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, "deny", {"request_id": pending["request_id"]}, shop.bob)
-    assert err.value.translation_key == "request_closed"
+    assert code(err.value) == "request_closed"
     # Confirmed by the requester, but nothing can run printer commands yet: a clear failure.
     again = await _request(hass, shop, {"action": "jarvis_device.start", "target": ["printer-1"]})
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, "approve", {"request_id": again["request_id"]}, shop.alice)
-    assert err.value.translation_key == "execution_failed"
+    assert code(err.value) == "execution_failed"
     assert (await _last(hass, shop))["kind"] == "failed"
 
 

@@ -21,13 +21,17 @@ from custom_components.jarvis.safety.signing import (
     verify,
 )
 
-# PyJWT checks exp/nbf/iat against the real clock.
-NOW = datetime.now(UTC)
+
+def _now() -> datetime:
+    """PyJWT checks exp/nbf/iat against the real clock, so tokens are minted at the real now."""
+    return datetime.now(UTC)
+
+
 CLAIMS = {"action": "jarvis_door.unlock", "target": ["door-1"], "rid": "r1"}
 
 
 def _mint(key: SigningKey, **kwargs: object) -> str:
-    token, _ = mint(key, domain="jarvis_door", claims=CLAIMS, subject="alice", now=NOW, **kwargs)  # type: ignore[arg-type]
+    token, _ = mint(key, domain="jarvis_door", claims=CLAIMS, subject="alice", now=_now(), **kwargs)  # type: ignore[arg-type]
     return token
 
 
@@ -35,10 +39,10 @@ def _check(
     token: str,
     key: SigningKey,
     replay: ReplayCache | None = None,
-    now: datetime = NOW,
+    now: datetime | None = None,
     domain: str = "jarvis_door",
 ) -> dict[str, object]:
-    return verify(token, key, domain=domain, replay=replay or ReplayCache(), now=now)
+    return verify(token, key, domain=domain, replay=replay or ReplayCache(), now=now or _now())
 
 
 def _code(token: str, key: SigningKey, **kwargs: object) -> str:
@@ -89,7 +93,7 @@ def test_refusals() -> None:
     assert _code(token, SigningKey.generate()) == "token_unknown_key"
     # Expired, not for this executor, wrong type, garbage.
     stale, _ = mint(
-        key, domain="jarvis_door", claims=CLAIMS, subject="a", now=NOW - timedelta(minutes=2)
+        key, domain="jarvis_door", claims=CLAIMS, subject="a", now=_now() - timedelta(minutes=2)
     )
     assert _code(stale, key) == "token_expired"
     assert _code(token, key, domain="lock") == "token_bad_audience"
@@ -102,7 +106,7 @@ def test_refusals() -> None:
 
 def test_issuer_lifetime_and_required_claims() -> None:
     key = SigningKey.generate()
-    issued = int(NOW.timestamp())
+    issued = int(_now().timestamp())
     base = {
         "sub": "a",
         "aud": audience("lock"),

@@ -19,7 +19,7 @@ from tests.support.fake_providers.openai import OpenAIServer
 from tests.support.fake_unifi_access import FakeUnifiAccess
 from tests.support.worker import Worker
 
-from .helpers import code, DOOR, Workshop, call, rule, setup_workshop, zone
+from .helpers import DOOR, Workshop, call, code, rule, setup_workshop, zone
 
 
 @pytest.fixture

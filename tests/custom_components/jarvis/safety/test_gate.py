@@ -29,7 +29,7 @@ from tests.support.fake_unifi_access import FakeUnifiAccess
 from tests.support.worker import Worker
 
 from ..routing_helpers import streamed_tool_call
-from .helpers import code, DOOR, LOCK, Workshop, ask, audit, call, setup_workshop
+from .helpers import DOOR, LOCK, Workshop, ask, audit, call, code, setup_workshop
 
 UNLOCK = {"action": "jarvis_door.unlock", "target": [DOOR], "zone": "workshop"}
 SENSOR = "sensor.jarvis_add_on_pending_safety_approvals"

@@ -25,7 +25,7 @@ from tests.support.fake_providers.openai import OpenAIServer
 from tests.support.fake_unifi_access import FakeUnifiAccess
 from tests.support.worker import Worker
 
-from .helpers import code, ACCESS_ALICE, DOOR, Workshop, audit, call, rule, setup_workshop
+from .helpers import ACCESS_ALICE, DOOR, Workshop, audit, call, code, rule, setup_workshop
 
 UNLOCK = {"action": "jarvis_door.unlock", "target": [DOOR], "zone": "workshop"}
 
@@ -143,15 +143,15 @@ async def test_tampered_alg_none_and_wrong_key_tokens(hass: HomeAssistant, shop:
         algorithm="EdDSA",
         headers={"typ": TOKEN_TYPE, "kid": impostor.kid},
     )
-    for bad, code in (
+    for bad, expected in (
         (tampered, "token_bad_signature"),
         (none, "token_bad_alg"),
         (forged, "token_bad_signature"),
     ):
         with pytest.raises(GateError) as err:
             await shop.gate.async_execute_token(bad)
-        assert err.value.code == code
-        await _refused(hass, shop, code)
+        assert err.value.code == expected
+        await _refused(hass, shop, expected)
     assert not shop.unifi.unlocks
     # The genuine token still works once.
     await shop.gate.async_execute_token(token)

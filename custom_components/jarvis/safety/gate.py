@@ -25,6 +25,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
+import voluptuous as vol
 
 from ..const import DOMAIN, LOGGER
 from .audit import AuditError, AuditLog, Verification
@@ -356,7 +357,7 @@ class SafetyGate:
             return GateDecision("denied", Verdict.DENY, decision.reason, code=code)
         async with self._lock:
             try:
-                identity = await self._check_identity(user_id, decision.zone)
+                identity = await self._check_identity(user_id, decision.zone, action)
             except GateError as err:
                 await self._audit("refused", {**base, "code": err.code, "reason": err.reason})
                 return GateDecision("denied", decision.verdict, err.reason, code=err.code)
@@ -393,8 +394,16 @@ class SafetyGate:
         self._updated()
         return GateDecision("pending", decision.verdict, decision.reason, request.id)
 
-    async def _check_identity(self, user_id: str | None, zone: Zone | None) -> dict[str, Any]:
+    async def _check_identity(
+        self, user_id: str | None, zone: Zone | None, action: Action
+    ) -> dict[str, Any]:
         """Zones with doors: the requester is an active UniFi Access user who badged in lately."""
+        if action.domain == DOOR_DOMAIN and zone is None:
+            # No zone, no door to have badged in at: a door unlock there cannot be checked.
+            raise GateError(
+                "identity_unavailable",
+                f"door {', '.join(action.targets) or '?'} belongs to no safety zone",
+            )
         if zone is None or not zone.doors:
             return {"checked": False, "why": "no door in the zone"}
         if self.unifi is None or self.settings.unifi is None:
@@ -557,7 +566,7 @@ class SafetyGate:
             raise GateError(err.code, str(err)) from err
         try:
             await self._run(request, claims)
-        except (HomeAssistantError, UnifiAccessError) as err:
+        except (HomeAssistantError, UnifiAccessError, vol.Invalid) as err:
             self.workflow.finish(request.id, ok=False)
             await self._save()
             await self._record(

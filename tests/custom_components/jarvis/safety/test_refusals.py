@@ -298,3 +298,29 @@ async def test_requester_without_user(hass: HomeAssistant, shop: Workshop) -> No
     )
     assert isinstance(response, dict) and response["code"] == "requester_unknown"
     await _refused(hass, shop, "requester_unknown")
+
+
+async def test_door_outside_every_zone(hass: HomeAssistant, shop: Workshop) -> None:
+    """No zone, no identity check possible: a door unlock there is refused, not just queued."""
+    decision = await _request(hass, shop, {"action": "jarvis_door.unlock", "target": ["door-shed"]})
+    assert decision["status"] == "denied" and decision["code"] == "identity_unavailable"
+    assert "door door-shed belongs to no safety zone" in decision["reason"]
+    await _refused(hass, shop, "identity_unavailable")
+
+
+async def test_approved_action_with_bad_service_data_fails_cleanly(
+    hass: HomeAssistant, shop: Workshop
+) -> None:
+    pending = await _request(
+        hass, shop, {"action": "lock.unlock", "target": ["lock.front_door"], "data": {"bogus": 1}}
+    )
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, "approve", {"request_id": pending["request_id"]}, shop.bob)
+    assert code(err.value) == "execution_failed"
+    assert (await _last(hass, shop))["kind"] == "failed"
+    assert shop.gate.workflow.get(pending["request_id"]).status.value == "failed"
+    assert not shop.hazardous_calls() or all(
+        e.data["service_data"].get("bogus") == 1 for e in shop.hazardous_calls()
+    )
+    state = hass.states.get("lock.front_door")
+    assert state is not None and state.state == "locked"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 import ipaddress
@@ -44,6 +45,9 @@ from .unifi_access import UnifiAccessClient, UnifiAccessError, UnifiAccessUnavai
 from .workflow import DEFAULT_EXPIRY, Request, Status, Workflow, WorkflowError
 
 PERSON_DOMAIN = "person"
+# The address an HTTP request came from (set by the HTTP API around a conversation), for the
+# remote guard of the tool calls it leads to; None outside HTTP requests.
+REQUEST_SOURCE_IP: ContextVar[str | None] = ContextVar("jarvis_safety_source_ip", default=None)
 DATA_GATES: HassKey[dict[str, SafetyGate]] = HassKey(f"{DOMAIN}_safety_gates")
 NOTIFY_PREFIX = "JARVIS_SAFETY"
 

@@ -18,7 +18,7 @@ from homeassistant.util.json import JsonObjectType
 import voluptuous as vol
 
 from .const import DOOR_DOMAIN
-from .gate import GateError, SafetyGate, async_get_gate
+from .gate import REQUEST_SOURCE_IP, GateError, SafetyGate, async_get_gate
 from .policy import Action, Verdict
 
 API_ID = "jarvis_safety"
@@ -191,7 +191,11 @@ class GatedTool(llm.Tool):
         user_id = llm_context.context.user_id if llm_context.context else None
         for action in actions:
             decision = await gate.async_check(
-                action, user_id=user_id, context=llm_context.context, source=f"tool:{self.name}"
+                action,
+                user_id=user_id,
+                context=llm_context.context,
+                source=f"tool:{self.name}",
+                source_ip=REQUEST_SOURCE_IP.get(),
             )
             if not decision.allowed:
                 blocked.append({"action": action.describe(), **decision.to_dict()})
@@ -235,6 +239,7 @@ class UnlockDoorTool(llm.Tool):
             context=llm_context.context,
             source=f"tool:{self.name}",
             zone=zone.name,
+            source_ip=REQUEST_SOURCE_IP.get(),
         )
         return {"success": decision.allowed, "executed": False, **decision.to_dict()}
 

@@ -7,6 +7,7 @@ from http import HTTPStatus
 import json
 from typing import Any
 
+from homeassistant.components.person import async_create_person
 from homeassistant.core import Context, HomeAssistant, ServiceCall
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import llm
@@ -19,7 +20,7 @@ from custom_components.jarvis.safety import (
     async_register_executor,
     device_action,
 )
-from custom_components.jarvis.safety.gate import GateError
+from custom_components.jarvis.safety.gate import REQUEST_SOURCE_IP, GateError
 from custom_components.jarvis.safety.policy import Action
 from custom_components.jarvis.safety.tools import API_ID, UNLOCK_TOOL
 from tests.support.fake_providers import openai as oai
@@ -275,3 +276,39 @@ async def test_audit_over_http(
     response = await client.get("/api/jarvis/safety/audit")
     assert response.status == HTTPStatus.FORBIDDEN
     assert (await response.json())["error"] == "admin_required"
+
+
+async def test_http_callers_are_checked_by_address(
+    hass: HomeAssistant, shop: Workshop, hass_client: ClientSessionGenerator, hass_admin_user: Any
+) -> None:
+    """/api/jarvis/query passes the caller's address to the gate (remote guard)."""
+    await async_create_person(
+        hass, "Admin", user_id=hass_admin_user.id, device_trackers=["device_tracker.admin_phone"]
+    )
+    hass.states.async_set("device_tracker.admin_phone", "home", {"source_type": "gps"})
+    shop.cloud.script(
+        CHAT_PATH,
+        streamed_tool_call("c1", "HassTurnOff", {"name": "Front Door"}),
+        Reply(json=oai.completion("Waiting for a second person.")),
+    )
+    client = await hass_client()
+    response = await client.post("/api/jarvis/query", json={"text": "open the front door"})
+    assert response.status == HTTPStatus.OK
+    (pending,) = shop.gate.pending()  # from 127.0.0.1: local, so the request is queued
+    assert pending.requester == hass_admin_user.id
+    # The same tool call from an outside address is refused.
+    context = llm.LLMContext(
+        platform="test",
+        context=Context(user_id=hass_admin_user.id),
+        language="en",
+        assistant="conversation",
+        device_id=None,
+    )
+    api = await llm.async_get_api(hass, API_ID, context)
+    token = REQUEST_SOURCE_IP.set("203.0.113.7")
+    try:
+        result = await api.async_call_tool(llm.ToolInput("HassTurnOff", {"name": "Front Door"}))
+    finally:
+        REQUEST_SOURCE_IP.reset(token)
+    assert result["gated"][0]["code"] == "remote_requester"
+    assert not shop.hazardous_calls()

@@ -25,9 +25,16 @@ from .exposure import ExposureCache
 from .http import async_register_views
 from .ledger_writer import LedgerWriter
 from .router.ledger import Ledger, LedgerError
+from .safety import async_setup_safety, async_setup_safety_entry
 from .services import async_setup_services
 
-PLATFORMS: tuple[Platform, ...] = (Platform.AI_TASK, Platform.BINARY_SENSOR, Platform.CONVERSATION)
+PLATFORMS: tuple[Platform, ...] = (
+    Platform.AI_TASK,
+    Platform.BINARY_SENSOR,
+    Platform.CONVERSATION,
+    Platform.EVENT,
+    Platform.SENSOR,
+)
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
@@ -36,6 +43,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_services(hass)
     async_register_views(hass)
     async_setup_cad(hass)
+    async_setup_safety(hass)
     return True
 
 
@@ -65,6 +73,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bo
         await hass.async_add_executor_job(ledger.close)
 
     entry.async_on_unload(close_ledger)
+    # The safety gate before any agent or platform: every tool call needs it.
+    await async_setup_safety_entry(hass, entry)
     contexts = ContextStore(hass, entry.entry_id)
     await contexts.async_load()
     entry.async_on_unload(contexts.async_flush)

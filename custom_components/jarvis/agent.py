@@ -58,6 +58,8 @@ from .router.policy import Candidate, RoutingPolicy, plan
 from .router.pricing import cost_usd
 from .router.providers.base import ProviderError
 from .router.types import Completion, CompletionRequest, Message, Tier, ToolCall, ToolSpec, Usage
+from .safety.gate import async_get_gate
+from .safety.tools import gated_instance, intent_filter
 
 MAX_TOOL_ITERATIONS = 10
 MAX_T0_CHARS = 300  # longer than any spoken command; HA's matcher is slow on long text
@@ -307,6 +309,9 @@ class RoutingAgent:
                 return conversation.ConversationResult(
                     response=response, conversation_id=chat_log.conversation_id
                 )
+            if chat_log.llm_api is not None:
+                # Every tool call of every model tier passes the safety gate.
+                chat_log.llm_api = gated_instance(self.hass, chat_log.llm_api)
         if result is None:
             result = await self._route_models(user_input, chat_log, agent_id, turn)
         if result is None:
@@ -467,7 +472,16 @@ class RoutingAgent:
             response.async_set_speech(text)
         else:
             handler = HOME_ASSISTANT_AGENT
-            response = await conversation.async_handle_intents(self.hass, user_input, chat_log)
+            # Anything the safety policy does not simply allow is left to the gated model tools.
+            gate = async_get_gate(self.hass)
+            if gate is None:
+                return None
+            response = await conversation.async_handle_intents(
+                self.hass,
+                user_input,
+                chat_log,
+                intent_filter=intent_filter(self.hass, gate, user_input.context.user_id),
+            )
         latency = (time.monotonic() - t0) * 1000
         matched = (
             response is not None and response.response_type is not intent.IntentResponseType.ERROR

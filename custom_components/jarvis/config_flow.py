@@ -37,6 +37,8 @@ from .const import (
     SUBENTRY_CONVERSATION,
     SUBENTRY_PROVIDER,
 )
+from .safety.config_flow import RuleSubentryFlow, UnifiAccessSubentryFlow, ZoneSubentryFlow
+from .safety.const import SUBENTRY_RULE, SUBENTRY_UNIFI_ACCESS, SUBENTRY_ZONE
 from .subentry_flow import ConversationSubentryFlow, ProviderSubentryFlow
 
 DEFAULT_URL = "http://local-jarvis:8099"
@@ -71,6 +73,9 @@ class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
             SUBENTRY_PROVIDER: ProviderSubentryFlow,
             SUBENTRY_CONVERSATION: ConversationSubentryFlow,
             SUBENTRY_AI_TASK: ConversationSubentryFlow,  # same routing policy, no Assist prompt
+            SUBENTRY_ZONE: ZoneSubentryFlow,
+            SUBENTRY_RULE: RuleSubentryFlow,
+            SUBENTRY_UNIFI_ACCESS: UnifiAccessSubentryFlow,
         }
 
     def __init__(self) -> None:

@@ -21,6 +21,7 @@ from homeassistant.util.json import json_loads
 
 from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, MAX_REQUEST_CHARS
 from .routing_log import RoutingLogQueryError, async_query, parse_filters
+from .safety.gate import REQUEST_SOURCE_IP
 from .services import loaded_entry
 
 # Room for MAX_REQUEST_CHARS characters written as JSON escapes (\ud83d\ude00: 12 bytes each).
@@ -126,14 +127,19 @@ class QueryView(HomeAssistantView):
                 "agent_id",
             )
         context = Context(user_id=request[KEY_HASS_USER].id)
-        result = await conversation.async_converse(
-            hass,
-            text,
-            body.get("conversation_id") or None,
-            context,
-            language=body.get("language") or None,
-            agent_id=agent_id,
-        )
+        # The safety gate's remote guard sees where this request came from.
+        source = REQUEST_SOURCE_IP.set(request.remote)
+        try:
+            result = await conversation.async_converse(
+                hass,
+                text,
+                body.get("conversation_id") or None,
+                context,
+                language=body.get("language") or None,
+                agent_id=agent_id,
+            )
+        finally:
+            REQUEST_SOURCE_IP.reset(source)
         decision = _decision_for(hass, context.id)
         speech = result.response.speech.get("plain", {}).get("speech", "")
         return self.json(

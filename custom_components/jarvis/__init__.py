@@ -21,9 +21,15 @@ from .context_store import ContextStore
 from .coordinator import JarvisAddonCoordinator, JarvisConfigEntry, JarvisRuntimeData
 from .http import async_register_views
 from .router.ledger import Ledger, LedgerError
+from .routing_metrics import async_setup_routing_metrics
 from .services import async_setup_services
 
-PLATFORMS: tuple[Platform, ...] = (Platform.AI_TASK, Platform.BINARY_SENSOR, Platform.CONVERSATION)
+PLATFORMS: tuple[Platform, ...] = (
+    Platform.AI_TASK,
+    Platform.BINARY_SENSOR,
+    Platform.CONVERSATION,
+    Platform.SENSOR,
+)
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
@@ -71,6 +77,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bo
             LOGGER.debug("Pruned %d routing decisions older than %s", removed, cutoff)
 
     await prune()
+    entry.runtime_data.metrics = await async_setup_routing_metrics(hass, entry, ledger)
     entry.async_on_unload(async_track_time_interval(hass, prune, timedelta(hours=24)))
     entry.async_on_unload(entry.add_update_listener(_async_reload))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)

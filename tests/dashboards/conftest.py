@@ -6,6 +6,7 @@ from tests.custom_components.jarvis.conftest import (  # noqa: F401 - fixtures
     auto_enable_custom_integrations,
     ha_core,
     mosquitto,
+    prometheus_registry,
     real_loopback_sockets,
     session_worker,
 )

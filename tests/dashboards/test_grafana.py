@@ -98,7 +98,10 @@ def test_metric_extraction() -> None:
 
 
 async def test_every_queried_metric_is_exported(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator, session_worker: Worker
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    session_worker: Worker,
+    prometheus_registry: object,
 ) -> None:
     dashboard = json.loads(DASHBOARD.read_text())
     assert dashboard["uid"] == "jarvis-routing"

@@ -108,6 +108,7 @@ async def test_prometheus_exports_what_the_ledger_holds(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     session_worker: Worker,
+    prometheus_registry: object,
     servers: Servers,
 ) -> None:
     assert await async_setup_component(hass, "prometheus", {"prometheus": {}})

@@ -123,6 +123,11 @@ class RoutingMetricsCoordinator(DataUpdateCoordinator[RoutingMetrics]):
             day, month, figures = await self.hass.async_add_executor_job(
                 _read, self.ledger, dt_util.utcnow()
             )
+            if period_starts(dt_util.utcnow())[0] != day:
+                # The day ended during the read: never publish yesterday's figures as today's.
+                day, month, figures = await self.hass.async_add_executor_job(
+                    _read, self.ledger, dt_util.utcnow()
+                )
         except LedgerError as err:
             # The sensors are unavailable until the next good read.
             raise UpdateFailed(

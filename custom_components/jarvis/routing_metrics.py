@@ -35,6 +35,7 @@ from .router.ledger import Ledger, LedgerError, LedgerStats
 
 REFRESH_COOLDOWN_S = 1.0
 BUDGET_ISSUE_PREFIX = "budget_"
+ALL_AGENTS = "All agents"  # the entry-wide budget's name in issues and attributes
 
 
 def period_starts(now: datetime) -> tuple[datetime, datetime]:
@@ -153,7 +154,15 @@ class RoutingMetricsCoordinator(DataUpdateCoordinator[RoutingMetrics]):
         return metrics
 
     def _budgets(self, today: dict[str, float], month: dict[str, float]) -> list[AgentBudget]:
-        budgets: list[AgentBudget] = []
+        entry = self.config_entry
+        overall = Budget(
+            daily_usd=entry.options.get(CONF_BUDGET_DAILY),
+            monthly_usd=entry.options.get(CONF_BUDGET_MONTHLY),
+        )
+        budgets = [
+            AgentBudget(entry.entry_id, ALL_AGENTS, level)
+            for level in budget_levels(overall, sum(today.values()), sum(month.values()))
+        ]
         for sub in self.config_entry.subentries.values():
             if sub.subentry_type == SUBENTRY_PROVIDER:
                 continue
@@ -203,7 +212,7 @@ class RoutingMetricsCoordinator(DataUpdateCoordinator[RoutingMetrics]):
                     translation_key="budget_near",
                     translation_placeholders=placeholders,
                 )
-        agent_ids = set(self.config_entry.subentries)
+        agent_ids = {*self.config_entry.subentries, self.config_entry.entry_id}
         for domain, issue_id in list(ir.async_get(self.hass).issues):
             if (
                 domain != DOMAIN

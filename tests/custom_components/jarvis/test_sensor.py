@@ -17,6 +17,7 @@ from homeassistant.components import conversation
 from homeassistant.components.sensor import ATTR_STATE_CLASS, SensorStateClass
 from homeassistant.const import ATTR_DEVICE_CLASS, ATTR_UNIT_OF_MEASUREMENT, STATE_UNAVAILABLE
 from homeassistant.core import Context, HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
@@ -322,3 +323,48 @@ async def test_unreadable_ledger_makes_the_sensors_unavailable(
     state = hass.states.get(COST_TODAY)
     assert state is not None
     assert state.state == STATE_UNAVAILABLE
+
+
+async def test_entry_options_cap_all_agents_together(
+    hass: HomeAssistant,
+    session_worker: Worker,
+    servers: Servers,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    freezer.move_to(NOON)
+    shop = await setup_shop(hass, session_worker, _subentries(servers))
+    entry = shop.entry
+    flow = await hass.config_entries.options.async_init(entry.entry_id)
+    assert flow["type"] is FlowResultType.FORM
+    assert flow["step_id"] == "init"
+    done = await hass.config_entries.options.async_configure(
+        flow["flow_id"], {CONF_BUDGET_DAILY: 0.5}
+    )
+    assert done["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == {CONF_BUDGET_DAILY: 0.5}
+    await hass.async_block_till_done()  # the entry reloads with the new caps
+
+    await _spent_earlier(hass, entry, 0.5)
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"budget_{entry.entry_id}_daily")
+    assert issue is not None
+    assert issue.translation_key == "budget_exhausted"
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["agent"] == "All agents"
+    assert _budget_issue(hass, entry, "daily") is None  # the agent itself has no cap
+
+    # The agent has no cap of its own, but all agents together are over theirs.
+    servers.local.script(CHAT_PATH, streamed("Probably superglue I guess"))
+    result = await _ask(hass, "how should I glue a printed hinge")
+    assert "budget is used up" in str(result.response.speech["plain"]["speech"])
+    assert not servers.cloud.requests
+    (record, *_) = entry.runtime_data.ledger.query(limit=1)
+    (skipped,) = [a for a in record.attempts if a["tier"] == "t2"]
+    assert skipped["outcome"] == "skipped_budget"
+    assert skipped["detail"].startswith("all agents: ")
+
+    # Clearing the option removes the cap and, at the next refresh, the issue.
+    flow = await hass.config_entries.options.async_init(entry.entry_id)
+    await hass.config_entries.options.async_configure(flow["flow_id"], {})
+    await hass.async_block_till_done()
+    assert entry.options == {}
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"budget_{entry.entry_id}_daily") is None

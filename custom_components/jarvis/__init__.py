@@ -25,6 +25,7 @@ from .exposure import ExposureCache
 from .http import async_register_views
 from .ledger_writer import LedgerWriter
 from .router.ledger import Ledger, LedgerError
+from .routing_metrics import async_setup_routing_metrics
 from .safety import async_setup_safety, async_setup_safety_entry
 from .services import async_setup_services
 
@@ -99,6 +100,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bo
             LOGGER.debug("Pruned %d routing decisions older than %s", removed, cutoff)
 
     await prune()
+    entry.runtime_data.metrics = await async_setup_routing_metrics(hass, entry, ledger)
     entry.async_on_unload(async_track_time_interval(hass, prune, timedelta(hours=24)))
     entry.async_on_unload(entry.add_update_listener(_async_reload))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)

@@ -213,6 +213,11 @@ class RoutingAgent:
         self.budget = Budget(
             daily_usd=settings.get(CONF_BUDGET_DAILY), monthly_usd=settings.get(CONF_BUDGET_MONTHLY)
         )
+        # The entry's options cap all of its agents together (options_flow.py).
+        self.entry_budget = Budget(
+            daily_usd=entry.options.get(CONF_BUDGET_DAILY),
+            monthly_usd=entry.options.get(CONF_BUDGET_MONTHLY),
+        )
 
     def candidates(self) -> list[Candidate]:
         """Configured providers (all, or the agent's chosen ones), plus the add-on's model."""
@@ -232,13 +237,13 @@ class RoutingAgent:
             candidates.append(pool.bundled(self.entry.data))
         return candidates
 
-    async def _spend(self) -> tuple[float, float]:
-        """This agent's spend today and this month (UTC), from the ledger."""
+    async def _spend(self, *, all_agents: bool = False) -> tuple[float, float]:
+        """This agent's (or all agents') spend today and this month (UTC), from the ledger."""
         ledger = self.entry.runtime_data.ledger
         await self.entry.runtime_data.writer.async_flush()
         day = dt_util.utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
         month = day.replace(day=1)
-        agent = self.subentry.subentry_id
+        agent = None if all_agents else self.subentry.subentry_id
 
         def read() -> tuple[float, float]:
             return (
@@ -545,12 +550,19 @@ class RoutingAgent:
         )
         if user_input.satellite_id is not None:
             request = replace(request, max_output_tokens=VOICE_MAX_OUTPUT_TOKENS)
-        # The ledger scan grows with the ledger: only pay for it when there is a cap to check.
-        has_cap = self.budget.daily_usd is not None or self.budget.monthly_usd is not None
-        spent_today, spent_month = await self._spend() if has_cap else (0.0, 0.0)
+        # Only read the ledger when there is a cap to check.
+        spent_today, spent_month = await self._spend() if _has_cap(self.budget) else (0.0, 0.0)
+        entry_capped = _has_cap(self.entry_budget)
+        all_today, all_month = await self._spend(all_agents=True) if entry_capped else (0.0, 0.0)
 
         def budget_check(candidate: Candidate, estimate: float) -> BudgetCheck:
-            return self.budget.check(spent_today, spent_month, estimate)
+            verdict = self.budget.check(spent_today, spent_month, estimate)
+            if not verdict.allowed or not entry_capped:
+                return verdict
+            overall = self.entry_budget.check(all_today, all_month, estimate)
+            if overall.allowed:
+                return verdict
+            return BudgetCheck(False, f"all agents: {overall.reason}", overall.remaining_usd)
 
         result = await self._route_streaming(
             request,
@@ -789,6 +801,10 @@ class RoutingAgent:
             ConversationTraceEventType.AGENT_DETAIL, {"jarvis_routing": data}
         )
         return record
+
+
+def _has_cap(budget: Budget) -> bool:
+    return budget.daily_usd is not None or budget.monthly_usd is not None
 
 
 def _tool_inputs(tool_calls: tuple[ToolCall, ...]) -> list[llm.ToolInput]:

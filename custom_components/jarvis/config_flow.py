@@ -10,6 +10,7 @@ from homeassistant.config_entries import (
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
+    OptionsFlow,
 )
 from homeassistant.const import CONF_URL
 from homeassistant.core import callback
@@ -31,6 +32,8 @@ from .const import (
     ADDON_DISCOVERY_SCHEME,
     CONF_ADDON_SLUG,
     CONF_API_TOKEN,
+    CONF_BUDGET_DAILY,
+    CONF_BUDGET_MONTHLY,
     DOMAIN,
     LOGGER,
     SUBENTRY_AI_TASK,
@@ -39,7 +42,7 @@ from .const import (
 )
 from .safety.config_flow import RuleSubentryFlow, UnifiAccessSubentryFlow, ZoneSubentryFlow
 from .safety.const import SUBENTRY_RULE, SUBENTRY_UNIFI_ACCESS, SUBENTRY_ZONE
-from .subentry_flow import ConversationSubentryFlow, ProviderSubentryFlow
+from .subentry_flow import _PRICE, ConversationSubentryFlow, ProviderSubentryFlow
 
 DEFAULT_URL = "http://local-jarvis:8099"
 TITLE = "Jarvis"
@@ -77,6 +80,12 @@ class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
             SUBENTRY_RULE: RuleSubentryFlow,
             SUBENTRY_UNIFI_ACCESS: UnifiAccessSubentryFlow,
         }
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+        """Entry-wide cloud budgets (options_flow.py)."""
+        return JarvisOptionsFlow()
 
     def __init__(self) -> None:
         """Start a flow with nothing discovered yet."""
@@ -205,3 +214,40 @@ class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders={CONF_URL: entry.data[CONF_URL]},
             errors=errors,
         )
+
+
+class JarvisOptionsFlow(OptionsFlow):
+    """The entry-wide daily and monthly cloud budgets (USD), for all its agents together.
+
+    Each agent also has caps of its own (its subentry). Empty means no cap; saving reloads the
+    entry (its update listener), so the agents route with the new caps at once.
+    """
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Show the caps; store them (absent = no cap)."""
+        if user_input is not None:
+            caps = {
+                key: float(user_input[key])
+                for key in (CONF_BUDGET_DAILY, CONF_BUDGET_MONTHLY)
+                if user_input.get(key) is not None
+            }
+            return self.async_create_entry(data={**_others(self.config_entry.options), **caps})
+        options = self.config_entry.options
+        schema = vol.Schema(
+            {
+                vol.Optional(
+                    CONF_BUDGET_DAILY,
+                    description={"suggested_value": options.get(CONF_BUDGET_DAILY)},
+                ): _PRICE,
+                vol.Optional(
+                    CONF_BUDGET_MONTHLY,
+                    description={"suggested_value": options.get(CONF_BUDGET_MONTHLY)},
+                ): _PRICE,
+            }
+        )
+        return self.async_show_form(step_id="init", data_schema=schema)
+
+
+def _others(options: Any) -> dict[str, Any]:
+    """Options this form does not own (kept as they are)."""
+    return {k: v for k, v in options.items() if k not in (CONF_BUDGET_DAILY, CONF_BUDGET_MONTHLY)}

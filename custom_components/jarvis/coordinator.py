@@ -21,6 +21,8 @@ from .router.ledger import Ledger
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
 
+    from .routing_metrics import RoutingMetricsCoordinator
+
 
 @dataclass(slots=True)
 class JarvisRuntimeData:
@@ -35,6 +37,8 @@ class JarvisRuntimeData:
     candidates: CandidatePool  # providers built once per subentry, closed on unload
     # Decisions of the last requests by HA context id: lets /api/jarvis/query name its decision.
     recent_decisions: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+    # Ledger figures for the sensors and the budget alerts (routing_metrics.py).
+    metrics: RoutingMetricsCoordinator | None = None
 
     def remember(self, context_id: str, decision: dict[str, Any], keep: int = 200) -> None:
         """Keep the newest decisions only."""

@@ -20,18 +20,20 @@ from typing import Any, Final, Protocol
 
 from aiohttp import hdrs, web
 
-from . import __version__
+from . import __version__, metrics
 from .cad import api as cad_api
 from .cad.service import CadService
 from .llm.proxy import Upstream, forward
 from .llm.service import OPENAI_BASE_PATH, LlmOptions, LocalLlm
 from .mqtt import Broker
+from .ui import add_ui_routes
 
 _LOGGER = logging.getLogger(__name__)
 
 API_PREFIX: Final = "/api/v1"
 HEALTH_PATH: Final = f"{API_PREFIX}/health"
 LLM_PATH: Final = f"{API_PREFIX}/llm"
+METRICS_PATH: Final = "/metrics"  # where Prometheus looks by default; also under /api/v1/
 INGRESS_PEER: Final = "172.30.32.2"  # the Supervisor's ingress proxy (developers.home-assistant.io, apps/presentation)
 APP_NAME: Final = "jarvis"
 
@@ -44,6 +46,7 @@ _ERROR_NAMES: Final = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+KNOWN_LLM_ENDPOINTS: Final = frozenset({"chat/completions", "completions", "embeddings", "models"})
 RETRY_AFTER_LOADING: Final = "5"  # seconds; a model load takes about a second
 
 
@@ -153,12 +156,31 @@ async def ingress_guard(request: web.Request, handler: Handler) -> web.StreamRes
     return await handler(request)
 
 
+def is_trusted_ingress(request: web.Request) -> bool:
+    """An ingress request under the Supervisor: HA has authenticated the user already.
+
+    Only the Supervisor's ingress proxy can make one (ingress_guard rejects the header from any
+    other peer); without a Supervisor the header proves nothing, so nothing is trusted.
+    """
+    state = request.app[STATE_KEY]
+    return (
+        state.supervised
+        and "X-Ingress-Path" in request.headers
+        and request.remote == state.ingress_peer
+    )
+
+
 @web.middleware
 async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every `/api/v1/` route except health needs the bearer token (unknown ones too: no probing)."""
+    """Every `/api/v1/` route except health needs the bearer token (unknown ones too: no probing).
+
+    `/metrics` too. The ingress UI's requests carry no token: HA authenticated them.
+    """
     path = request.path
-    if path.startswith(f"{API_PREFIX}/") and path != HEALTH_PATH:
-        if not is_authenticated(request, request.app[STATE_KEY].api_token):
+    if (path.startswith(f"{API_PREFIX}/") and path != HEALTH_PATH) or path == METRICS_PATH:
+        if not is_trusted_ingress(request) and not is_authenticated(
+            request, request.app[STATE_KEY].api_token
+        ):
             return error_response(
                 401,
                 "missing or wrong bearer token",
@@ -227,7 +249,20 @@ async def llm_openai(request: web.Request) -> web.StreamResponse:
             message = "the local model is loading"
             headers[hdrs.RETRY_AFTER] = RETRY_AFTER_LOADING
         return error_response(503, message, headers, error="llm_unavailable")
-    return await forward(request, upstream, request.match_info["tail"])
+    tail = request.match_info["tail"]
+    started = time.monotonic()
+    response = await forward(request, upstream, tail)
+    # forward() returns once the whole answer (streamed or not) went out.
+    endpoint = tail if tail in KNOWN_LLM_ENDPOINTS else "other"  # bounded label values
+    metrics.observe_llm_request(endpoint, response.status, time.monotonic() - started)
+    return response
+
+
+async def prometheus_metrics(request: web.Request) -> web.Response:
+    """Prometheus text format (token already checked)."""
+    return web.Response(
+        body=metrics.exposition(), headers={hdrs.CONTENT_TYPE: metrics.CONTENT_TYPE}
+    )
 
 
 def create_app(state: ApiState) -> web.Application:
@@ -240,4 +275,8 @@ def create_app(state: ApiState) -> web.Application:
     app.router.add_route("*", OPENAI_BASE_PATH + "/{tail:.*}", llm_openai)
     if state.cad is not None:
         cad_api.add_routes(app, state.cad)
+    metrics.bind_mqtt(state.mqtt)
+    app.router.add_get(METRICS_PATH, prometheus_metrics)
+    app.router.add_get(API_PREFIX + METRICS_PATH, prometheus_metrics)
+    add_ui_routes(app)
     return app

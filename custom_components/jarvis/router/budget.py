@@ -63,3 +63,41 @@ class Budget:
             f"(${spent:.4f} of ${cap:.2f} spent, ${max(0.0, remaining):.4f} left)",
             remaining,
         )
+
+
+NEAR_FRACTION = 0.8  # warn at 80 % of a cap
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLevel:
+    """How much of one cap is used: state is ok, near (>= NEAR_FRACTION) or exhausted."""
+
+    period: str  # daily or monthly
+    cap_usd: float
+    spent_usd: float
+
+    @property
+    def fraction(self) -> float:
+        """Spent / cap (a zero cap, i.e. 'never pay', counts as unused)."""
+        return self.spent_usd / self.cap_usd if self.cap_usd > 0 else 0.0
+
+    @property
+    def state(self) -> str:
+        """ok, near or exhausted."""
+        if self.cap_usd <= 0:
+            return "ok"  # a deliberate local-only setting, not an alarm
+        if self.spent_usd >= self.cap_usd:
+            return "exhausted"
+        return "near" if self.fraction >= NEAR_FRACTION else "ok"
+
+
+def budget_levels(budget: Budget, spent_today: float, spent_month: float) -> list[BudgetLevel]:
+    """One level per configured cap of the budget."""
+    return [
+        BudgetLevel(period, cap, spent)
+        for period, cap, spent in (
+            ("daily", budget.daily_usd, spent_today),
+            ("monthly", budget.monthly_usd, spent_month),
+        )
+        if cap is not None
+    ]

@@ -2,7 +2,10 @@
 
 One table: indexed columns for the filters (created_at, agent_id, tier) and the money
 (provider, cost), plus a JSON column with the whole record. A schema_version table lets later
-versions migrate. Methods are synchronous; the HA glue calls them in an executor thread, so the
+versions migrate. Since version 2 a `costs` table holds one row per paid amount (an attempt's
+cost, or a turn's tool-loop rounds) with its time, agent and provider, indexed by time, so spend
+and budget queries never parse JSON; `latency_ms` and `escalated` columns serve the metrics
+(percentiles per tier, escalation counts). Methods are synchronous; the HA glue calls them in an executor thread, so the
 connection is shared across threads (check_same_thread=False) behind a lock.
 """
 
@@ -12,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import json
+import math
 from pathlib import Path
 import secrets
 import sqlite3
@@ -23,7 +27,7 @@ from typing import Any, Self
 from .cascade import RouteResult
 
 MAX_TEXT_CHARS = 2000
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 # MIGRATIONS[n] takes the schema from version n to n + 1.
@@ -46,7 +50,49 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX decisions_agent_created_at ON decisions (agent_id, created_at)",
         "CREATE INDEX decisions_tier_created_at ON decisions (tier, created_at)",
     ),
+    (
+        """
+        CREATE TABLE costs (
+            decision_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            agent_id TEXT,
+            provider TEXT NOT NULL DEFAULT '',
+            cost_usd REAL NOT NULL
+        )
+        """,
+        "CREATE INDEX costs_created_at ON costs (created_at)",
+        "CREATE INDEX costs_agent_created_at ON costs (agent_id, created_at)",
+        "CREATE INDEX costs_decision ON costs (decision_id)",
+        "ALTER TABLE decisions ADD COLUMN latency_ms REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE decisions ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0",
+        "UPDATE decisions SET latency_ms = COALESCE(json_extract(data, '$.latency_ms'), 0)",
+        # Escalated: more than one model was asked (CALLED_OUTCOMES below).
+        """
+        UPDATE decisions SET escalated = (
+            SELECT COUNT(*) FROM json_each(decisions.data, '$.attempts') AS a
+            WHERE json_extract(a.value, '$.tier') != 't0'
+              AND json_extract(a.value, '$.outcome')
+                  IN ('accepted', 'low_confidence', 'invalid_tool_call', 'error')
+        ) >= 2
+        """,
+        """
+        INSERT INTO costs (decision_id, created_at, agent_id, provider, cost_usd)
+        SELECT d.id, d.created_at, d.agent_id, COALESCE(json_extract(a.value, '$.name'), ''),
+               json_extract(a.value, '$.cost_usd')
+        FROM decisions AS d, json_each(d.data, '$.attempts') AS a
+        WHERE COALESCE(json_extract(a.value, '$.cost_usd'), 0) != 0
+        """,
+        """
+        INSERT INTO costs (decision_id, created_at, agent_id, provider, cost_usd)
+        SELECT id, created_at, agent_id, provider, extra_cost_usd FROM decisions
+        WHERE extra_cost_usd != 0
+        """,
+    ),
 )
+# Attempt outcomes of a model that was actually asked (the rest were skipped before any call).
+CALLED_OUTCOMES: tuple[str, ...] = ("accepted", "low_confidence", "invalid_tool_call", "error")
+LOCAL_TIERS: tuple[str, ...] = ("t0", "t1")
+METRIC_TIERS: tuple[str, ...] = ("t0", "t1", "t2", "t2f")
 
 
 class LedgerError(Exception):
@@ -217,13 +263,47 @@ class DecisionRecord:
         )
 
 
-def _attempts_cost(record: DecisionRecord) -> float:
-    total = 0.0
+def _attempt_costs(record: DecisionRecord) -> list[tuple[str, float]]:
+    """(candidate name, cost) of every attempt that cost something."""
+    costs: list[tuple[str, float]] = []
     for attempt in record.attempts:
         cost = attempt.get("cost_usd")
-        if isinstance(cost, int | float) and not isinstance(cost, bool):
-            total += float(cost)
-    return total
+        if isinstance(cost, int | float) and not isinstance(cost, bool) and cost:
+            costs.append((str(attempt.get("name") or ""), float(cost)))
+    return costs
+
+
+def is_escalated(record: DecisionRecord) -> bool:
+    """More than one model was asked to answer (t0 is not a model)."""
+    called = [
+        a for a in record.attempts if a.get("tier") != "t0" and a.get("outcome") in CALLED_OUTCOMES
+    ]
+    return len(called) >= 2
+
+
+@dataclass(frozen=True, slots=True)
+class TierLatency:
+    """Nearest-rank percentiles of the decisions a tier answered (ms)."""
+
+    count: int
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerStats:
+    """What the decisions since a moment add up to (for sensors and metrics)."""
+
+    decisions: int  # every request, answered or not
+    answered: int  # decisions that some tier answered
+    local: int  # answered by t0 or t1
+    escalations: int
+    latency: dict[str, TierLatency]  # by final tier (METRIC_TIERS)
+
+    @property
+    def local_share(self) -> float | None:
+        """Percent of answered requests that stayed local; None before the first one."""
+        return None if not self.answered else round(100.0 * self.local / self.answered, 2)
 
 
 class Ledger:
@@ -298,28 +378,48 @@ class Ledger:
     def append(self, record: DecisionRecord) -> None:
         """Store one record (its id must be new)."""
         data = json.dumps(record.to_dict(), default=str, ensure_ascii=False)
-        extra = max(0.0, record.cost_usd - _attempts_cost(record))
+        costs = _attempt_costs(record)
+        extra = max(0.0, record.cost_usd - sum(cost for _, cost in costs))
+        if extra:
+            costs.append((record.provider, extra))
+        created = _micros(record.created_at)
         with self._lock:
+            conn = self._connection()
             try:
-                self._connection().execute(
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as err:
+                raise LedgerError(f"decision ledger {self.path}: {err}") from err
+            try:
+                conn.execute(
                     "INSERT INTO decisions (id, created_at, agent_id, tier, provider, outcome,"
-                    " cost_usd, extra_cost_usd, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " cost_usd, extra_cost_usd, latency_ms, escalated, data)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         record.id,
-                        _micros(record.created_at),
+                        created,
                         record.agent_id,
                         record.tier,
                         record.provider,
                         record.outcome,
                         record.cost_usd,
                         extra,
+                        record.latency_ms,
+                        int(is_escalated(record)),
                         data,
                     ),
                 )
+                conn.executemany(
+                    "INSERT INTO costs (decision_id, created_at, agent_id, provider, cost_usd)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [(record.id, created, record.agent_id, name, cost) for name, cost in costs],
+                )
             except sqlite3.IntegrityError as err:
+                conn.execute("ROLLBACK")
                 raise LedgerError(f"decision {record.id} is already in the ledger") from err
             except sqlite3.Error as err:
+                conn.execute("ROLLBACK")
                 raise LedgerError(f"decision ledger {self.path}: {err}") from err
+            conn.execute("COMMIT")
 
     @staticmethod
     def _where(
@@ -375,7 +475,9 @@ class Ledger:
     def prune(self, older_than: datetime) -> int:
         """Delete records created before older_than; return how many went."""
         with self._lock:
-            cursor = self._run("DELETE FROM decisions WHERE created_at < ?", (_micros(older_than),))
+            cutoff = _micros(older_than)
+            self._run("DELETE FROM costs WHERE created_at < ?", (cutoff,))
+            cursor = self._run("DELETE FROM decisions WHERE created_at < ?", (cutoff,))
         return cursor.rowcount
 
     def spend(self, since: datetime, *, agent_id: str | None = None) -> dict[str, float]:
@@ -383,29 +485,64 @@ class Ledger:
 
         Every attempt's cost counts under its candidate's name (a rejected cloud answer was paid
         for too); cost of the turn outside its attempts (tool-loop rounds) counts under the
-        record's provider.
+        record's provider. Reads the indexed `costs` table only.
         """
-        where, params = self._where(since, None, agent_id)
+        return self._cost_totals("provider", since, agent_id)
+
+    def spend_by_agent(self, since: datetime) -> dict[str, float]:
+        """USD spent since then, per agent (subentry id; "" for requests without one)."""
+        return self._cost_totals("agent_id", since, None)
+
+    def _cost_totals(self, column: str, since: datetime, agent_id: str | None) -> dict[str, float]:
+        sql = f"SELECT {column} AS name, SUM(cost_usd) AS cost FROM costs WHERE created_at >= ?"  # noqa: S608 (fixed column)
+        params: list[Any] = [_micros(since)]
+        if agent_id is not None:
+            sql += " AND agent_id = ?"
+            params.append(agent_id)
         with self._lock:
-            attempt_rows = self._run(
-                "SELECT json_extract(a.value, '$.name') AS name,"  # noqa: S608 (fixed clauses)
-                " SUM(COALESCE(json_extract(a.value, '$.cost_usd'), 0)) AS cost"
-                f" FROM decisions, json_each(decisions.data, '$.attempts') AS a{where}"
-                " GROUP BY name",
-                params,
-            ).fetchall()
-            extra_rows = self._run(
-                f"SELECT provider AS name, SUM(extra_cost_usd) AS cost FROM decisions{where}"  # noqa: S608
-                " GROUP BY provider",
-                params,
-            ).fetchall()
-        totals: dict[str, float] = {}
-        for row in (*attempt_rows, *extra_rows):
-            cost = float(row["cost"] or 0.0)
-            if cost:
-                name = str(row["name"] or "")
-                totals[name] = totals.get(name, 0.0) + cost
-        return totals
+            rows = self._run(sql + f" GROUP BY {column}", params).fetchall()
+        return {str(row["name"] or ""): float(row["cost"]) for row in rows if row["cost"]}
+
+    def stats(self, since: datetime) -> LedgerStats:
+        """Counts, local share, escalations and latency percentiles per tier since then."""
+        start = _micros(since)
+        placeholders = ", ".join("?" for _ in LOCAL_TIERS)
+        with self._lock:
+            row = self._run(
+                "SELECT COUNT(*) AS decisions,"  # noqa: S608 (fixed placeholders)
+                " SUM(tier != '') AS answered,"
+                f" SUM(tier IN ({placeholders})) AS local,"
+                " SUM(escalated) AS escalations"
+                " FROM decisions WHERE created_at >= ?",
+                [*LOCAL_TIERS, start],
+            ).fetchone()
+            latency: dict[str, TierLatency] = {}
+            for tier in METRIC_TIERS:
+                latency[tier] = self._percentiles(tier, start)
+        return LedgerStats(
+            decisions=int(row["decisions"] or 0),
+            answered=int(row["answered"] or 0),
+            local=int(row["local"] or 0),
+            escalations=int(row["escalations"] or 0),
+            latency=latency,
+        )
+
+    def _percentiles(self, tier: str, start: int) -> TierLatency:
+        """Nearest-rank p50 / p95 (two indexed lookups each; no full read of the latencies)."""
+        where = " FROM decisions WHERE tier = ? AND created_at >= ?"
+        count = int(self._run("SELECT COUNT(*)" + where, (tier, start)).fetchone()[0])
+        if not count:
+            return TierLatency(0, None, None)
+
+        def rank(percent: int) -> float:
+            offset = max(0, math.ceil(percent / 100 * count) - 1)
+            value = self._run(
+                "SELECT latency_ms" + where + " ORDER BY latency_ms LIMIT 1 OFFSET ?",
+                (tier, start, offset),
+            ).fetchone()[0]
+            return float(value)
+
+        return TierLatency(count, rank(50), rank(95))
 
     def close(self) -> None:
         """Close the file (idempotent)."""

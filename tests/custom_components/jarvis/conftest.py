@@ -11,6 +11,7 @@ from aiohttp import web
 from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
+import prometheus_client
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import pytest_socket
@@ -50,6 +51,18 @@ async def ha_core(hass: HomeAssistant, tmp_path: Path) -> None:
     hass.config.config_dir = str(tmp_path / "config")
     (tmp_path / "config").mkdir(exist_ok=True)
     assert await async_setup_component(hass, "homeassistant", {})
+
+
+@pytest.fixture
+def prometheus_registry(monkeypatch: pytest.MonkeyPatch) -> prometheus_client.CollectorRegistry:
+    """A fresh default registry for HA's prometheus integration (as HA's own tests do).
+
+    The integration registers its metrics in prometheus_client's process-wide REGISTRY; a second
+    set-up in the same process would collide with the first one's metrics.
+    """
+    registry = prometheus_client.CollectorRegistry(auto_describe=True)
+    monkeypatch.setattr(prometheus_client, "REGISTRY", registry)
+    return registry
 
 
 @pytest.fixture(scope="session")

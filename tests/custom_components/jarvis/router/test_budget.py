@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from custom_components.jarvis.router.budget import Budget, BudgetCheck
+from custom_components.jarvis.router.budget import Budget, BudgetCheck, BudgetLevel, budget_levels
 
 
 def test_no_caps_allow_everything() -> None:
@@ -53,3 +53,30 @@ def test_a_zero_cap_blocks_every_paid_call() -> None:
 def test_nonsense_caps_are_refused(cap: float) -> None:
     with pytest.raises(ValueError, match="budget must be a non-negative amount"):
         Budget(daily_usd=cap)
+
+
+@pytest.mark.parametrize(
+    ("cap", "spent", "state", "fraction"),
+    [
+        (10.0, 0.0, "ok", 0.0),
+        (10.0, 7.99, "ok", 0.799),
+        (10.0, 8.0, "near", 0.8),
+        (10.0, 9.99, "near", 0.999),
+        (10.0, 10.0, "exhausted", 1.0),
+        (10.0, 12.0, "exhausted", 1.2),
+        (0.0, 0.0, "ok", 0.0),  # "never pay" is a setting, not an alarm
+    ],
+)
+def test_budget_level_states(cap: float, spent: float, state: str, fraction: float) -> None:
+    level = BudgetLevel("daily", cap, spent)
+    assert level.state == state
+    assert level.fraction == pytest.approx(fraction)
+
+
+def test_budget_levels_only_for_configured_caps() -> None:
+    assert budget_levels(Budget(), 1.0, 2.0) == []
+    assert budget_levels(Budget(monthly_usd=5.0), 1.0, 2.0) == [BudgetLevel("monthly", 5.0, 2.0)]
+    assert budget_levels(Budget(daily_usd=1.0, monthly_usd=5.0), 0.5, 2.0) == [
+        BudgetLevel("daily", 1.0, 0.5),
+        BudgetLevel("monthly", 5.0, 2.0),
+    ]

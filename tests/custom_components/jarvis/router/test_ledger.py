@@ -14,10 +14,13 @@ import pytest
 from custom_components.jarvis.router.cascade import Attempt, RouteResult
 from custom_components.jarvis.router.ledger import (
     MAX_TEXT_CHARS,
+    MIGRATIONS,
     SCHEMA_VERSION,
     DecisionRecord,
     Ledger,
     LedgerError,
+    TierLatency,
+    is_escalated,
     new_id,
 )
 from custom_components.jarvis.router.policy import Candidate
@@ -245,7 +248,7 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
     conn.commit()
     conn.close()
-    with pytest.raises(LedgerError, match="schema version 2"):
+    with pytest.raises(LedgerError, match=f"schema version {SCHEMA_VERSION + 1}"):
         Ledger(path)
 
 
@@ -358,3 +361,110 @@ def test_from_route_builds_the_record() -> None:
     assert DecisionRecord.from_route(blocked, text="hi").outcome == "budget_blocked"
     failed = RouteResult(None, None, (), "no acceptable answer", 0, False, 0.0, 1.0)
     assert DecisionRecord.from_route(failed, text="hi").outcome == "error"
+
+
+def _v1_ledger(path: Path, records: list[DecisionRecord]) -> None:
+    """A ledger file as version 1 wrote it (no costs table, no latency or escalation columns)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+    for rec in records:
+        attempts_cost = sum(float(a.get("cost_usd") or 0) for a in rec.attempts)
+        conn.execute(
+            "INSERT INTO decisions (id, created_at, agent_id, tier, provider, outcome, cost_usd,"
+            " extra_cost_usd, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                rec.id,
+                int(rec.created_at.timestamp() * 1_000_000),
+                rec.agent_id,
+                rec.tier,
+                rec.provider,
+                rec.outcome,
+                rec.cost_usd,
+                max(0.0, rec.cost_usd - attempts_cost),
+                json.dumps(rec.to_dict()),
+            ),
+        )
+    conn.close()
+
+
+def _paid(minutes: int, agent: str = "agent-a", **kwargs: object) -> DecisionRecord:
+    defaults: dict[str, object] = {
+        "tier": "t2",
+        "provider": "gpt",
+        "agent_id": agent,
+        "attempts": [
+            attempt("llama", "low_confidence", 0.0, tier="t1"),
+            attempt("gpt", "accepted", 0.002),
+        ],
+        "cost_usd": 0.003,  # 0.001 of tool-loop rounds on top of the attempts
+        "latency_ms": 900.0 + minutes,
+    }
+    return record(minutes, **{**defaults, **kwargs})
+
+
+def test_version_1_ledgers_are_migrated_with_their_costs(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    old = [_paid(1, id="paid"), record(2, id="local", latency_ms=120.0)]
+    _v1_ledger(path, old)
+    with Ledger(path) as ledger:
+        assert ledger.spend(T0) == {"gpt": pytest.approx(0.003)}
+        assert ledger.spend_by_agent(T0) == {"agent-a": pytest.approx(0.003)}
+        stats = ledger.stats(T0)
+        assert (stats.decisions, stats.answered, stats.local, stats.escalations) == (2, 2, 1, 1)
+        assert stats.latency["t1"] == TierLatency(1, 120.0, 120.0)
+        assert stats.latency["t2"] == TierLatency(1, 901.0, 901.0)
+        # New records go on counting next to the migrated ones.
+        ledger.append(_paid(3, id="new"))
+        assert ledger.spend(T0) == {"gpt": pytest.approx(0.006)}
+
+
+def test_stats_percentiles_local_share_and_escalations(ledger: Ledger) -> None:
+    for minute, latency in enumerate((50.0, 10.0, 40.0, 30.0, 20.0)):
+        ledger.append(record(minute, tier="t1", latency_ms=latency))
+    ledger.append(record(10, tier="t0", provider="homeassistant", latency_ms=5.0, attempts=[]))
+    ledger.append(_paid(11))
+    ledger.append(record(12, tier="", outcome="error", attempts=[]))
+    ledger.append(record(-60, tier="t1", latency_ms=9999.0))  # before `since`
+    stats = ledger.stats(T0)
+    assert stats.decisions == 8
+    assert stats.answered == 7
+    assert stats.local == 6
+    assert stats.local_share == pytest.approx(85.71)
+    assert stats.escalations == 1
+    assert stats.latency["t1"] == TierLatency(5, 30.0, 50.0)
+    assert stats.latency["t0"] == TierLatency(1, 5.0, 5.0)
+    assert stats.latency["t2f"] == TierLatency(0, None, None)
+    assert ledger.stats(T0 + timedelta(days=1)).local_share is None
+
+
+def test_spend_by_agent_and_prune_of_costs(ledger: Ledger) -> None:
+    ledger.append(_paid(1, agent="agent-a"))
+    ledger.append(_paid(2, agent="agent-b"))
+    ledger.append(_paid(-120, agent="agent-b"))
+    assert ledger.spend_by_agent(T0) == {
+        "agent-a": pytest.approx(0.003),
+        "agent-b": pytest.approx(0.003),
+    }
+    assert ledger.spend(T0, agent_id="agent-b") == {"gpt": pytest.approx(0.003)}
+    assert ledger.prune(T0) == 1
+    assert ledger.spend_by_agent(T0 - timedelta(days=1)) == {
+        "agent-a": pytest.approx(0.003),
+        "agent-b": pytest.approx(0.003),
+    }
+
+
+def test_a_failed_append_leaves_no_costs_behind(ledger: Ledger) -> None:
+    ledger.append(_paid(1, id="dup"))
+    with pytest.raises(LedgerError, match="already in the ledger"):
+        ledger.append(_paid(2, id="dup"))
+    assert ledger.spend(T0) == {"gpt": pytest.approx(0.003)}
+
+
+def test_escalated_means_more_than_one_model_was_asked() -> None:
+    assert is_escalated(_paid(1))
+    assert not is_escalated(record(1))
+    skipped = [attempt("llama", "accepted", 0.0, tier="t1"), attempt("gpt", "skipped_budget", 0.0)]
+    assert not is_escalated(record(1, attempts=skipped))

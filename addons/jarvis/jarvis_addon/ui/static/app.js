@@ -1,0 +1,219 @@
+// Jarvis add-on UI. Every URL is relative to <base href>, which carries the ingress prefix.
+"use strict";
+
+const content = document.getElementById("content");
+
+class NotThere extends Error {}
+
+async function getJson(path) {
+  const response = await fetch(path, { headers: { Accept: "application/json" } });
+  if (response.status === 404) throw new NotThere(path);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.message || `${path}: HTTP ${response.status}`);
+  return body;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+function fields(pairs) {
+  return el("dl", {}, pairs.filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+}
+
+function empty(message) {
+  return el("div", { class: "empty", "data-empty": "true" }, message);
+}
+
+function show(...nodes) {
+  content.replaceChildren(...nodes);
+  content.setAttribute("aria-busy", "false");
+  document.body.dataset.ready = "true";
+}
+
+function list(body, key) {
+  return Array.isArray(body) ? body : body[key] || [];
+}
+
+function when(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? String(iso ?? "") : date.toLocaleString();
+}
+
+// -- overview ------------------------------------------------------------------------------------
+
+async function overview() {
+  const [health, info, llm] = await Promise.all([
+    getJson("api/v1/health"),
+    getJson("api/v1/info"),
+    getJson("api/v1/llm").catch(() => null),
+  ]);
+  const cards = [
+    el("div", { class: "card", id: "addon-card" }, el("h3", {}, "Add-on"), fields([
+      ["Version", health.version],
+      ["Status", health.status],
+      ["Uptime", `${Math.round(health.uptime_s)} s`],
+      ["Host", info.hostname],
+    ])),
+    el("div", { class: "card", id: "mqtt-card" }, el("h3", {}, "MQTT"), fields([
+      ["Connected", health.mqtt.connected ? "yes" : "no"],
+      ["Broker", info.mqtt.host ? `${info.mqtt.host}:${info.mqtt.port}` : "none"],
+      ["Reconnects", health.mqtt.reconnects],
+    ])),
+  ];
+  if (llm) {
+    cards.push(el("div", { class: "card", id: "llm-card" }, el("h3", {}, "Local model"), fields([
+      ["Enabled", llm.enabled ? "yes" : "no"],
+      ["Ready", llm.ready ? "yes" : "no"],
+      ["Model", llm.model && (llm.model.name || llm.model.file)],
+      ["Error", llm.error],
+    ])));
+  }
+  cards.push(el("div", { class: "card", id: "routing-card" }, el("h3", {}, "Routing"),
+    el("p", { class: "muted" }, "Cost, local share and latency per tier are Home Assistant sensors of the Jarvis router device; the wall-tablet and Grafana dashboards show them over time.")));
+  show(el("div", { class: "grid" }, cards));
+}
+
+// -- printers ------------------------------------------------------------------------------------
+
+async function command(printer, action, button) {
+  button.disabled = true;
+  try {
+    const response = await fetch(`api/v1/printers/${encodeURIComponent(printer)}/commands`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ command: action }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
+  } catch (err) {
+    alert(`${action} failed: ${err.message}`);
+  } finally {
+    button.disabled = false;
+    printers();
+  }
+}
+
+async function printers() {
+  let printerList;
+  try {
+    printerList = list(await getJson("api/v1/printers"), "printers");
+  } catch (err) {
+    if (err instanceof NotThere) return show(empty("No printers: printer support is not set up in this add-on yet."));
+    throw err;
+  }
+  if (!printerList.length) return show(empty("No printers configured."));
+  show(el("div", { class: "grid" }, printerList.map((p) => {
+    const job = p.job || {};
+    const progress = typeof job.progress === "number" ? job.progress : null;
+    const actions = p.state === "printing" ? ["pause", "cancel"] : p.state === "paused" ? ["resume", "cancel"] : [];
+    return el("div", { class: "card printer", "data-printer": p.id },
+      el("h3", {}, p.name || p.id),
+      fields([["State", p.state], ["Job", job.name], ["Nozzle", p.temperatures?.tool0], ["Bed", p.temperatures?.bed]]),
+      progress === null ? null : el("progress", { max: "100", value: String(progress) }),
+      el("div", {}, actions.map((a) => el("button", { "data-action": a, onclick: (e) => command(p.id, a, e.target) }, a))));
+  })));
+}
+
+// -- cameras -------------------------------------------------------------------------------------
+
+function overlay(img, canvas, boxes) {
+  const draw = () => {
+    canvas.width = img.naturalWidth || img.width;
+    canvas.height = img.naturalHeight || img.height;
+    const ctx = canvas.getContext("2d");
+    ctx.lineWidth = Math.max(2, canvas.width / 300);
+    ctx.font = `${Math.max(12, canvas.width / 50)}px sans-serif`;
+    for (const b of boxes) {
+      // Boxes are fractions of the frame (0..1), so they fit any snapshot size.
+      const [x, y, w, h] = [b.x * canvas.width, b.y * canvas.height, b.w * canvas.width, b.h * canvas.height];
+      ctx.strokeStyle = ctx.fillStyle = b.severity === "failure" ? "#db4437" : "#ff9800";
+      ctx.strokeRect(x, y, w, h);
+      ctx.fillText(`${b.label || "defect"} ${Math.round((b.score ?? 0) * 100)}%`, x + 4, y + 16);
+    }
+  };
+  if (img.complete) draw(); else img.addEventListener("load", draw);
+}
+
+async function cameras() {
+  const [cams, events] = await Promise.all([
+    getJson("api/v1/cameras").then((b) => list(b, "cameras")).catch((e) => (e instanceof NotThere ? null : Promise.reject(e))),
+    getJson("api/v1/cv/events").then((b) => list(b, "events")).catch((e) => (e instanceof NotThere ? null : Promise.reject(e))),
+  ]);
+  const live = !cams || !cams.length
+    ? empty("No cameras: the print failure monitor is not set up in this add-on yet.")
+    : el("div", { class: "grid" }, cams.map((c) => {
+      const img = el("img", { src: c.snapshot_url, alt: c.name || c.id });
+      const canvas = el("canvas", { class: "overlay" });
+      overlay(img, canvas, c.detections || []);
+      return el("div", { class: "card camera", "data-camera": c.id }, el("h3", {}, c.name || c.id), el("div", { class: "camera" }, img, canvas));
+    }));
+  const timeline = !events || !events.length
+    ? empty("No print failure events yet.")
+    : el("ul", { class: "timeline" }, events.map((ev) => el("li", { class: ev.severity, "data-event": ev.id },
+      el("strong", {}, `${ev.severity} `), `${ev.camera_id} - score ${Number(ev.score).toFixed(2)} - ${when(ev.at)}`)));
+  show(el("h3", {}, "Live"), live, el("h3", {}, "Event timeline"), timeline);
+}
+
+// -- CAD gallery ---------------------------------------------------------------------------------
+
+function previewPanel() {
+  const status = el("span", { id: "viewer-status", class: "muted" }, "Pick a job's model or an STL file.");
+  const input = el("input", { type: "file", id: "stl-file", accept: ".stl,model/stl" });
+  const canvas = el("canvas", { id: "viewer", width: "800", height: "360" });
+  const viewer = new window.JarvisStlViewer(canvas);
+  window.jarvisViewer = viewer;
+  const load = async (source, label) => {
+    status.textContent = `Loading ${label}...`;
+    try {
+      const buffer = source instanceof Blob ? await source.arrayBuffer() : await (await fetch(source)).arrayBuffer();
+      const count = viewer.load(buffer);
+      status.textContent = `${label}: ${count} triangles (${viewer.renderer})`;
+      canvas.dataset.triangles = String(count);
+    } catch (err) {
+      status.textContent = `${label}: ${err.message}`;
+      status.className = "error";
+    }
+  };
+  input.addEventListener("change", () => input.files[0] && load(input.files[0], input.files[0].name));
+  return { node: el("div", { class: "card" }, el("h3", {}, "3D preview"), el("div", { class: "viewer-bar" }, input, status), canvas), load };
+}
+
+async function cad() {
+  const preview = previewPanel();
+  let jobs;
+  try {
+    jobs = list(await getJson("api/v1/cad/jobs"), "jobs");
+  } catch (err) {
+    if (!(err instanceof NotThere)) throw err;
+    jobs = null;
+  }
+  const byId = new Map((jobs || []).map((j) => [j.id, j]));
+  const lineage = (job) => {
+    const chain = [];
+    for (let p = byId.get(job.parent_id); p && chain.length < 10; p = byId.get(p.parent_id)) chain.push(p.name || p.id);
+    return chain.length ? `derived from ${chain.join(" <- ")}` : null;
+  };
+  const gallery = jobs === null
+    ? empty("No CAD jobs: CAD generation is not set up in this add-on yet.")
+    : !jobs.length ? empty("No CAD jobs yet.")
+      : el("div", { class: "grid" }, jobs.map((j) => el("div", { class: "card cad-job", "data-job": j.id },
+        el("h3", {}, j.name || j.prompt || j.id),
+        fields([["Status", j.status], ["Backend", j.backend], ["Created", when(j.created_at)], ["Lineage", lineage(j)]]),
+        j.artifacts?.stl ? el("button", { onclick: () => preview.load(j.artifacts.stl, j.name || j.id) }, "Preview") : null)));
+  show(preview.node, el("h3", {}, "Jobs"), gallery);
+}
+
+const pages = { overview, printers, cameras, cad };
+(pages[document.body.dataset.page] || overview)().catch((err) => {
+  show(el("p", { class: "error" }, `Could not load this page: ${err.message}`));
+});

@@ -24,6 +24,8 @@ from . import __version__
 from .llm.proxy import Upstream, forward
 from .llm.service import OPENAI_BASE_PATH, LlmOptions, LocalLlm
 from .mqtt import Broker
+from .printers.manager import PrinterManager
+from .printers.web_routes import add_routes as add_printer_routes
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -93,6 +95,7 @@ class ApiState:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_monotonic: float = field(default_factory=time.monotonic)
     llm: LocalModel = field(default_factory=_llm_off)
+    printers: PrinterManager | None = None
 
 
 STATE_KEY: Final = web.AppKey("jarvis_state", ApiState)
@@ -235,4 +238,6 @@ def create_app(state: ApiState) -> web.Application:
     app.router.add_get(f"{API_PREFIX}/info", info)
     app.router.add_get(LLM_PATH, llm_status)
     app.router.add_route("*", OPENAI_BASE_PATH + "/{tail:.*}", llm_openai)
+    if state.printers is not None:
+        add_printer_routes(app, state.printers, API_PREFIX)
     return app

@@ -19,7 +19,9 @@ from .addon.client import AddonClient
 from .const import CONF_API_TOKEN, DOMAIN, LEDGER_RETENTION_DAYS, LOGGER
 from .context_store import ContextStore
 from .coordinator import JarvisAddonCoordinator, JarvisConfigEntry, JarvisRuntimeData
+from .addon.devices import async_track_job_events
 from .http import async_register_views
+from .printer_llm import async_register_llm_api
 from .router.ledger import Ledger, LedgerError
 from .services import async_setup_services
 
@@ -31,6 +33,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the integration's services and HTTP views (once, independent of entries)."""
     async_setup_services(hass)
     async_register_views(hass)
+    async_register_llm_api(hass)
     return True
 
 
@@ -73,6 +76,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bo
     await prune()
     entry.async_on_unload(async_track_time_interval(hass, prune, timedelta(hours=24)))
     entry.async_on_unload(entry.add_update_listener(_async_reload))
+    # Printer job events -> jarvis_printer_job events and their scenes (when MQTT is set up).
+    if unsub_jobs := await async_track_job_events(hass):
+        entry.async_on_unload(unsub_jobs)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

@@ -19,6 +19,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.util.json import json_loads
 
+from .device_http import DeviceCommandView
 from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, MAX_REQUEST_CHARS
 from .routing_log import RoutingLogQueryError, async_query, parse_filters
 from .services import loaded_entry
@@ -249,3 +250,4 @@ def async_register_views(hass: HomeAssistant) -> None:
     """Register the views once."""
     hass.http.register_view(RoutingLogsView())
     hass.http.register_view(QueryView())
+    hass.http.register_view(DeviceCommandView())

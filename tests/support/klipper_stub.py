@@ -102,7 +102,9 @@ class Klipper:
             if not words:
                 continue
             cmd = words[0].upper()
-            params = {w.split("=", 1)[0].upper(): w.split("=", 1)[1] for w in words[1:] if "=" in w}
+            params = {
+                w.split("=", 1)[0].upper(): w.split("=", 1)[1].strip('"') for w in words[1:] if "=" in w
+            }
             letters = {w[0].upper(): w[1:] for w in words[1:] if "=" not in w and w}
             stats = self.objects["print_stats"]
             if cmd == "SDCARD_PRINT_FILE":

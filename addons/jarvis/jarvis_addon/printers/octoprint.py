@@ -243,7 +243,8 @@ class OctoPrintClient:
 
 def _error_for(status: int, text: str, path: str, *, job: bool) -> PrinterError:
     detail = _detail(text)
-    if status in (401, 403):
+    # A bad key makes the request anonymous: GETs get 403, POSTs fail OctoPrint's CSRF check (400).
+    if status in (401, 403) or (status == 400 and "CSRF" in detail):
         return PrinterAuthError(
             f"OctoPrint rejected the API key ({status}); create a new one (app key or user key)"
         )

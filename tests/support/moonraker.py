@@ -135,7 +135,7 @@ class Moonraker:
                 raise RuntimeError(f"Moonraker exited {self.proc.returncode}:\n{self.log()[-3000:]}")
             with contextlib.suppress(OSError, ValueError, KeyError, TimeoutError):
                 if not self.api_key:
-                    self.api_key = self._rpc_unix("access.get_api_key")
+                    self.api_key = self._read_api_key()
                 status, body = self.request("GET", "/server/info")
                 if status == 200 and body["result"]["klippy_state"] == "ready":
                     return self
@@ -144,24 +144,20 @@ class Moonraker:
                 raise TimeoutError(f"Moonraker not ready after {timeout}s:\n{self.log()[-3000:]}")
             time.sleep(0.2)
 
-    def _rpc_unix(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        """One JSON-RPC call over Moonraker's own unix socket (no auth there)."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(5)
-            sock.connect(str(self.data / "comms" / "moonraker.sock"))
-            request = {"jsonrpc": "2.0", "method": method, "params": params or {}, "id": 1}
-            sock.sendall(json.dumps(request).encode() + b"\x03")
-            buf = b""
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise OSError("moonraker closed the unix socket")
-                buf += chunk
-                while b"\x03" in buf:
-                    raw, buf = buf.split(b"\x03", 1)
-                    msg = json.loads(raw)
-                    if msg.get("id") == 1:
-                        return msg["result"]
+    def _read_api_key(self) -> str:
+        """In a child process: pytest-socket (phcc) blocks unix sockets in the test process."""
+        out = subprocess.run(
+            [sys.executable, "-m", "tests.support.moonraker", str(self.data / "comms" / "moonraker.sock")],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=10,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise OSError(out.stderr.strip()[-300:])
+        return out.stdout.strip()
+
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -218,3 +214,27 @@ class Moonraker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def rpc_unix(path: str, method: str, params: dict[str, Any] | None = None) -> Any:
+    """One JSON-RPC call over Moonraker's own unix socket (no auth there)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(path)
+        request = {"jsonrpc": "2.0", "method": method, "params": params or {}, "id": 1}
+        sock.sendall(json.dumps(request).encode() + b"\x03")
+        buf = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise OSError("moonraker closed the unix socket")
+            buf += chunk
+            while b"\x03" in buf:
+                raw, buf = buf.split(b"\x03", 1)
+                msg = json.loads(raw)
+                if msg.get("id") == 1:
+                    return msg["result"]
+
+
+if __name__ == "__main__":  # python -m tests.support.moonraker SOCKET -> prints the API key
+    print(rpc_unix(sys.argv[1], "access.get_api_key"))

@@ -31,6 +31,7 @@ DEVICE_ID_RE: Final = re.compile(r"^[a-z0-9_]{1,32}$")
 COMMAND_RE: Final = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 DEFAULT_COMMAND_TIMEOUT: Final = 30.0
 SUBSCRIBE_TIMEOUT: Final = 10.0
+RECONNECT_WAIT: Final = 10.0  # longest wait for HA's MQTT client to reconnect before a command
 EVENT_PRINTER_JOB: Final = "jarvis_printer_job"
 SCENE_EVENTS: Final = ("job_started", "job_finished", "job_failed")
 _ACKS: HassKey[_AckListener] = HassKey(f"{DOMAIN}_device_acks")
@@ -46,7 +47,10 @@ class DeviceCommandError(HomeAssistantError):
 
     def __init__(self, device_id: str, command: str, code: str, message: str) -> None:
         """Translated message naming the device, the command and why."""
+        # An English message as well: str() of a translated error without loaded translations
+        # is its key, and callers (HTTP, LLM tools) show str().
         super().__init__(
+            f"{device_id} refused {command} ({code}): {message}",
             translation_domain=DOMAIN,
             translation_key="device_command_failed",
             translation_placeholders={
@@ -89,7 +93,7 @@ class _AckListener:
 async def _ack_listener(hass: HomeAssistant) -> _AckListener:
     """The live ack subscription (made, and proven live with a probe, on first use)."""
     if not await mqtt.async_wait_for_mqtt_client(hass):
-        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="mqtt_unavailable")
+        raise _mqtt_unavailable()
     client = hass.data["mqtt"].client
     listener = hass.data.get(_ACKS)
     if listener is None or listener.client is not client:
@@ -101,7 +105,21 @@ async def _ack_listener(hass: HomeAssistant) -> _AckListener:
         def on_ack(msg: mqtt.ReceiveMessage) -> None:
             holder[0].on_ack(msg)
 
-        unsubscribe = await mqtt.async_subscribe(hass, ACK_SUBSCRIPTION, on_ack, qos=1)
+        unsub_acks = await mqtt.async_subscribe(hass, ACK_SUBSCRIPTION, on_ack, qos=1)
+
+        @callback
+        def on_connection(status: Any) -> None:
+            # HA's client starts a clean session on every connect and resubscribes after a
+            # short batching delay: until a probe comes back, acks could be missed.
+            holder[0].ready.clear()
+
+        unsub_status = mqtt.async_subscribe_connection_status(hass, on_connection)
+
+        @callback
+        def unsubscribe() -> None:
+            unsub_acks()
+            unsub_status()
+
         listener = _AckListener(client=client, unsubscribe=unsubscribe)
         holder.append(listener)
         hass.data[_ACKS] = listener
@@ -116,29 +134,62 @@ async def _ack_listener(hass: HomeAssistant) -> _AckListener:
                     except TimeoutError:
                         continue
         except TimeoutError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN, translation_key="mqtt_unavailable"
-            ) from err
+            raise _mqtt_unavailable() from err
     return listener
+
+
+def _mqtt_unavailable() -> HomeAssistantError:
+    return HomeAssistantError(
+        "MQTT is not set up or not connected; device commands travel over MQTT to the Jarvis add-on",
+        translation_domain=DOMAIN,
+        translation_key="mqtt_unavailable",
+    )
+
+
+async def _wait_connected(hass: HomeAssistant, timeout: float) -> None:
+    """Ride out a broker blip: HA's MQTT client reconnects within seconds."""
+    if mqtt.is_connected(hass):
+        return
+    connected = asyncio.Event()
+
+    @callback
+    def on_status(status: Any) -> None:
+        if mqtt.is_connected(hass):
+            connected.set()
+
+    unsub = mqtt.async_subscribe_connection_status(hass, on_status)
+    try:
+        async with asyncio.timeout(timeout):
+            while not mqtt.is_connected(hass):
+                connected.clear()
+                await connected.wait()
+    except TimeoutError as err:
+        raise _mqtt_unavailable() from err
+    finally:
+        unsub()
 
 
 def validate_device_command(device_id: Any, command: Any, args: Any) -> None:
     """ServiceValidationError naming what is wrong with a command before it is sent."""
     if not isinstance(device_id, str) or not DEVICE_ID_RE.match(device_id):
         raise ServiceValidationError(
+            f"{str(device_id)[:64]} is not a device id (lowercase letters, digits and _; at most 32)",
             translation_domain=DOMAIN,
             translation_key="invalid_device_id",
             translation_placeholders={"device_id": str(device_id)[:64]},
         )
     if not isinstance(command, str) or not COMMAND_RE.match(command):
         raise ServiceValidationError(
+            f"{str(command)[:64]} is not a command name (lowercase letters, digits and _)",
             translation_domain=DOMAIN,
             translation_key="invalid_device_command",
             translation_placeholders={"command": str(command)[:64]},
         )
     if not isinstance(args, dict):
         raise ServiceValidationError(
-            translation_domain=DOMAIN, translation_key="invalid_device_args"
+            "the command's args must be an object",
+            translation_domain=DOMAIN,
+            translation_key="invalid_device_args",
         )
 
 
@@ -157,6 +208,9 @@ async def async_send_device_command(
     device, not G-code, printer offline, ...) or HomeAssistantError (MQTT down, no ack in time).
     """
     validate_device_command(device_id, command, args)
+    if not await mqtt.async_wait_for_mqtt_client(hass):
+        raise _mqtt_unavailable()
+    await _wait_connected(hass, min(timeout, RECONNECT_WAIT))
     listener = await _ack_listener(hass)
     request_id = uuid.uuid4().hex
     future: asyncio.Future[dict[str, Any]] = hass.loop.create_future()
@@ -168,6 +222,8 @@ async def async_send_device_command(
             ack = await future
     except TimeoutError as err:
         raise HomeAssistantError(
+            f"{device_id} did not answer {command} within {timeout:g} s; is the Jarvis add-on "
+            "running and connected to MQTT?",
             translation_domain=DOMAIN,
             translation_key="device_command_timeout",
             translation_placeholders={

@@ -16,10 +16,10 @@ from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
 from .addon.client import AddonClient
+from .addon.devices import async_track_job_events
 from .const import CONF_API_TOKEN, DOMAIN, LEDGER_RETENTION_DAYS, LOGGER
 from .context_store import ContextStore
 from .coordinator import JarvisAddonCoordinator, JarvisConfigEntry, JarvisRuntimeData
-from .addon.devices import async_track_job_events
 from .http import async_register_views
 from .printer_llm import async_register_llm_api
 from .router.ledger import Ledger, LedgerError

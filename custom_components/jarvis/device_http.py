@@ -63,15 +63,19 @@ class DeviceCommandView(HomeAssistantView):
             return _error(
                 HTTPStatus.BAD_REQUEST,
                 "unknown_field",
-                f"unknown field {sorted(unknown)[0]}; the fields are command, args",
+                f"unknown field {min(unknown)}; the fields are command, args",
             )
-        command, args = body.get("command"), body.get("args", {})
+        # Any: async_send_device_command checks both and names what is wrong.
+        command: Any = body.get("command")
+        args: Any = body.get("args", {})
         try:
             result = await async_send_device_command(
                 hass, device_id, command, args, user_id=request[KEY_HASS_USER].id
             )
         except ServiceValidationError as err:
-            return _error(HTTPStatus.BAD_REQUEST, err.translation_key or "invalid_request", str(err))
+            return _error(
+                HTTPStatus.BAD_REQUEST, err.translation_key or "invalid_request", str(err)
+            )
         except DeviceCommandError as err:
             status = _ACK_STATUS.get(err.code, HTTPStatus.BAD_REQUEST)
             return _error(status, err.code, err.detail)

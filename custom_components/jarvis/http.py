@@ -19,8 +19,8 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.util.json import json_loads
 
-from .device_http import DeviceCommandView
 from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, MAX_REQUEST_CHARS
+from .device_http import DeviceCommandView
 from .routing_log import RoutingLogQueryError, async_query, parse_filters
 from .services import loaded_entry
 

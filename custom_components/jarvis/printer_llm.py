@@ -57,7 +57,9 @@ class StartPrintTool(_PrinterTool):
     """Upload a file from the print files folder and start it."""
 
     name = "start_print"
-    description = "Start printing a G-code file from the workshop's print files folder on a printer."
+    description = (
+        "Start printing a G-code file from the workshop's print files folder on a printer."
+    )
     command = "print_file"
     parameters = vol.Schema(
         {

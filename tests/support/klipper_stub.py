@@ -84,7 +84,9 @@ class Klipper:
         for heater in ("extruder", "heater_bed"):
             obj = self.objects[heater]
             goal = obj["target"] or 22.0
-            obj["temperature"] = round(obj["temperature"] + (goal - obj["temperature"]) * min(1.0, dt * 2), 2)
+            obj["temperature"] = round(
+                obj["temperature"] + (goal - obj["temperature"]) * min(1.0, dt * 2), 2
+            )
         stats = self.objects["print_stats"]
         if stats["state"] == "printing":
             stats["print_duration"] = round(stats["print_duration"] + dt, 3)
@@ -103,14 +105,18 @@ class Klipper:
                 continue
             cmd = words[0].upper()
             params = {
-                w.split("=", 1)[0].upper(): w.split("=", 1)[1].strip('"') for w in words[1:] if "=" in w
+                w.split("=", 1)[0].upper(): w.split("=", 1)[1].strip('"')
+                for w in words[1:]
+                if "=" in w
             }
             letters = {w[0].upper(): w[1:] for w in words[1:] if "=" not in w and w}
             stats = self.objects["print_stats"]
             if cmd == "SDCARD_PRINT_FILE":
                 if stats["state"] in ("printing", "paused"):
                     raise ValueError("SD busy")
-                stats.update(state="printing", filename=params.get("FILENAME", ""), print_duration=0.0)
+                stats.update(
+                    state="printing", filename=params.get("FILENAME", ""), print_duration=0.0
+                )
                 self.set("virtual_sdcard", progress=0.0, is_active=True)
             elif cmd == "PAUSE":
                 if stats["state"] == "printing":
@@ -174,7 +180,11 @@ class Klipper:
         if method in ("gcode/subscribe_output", "register_remote_method"):
             return {}
         if method.startswith("pause_resume/"):
-            self.gcode({"pause": "PAUSE", "resume": "RESUME", "cancel": "CANCEL_PRINT"}[method.split("/")[1]])
+            self.gcode(
+                {"pause": "PAUSE", "resume": "RESUME", "cancel": "CANCEL_PRINT"}[
+                    method.split("/")[1]
+                ]
+            )
             return {}
         if method == "emergency_stop":
             self.record("M112")
@@ -213,9 +223,14 @@ async def serve(sock: Path, klipper: Klipper) -> None:
                 klipper.tick()
                 reply: dict[str, Any] = {"id": request.get("id")}
                 try:
-                    reply["result"] = klipper.handle(request.get("method", ""), request.get("params") or {}, writer)
+                    reply["result"] = klipper.handle(
+                        request.get("method", ""), request.get("params") or {}, writer
+                    )
                 except KeyError as err:
-                    reply["error"] = {"error": "WebRequestError", "message": f"No handler for {err}"}
+                    reply["error"] = {
+                        "error": "WebRequestError",
+                        "message": f"No handler for {err}",
+                    }
                 except ValueError as err:
                     reply["error"] = {"error": "WebRequestError", "message": str(err)}
                 writer.write(json.dumps(reply).encode() + ETX)

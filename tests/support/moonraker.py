@@ -51,7 +51,9 @@ def _stop(proc: subprocess.Popen[bytes] | None) -> None:
 class Moonraker:
     """Moonraker + the Klipper stub; `api_key` is read after start."""
 
-    def __init__(self, workdir: Path, *, port: int | None = None, print_seconds: float = 20.0) -> None:
+    def __init__(
+        self, workdir: Path, *, port: int | None = None, print_seconds: float = 20.0
+    ) -> None:
         # Unix socket paths are limited to ~107 bytes: keep the data dir short.
         self.workdir = Path(workdir)
         self.data = self.workdir / "mr"
@@ -132,7 +134,9 @@ class Moonraker:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"Moonraker exited {self.proc.returncode}:\n{self.log()[-3000:]}")
+                raise RuntimeError(
+                    f"Moonraker exited {self.proc.returncode}:\n{self.log()[-3000:]}"
+                )
             with contextlib.suppress(OSError, ValueError, KeyError, TimeoutError):
                 if not self.api_key:
                     self.api_key = self._read_api_key()
@@ -147,7 +151,12 @@ class Moonraker:
     def _read_api_key(self) -> str:
         """In a child process: pytest-socket (phcc) blocks unix sockets in the test process."""
         out = subprocess.run(
-            [sys.executable, "-m", "tests.support.moonraker", str(self.data / "comms" / "moonraker.sock")],
+            [
+                sys.executable,
+                "-m",
+                "tests.support.moonraker",
+                str(self.data / "comms" / "moonraker.sock"),
+            ],
             capture_output=True,
             text=True,
             cwd=ROOT,
@@ -157,7 +166,6 @@ class Moonraker:
         if out.returncode != 0:
             raise OSError(out.stderr.strip()[-300:])
         return out.stdout.strip()
-
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -237,4 +245,4 @@ def rpc_unix(path: str, method: str, params: dict[str, Any] | None = None) -> An
 
 
 if __name__ == "__main__":  # python -m tests.support.moonraker SOCKET -> prints the API key
-    print(rpc_unix(sys.argv[1], "access.get_api_key"))
+    sys.stdout.write(f"{rpc_unix(sys.argv[1], 'access.get_api_key')}\n")

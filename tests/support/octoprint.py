@@ -119,7 +119,9 @@ class OctoPrint:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"OctoPrint exited {self.proc.returncode}:\n{self.log()[-3000:]}")
+                raise RuntimeError(
+                    f"OctoPrint exited {self.proc.returncode}:\n{self.log()[-3000:]}"
+                )
             with contextlib.suppress(OSError, ValueError, http.client.HTTPException):
                 status, _ = self.request("GET", "/api/version")
                 if status == 200:
@@ -159,7 +161,13 @@ class OctoPrint:
         status, body = self.request(
             "POST",
             "/api/connection",
-            {"command": "connect", "port": "VIRTUAL", "baudrate": 115200, "save": False, "autoconnect": False},
+            {
+                "command": "connect",
+                "port": "VIRTUAL",
+                "baudrate": 115200,
+                "save": False,
+                "autoconnect": False,
+            },
         )
         assert status == 204, (status, body)
         self.wait_state(lambda s: s == "Operational", timeout)
@@ -216,6 +224,10 @@ def gcode_file(layers: int = 40, dwell_ms: int = 100) -> str:
     lines = ["; Jarvis test print", "G28", "G90", "M82", "G92 E0"]
     for layer in range(layers):
         z = 0.2 * (layer + 1)
-        lines += [f"G1 Z{z:.2f} F600", f"G1 X{10 + layer} Y10 E{layer + 1} F1200", f"G4 P{dwell_ms}"]
+        lines += [
+            f"G1 Z{z:.2f} F600",
+            f"G1 X{10 + layer} Y10 E{layer + 1} F1200",
+            f"G4 P{dwell_ms}",
+        ]
     lines += ["M104 S0", "M140 S0", "M84", ""]
     return "\n".join(lines)

@@ -18,7 +18,7 @@ from .octoprint import OctoPrint
 def octoprint_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OctoPrint]:
     """One real OctoPrint 1.11.8 for the session (it takes ~5 s to start)."""
     try:  # phcc blocks sockets before every test; session fixtures run inside the first one
-        import pytest_socket  # noqa: PLC0415 - only installed where phcc is
+        import pytest_socket
 
         pytest_socket.enable_socket()
     except ImportError:

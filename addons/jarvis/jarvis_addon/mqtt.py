@@ -115,9 +115,10 @@ class MqttBridge:
         if client is not None and self.connected:
             try:
                 await client.publish(topic, data, qos=qos, retain=retain, timeout=self._timeout)
-                return
             except aiomqtt.MqttError as err:
                 _LOGGER.debug("MQTT: publish to %s failed (%s); kept for the reconnect", topic, err)
+            else:
+                return
         if not retain:
             self._pending.append((topic, data, qos))
             del self._pending[:-PENDING_LIMIT]

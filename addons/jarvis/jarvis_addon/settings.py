@@ -89,6 +89,8 @@ class PrinterConfig:
             scene_finish=opt("scene_finish"),
             scene_failure=opt("scene_failure"),
         )
+
+
 DEFAULT_MQTT_PORT: Final = 1883
 
 # Same grammar as the Supervisor's RE_SCHEMA_ELEMENT.
@@ -187,7 +189,9 @@ def _printers(raw: list[Mapping[str, Any]]) -> tuple[PrinterConfig, ...]:
             problems.append(f"printers[{i}].id: {printer.id!r} is used by another printer")
         seen.add(printer.id)
         if not printer.url.startswith(("http://", "https://")):
-            problems.append(f"printers[{i}].url: expected an http:// or https:// URL, got {printer.url!r}")
+            problems.append(
+                f"printers[{i}].url: expected an http:// or https:// URL, got {printer.url!r}"
+            )
     if problems:
         raise OptionsError(problems)
     return printers

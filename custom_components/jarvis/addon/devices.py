@@ -128,7 +128,9 @@ async def _ack_listener(hass: HomeAssistant) -> _AckListener:
         try:
             async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
                 while not listener.ready.is_set():
-                    await mqtt.async_publish(hass, device_topic(PROBE_DEVICE, "ack"), "probe", qos=0)
+                    await mqtt.async_publish(
+                        hass, device_topic(PROBE_DEVICE, "ack"), "probe", qos=0
+                    )
                     try:
                         await asyncio.wait_for(listener.ready.wait(), 0.25)
                     except TimeoutError:
@@ -146,7 +148,7 @@ def _mqtt_unavailable() -> HomeAssistantError:
     )
 
 
-async def _wait_connected(hass: HomeAssistant, timeout: float) -> None:
+async def _wait_connected(hass: HomeAssistant, limit: float) -> None:
     """Ride out a broker blip: HA's MQTT client reconnects within seconds."""
     if mqtt.is_connected(hass):
         return
@@ -159,7 +161,7 @@ async def _wait_connected(hass: HomeAssistant, timeout: float) -> None:
 
     unsub = mqtt.async_subscribe_connection_status(hass, on_status)
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit):
             while not mqtt.is_connected(hass):
                 connected.clear()
                 await connected.wait()
@@ -200,7 +202,7 @@ async def async_send_device_command(
     args: dict[str, Any],
     *,
     user_id: str | None = None,
-    timeout: float = DEFAULT_COMMAND_TIMEOUT,
+    ack_timeout: float = DEFAULT_COMMAND_TIMEOUT,
 ) -> dict[str, Any]:
     """Send one command to an add-on device and return the result of its ack.
 
@@ -210,7 +212,7 @@ async def async_send_device_command(
     validate_device_command(device_id, command, args)
     if not await mqtt.async_wait_for_mqtt_client(hass):
         raise _mqtt_unavailable()
-    await _wait_connected(hass, min(timeout, RECONNECT_WAIT))
+    await _wait_connected(hass, min(ack_timeout, RECONNECT_WAIT))
     listener = await _ack_listener(hass)
     request_id = uuid.uuid4().hex
     future: asyncio.Future[dict[str, Any]] = hass.loop.create_future()
@@ -218,18 +220,18 @@ async def async_send_device_command(
     payload = {"request_id": request_id, "command": command, "args": args, "user_id": user_id}
     try:
         await mqtt.async_publish(hass, device_topic(device_id, "cmd"), json.dumps(payload), qos=1)
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(ack_timeout):
             ack = await future
     except TimeoutError as err:
         raise HomeAssistantError(
-            f"{device_id} did not answer {command} within {timeout:g} s; is the Jarvis add-on "
+            f"{device_id} did not answer {command} within {ack_timeout:g} s; is the Jarvis add-on "
             "running and connected to MQTT?",
             translation_domain=DOMAIN,
             translation_key="device_command_timeout",
             translation_placeholders={
                 "device_id": device_id,
                 "command": command,
-                "timeout": f"{timeout:g}",
+                "timeout": f"{ack_timeout:g}",
             },
         ) from err
     finally:
@@ -286,8 +288,6 @@ async def _run_scene(hass: HomeAssistant, device_id: str, event: str, entity_id:
         return
     LOGGER.info("Printer %s %s: turning on %s", device_id, event, entity_id)
     try:
-        await hass.services.async_call(
-            domain, "turn_on", {"entity_id": entity_id}, blocking=True
-        )
+        await hass.services.async_call(domain, "turn_on", {"entity_id": entity_id}, blocking=True)
     except HomeAssistantError as err:
         LOGGER.warning("Printer %s %s: %s failed: %s", device_id, event, entity_id, err)

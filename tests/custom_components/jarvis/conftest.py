@@ -20,7 +20,6 @@ from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.printer_peers import moonraker, octoprint, octoprint_server
 from tests.support.worker import Worker
 
-
 __all__ = ["moonraker", "octoprint", "octoprint_server"]  # real printer peers for printer tests
 
 

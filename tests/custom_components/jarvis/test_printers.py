@@ -50,7 +50,7 @@ async def _blocking(hass: HomeAssistant, func: Callable[[], Any]) -> Any:
 
 
 @pytest.fixture
-async def shop(
+async def shop(  # noqa: PLR0917 - pytest fixtures are positional
     hass: HomeAssistant,
     tmp_path: Path,
     mosquitto: Mosquitto,
@@ -83,8 +83,14 @@ async def shop(
                         {
                             "name": "Shop",
                             "state": "{{ is_state('input_boolean.shop_light', 'on') }}",
-                            "turn_on": {"action": "input_boolean.turn_on", "target": {"entity_id": "input_boolean.shop_light"}},
-                            "turn_off": {"action": "input_boolean.turn_off", "target": {"entity_id": "input_boolean.shop_light"}},
+                            "turn_on": {
+                                "action": "input_boolean.turn_on",
+                                "target": {"entity_id": "input_boolean.shop_light"},
+                            },
+                            "turn_off": {
+                                "action": "input_boolean.turn_off",
+                                "target": {"entity_id": "input_boolean.shop_light"},
+                            },
                         }
                     ]
                 }
@@ -113,8 +119,20 @@ async def shop(
             "scene_finish": "scene.shop_dark",
             "scene_failure": "scene.shop_dark",
         },
-        {"id": "voron", "name": "Voron", "type": "moonraker", "url": moonraker.url, "api_key": moonraker.api_key},
-        {"id": "lost", "name": "Lost", "type": "octoprint", "url": f"http://127.0.0.1:{free_port()}", "api_key": "x"},
+        {
+            "id": "voron",
+            "name": "Voron",
+            "type": "moonraker",
+            "url": moonraker.url,
+            "api_key": moonraker.api_key,
+        },
+        {
+            "id": "lost",
+            "name": "Lost",
+            "type": "octoprint",
+            "url": f"http://127.0.0.1:{free_port()}",
+            "api_key": "x",
+        },
     ]
     worker = Worker(
         tmp_path / "worker",
@@ -162,29 +180,48 @@ async def test_print_pause_resume_with_scenes_over_http(
     await _until(lambda: [e for e in events if e["event"] == "job_started"], 5, "job_started event")
 
     # MQTT discovery made the printer's entities; they follow the state.
-    await _until(lambda: (s := hass.states.get("sensor.printer_2_state")) and s.state == "printing", 15, "state sensor")
+    await _until(
+        lambda: (s := hass.states.get("sensor.printer_2_state")) and s.state == "printing",
+        15,
+        "state sensor",
+    )
     assert hass.states.get("button.printer_2_pause") is not None
     assert hass.states.get("image.printer_2_webcam") is not None
-    assert hass.states.get("sensor.printer_2_nozzle_temperature").attributes["device_class"] == "temperature"
+    assert (
+        hass.states.get("sensor.printer_2_nozzle_temperature").attributes["device_class"]
+        == "temperature"
+    )
 
     resp = await client.post("/api/jarvis/device/printer2/command", json={"command": "pause"})
     assert resp.status == 200, await resp.text()
     await _blocking(hass, lambda: octoprint.wait_state(lambda s: s == "Paused"))
-    await _until(lambda: hass.states.get("sensor.printer_2_state").state == "paused", 10, "paused sensor")
+    await _until(
+        lambda: hass.states.get("sensor.printer_2_state").state == "paused", 10, "paused sensor"
+    )
     resp = await client.post("/api/jarvis/device/printer2/command", json={"command": "resume"})
     assert resp.status == 200, await resp.text()
     await _blocking(hass, lambda: octoprint.wait_state(lambda s: s == "Printing"))
 
     # The same job through the service: status; then cancel -> a failure-less end (cancelled).
     status = await hass.services.async_call(
-        DOMAIN, "printer_command", {"printer": "printer2", "command": "status"}, blocking=True, return_response=True
+        DOMAIN,
+        "printer_command",
+        {"printer": "printer2", "command": "status"},
+        blocking=True,
+        return_response=True,
     )
     assert status["job"]["id"] == job_id and status["state"] == "printing"
     await hass.services.async_call(
-        DOMAIN, "printer_command", {"printer": "printer2", "command": "cancel"}, blocking=True, return_response=True
+        DOMAIN,
+        "printer_command",
+        {"printer": "printer2", "command": "cancel"},
+        blocking=True,
+        return_response=True,
     )
     await _blocking(hass, lambda: octoprint.wait_state(lambda s: s == "Operational"))
-    await _until(lambda: [e for e in events if e["event"] == "job_cancelled"], 15, "job_cancelled event")
+    await _until(
+        lambda: [e for e in events if e["event"] == "job_cancelled"], 15, "job_cancelled event"
+    )
 
 
 async def test_moonraker_service_llm_and_errors(
@@ -196,7 +233,12 @@ async def test_moonraker_service_llm_and_errors(
     result = await hass.services.async_call(
         DOMAIN,
         "print_file",
-        {"printer": "voron", "gcode": "G28\nG1 X5\n", "filename": "voron.gcode", "bed_temperature": 60},
+        {
+            "printer": "voron",
+            "gcode": "G28\nG1 X5\n",
+            "filename": "voron.gcode",
+            "bed_temperature": 60,
+        },
         blocking=True,
         return_response=True,
     )
@@ -206,16 +248,35 @@ async def test_moonraker_service_llm_and_errors(
     assert "M140 S60" in calls and 'SDCARD_PRINT_FILE FILENAME="voron.gcode"' in calls
 
     # The LLM tools: pause and query through the Jarvis workshop API.
-    api = await llm.async_get_api(hass, API_ID, llm.LLMContext(platform=DOMAIN, context=None, language="en", assistant=None, device_id=None))
-    assert {t.name for t in api.tools} == {"start_print", "pause_print", "resume_print", "printer_status"}
-    paused = await api.async_call_tool(llm.ToolInput(tool_name="pause_print", tool_args={"printer": "voron"}))
+    api = await llm.async_get_api(
+        hass,
+        API_ID,
+        llm.LLMContext(
+            platform=DOMAIN, context=None, language="en", assistant=None, device_id=None
+        ),
+    )
+    assert {t.name for t in api.tools} == {
+        "start_print",
+        "pause_print",
+        "resume_print",
+        "printer_status",
+    }
+    paused = await api.async_call_tool(
+        llm.ToolInput(tool_name="pause_print", tool_args={"printer": "voron"})
+    )
     assert paused["success"], paused
     await _blocking(hass, lambda: moonraker.wait_print_state("paused"))
-    status = await api.async_call_tool(llm.ToolInput(tool_name="printer_status", tool_args={"printer": "voron"}))
+    status = await api.async_call_tool(
+        llm.ToolInput(tool_name="printer_status", tool_args={"printer": "voron"})
+    )
     assert status["result"]["state"] == "paused"
-    missing = await api.async_call_tool(llm.ToolInput(tool_name="start_print", tool_args={"printer": "voron", "file": "nope.gcode"}))
+    missing = await api.async_call_tool(
+        llm.ToolInput(tool_name="start_print", tool_args={"printer": "voron", "file": "nope.gcode"})
+    )
     assert not missing["success"] and "nope.gcode" in missing["error"]
-    resumed = await api.async_call_tool(llm.ToolInput(tool_name="resume_print", tool_args={"printer": "voron"}))
+    resumed = await api.async_call_tool(
+        llm.ToolInput(tool_name="resume_print", tool_args={"printer": "voron"})
+    )
     assert resumed["success"]
 
     # Bad input: clear errors, nothing crashes.
@@ -226,10 +287,16 @@ async def test_moonraker_service_llm_and_errors(
         return resp.status, await resp.json()
 
     status_code, body = await post("printer9", {"command": "status"})
-    assert status_code == 404 and body["error"] == "unknown_device" and "printer9" in body["message"]
-    status_code, body = await post("voron", {"command": "print_file", "args": {"filename": "cat.png", "gcode": "meow"}})
+    assert (
+        status_code == 404 and body["error"] == "unknown_device" and "printer9" in body["message"]
+    )
+    status_code, body = await post(
+        "voron", {"command": "print_file", "args": {"filename": "cat.png", "gcode": "meow"}}
+    )
     assert status_code == 400 and body["error"] == "not_gcode"
-    status_code, body = await post("voron", {"command": "print_file", "args": {"filename": "b.gcode", "gcode": "G28"}})
+    status_code, body = await post(
+        "voron", {"command": "print_file", "args": {"filename": "b.gcode", "gcode": "G28"}}
+    )
     assert status_code == 409 and body["error"] == "printer_busy"
     status_code, body = await post("lost", {"command": "pause"})
     assert status_code == 502 and body["error"] == "printer_unreachable"
@@ -249,17 +316,36 @@ async def test_moonraker_service_llm_and_errors(
         await async_send_device_command(hass, "voron", "fly", {})
     with pytest.raises(vol.Invalid, match="value must be one of"):
         await hass.services.async_call(
-            DOMAIN, "printer_command", {"printer": "voron", "command": "fly"}, blocking=True, return_response=True
+            DOMAIN,
+            "printer_command",
+            {"printer": "voron", "command": "fly"},
+            blocking=True,
+            return_response=True,
         )
 
     # Klipper goes away: an error ack and the entities go unavailable; then back.
-    await _until(lambda: (s := hass.states.get("sensor.voron_state")) and s.state == "paused" or s and s.state == "printing", 15, "voron sensor")
+    await _until(
+        lambda: (
+            ((s := hass.states.get("sensor.voron_state")) and s.state == "paused")
+            or (s and s.state == "printing")
+        ),
+        15,
+        "voron sensor",
+    )
     await _blocking(hass, moonraker.stop_klipper)
-    await _until(lambda: hass.states.get("sensor.voron_state").state == "unavailable", 15, "voron unavailable")
+    await _until(
+        lambda: hass.states.get("sensor.voron_state").state == "unavailable",
+        15,
+        "voron unavailable",
+    )
     with pytest.raises(DeviceCommandError, match="printer_offline"):
         await async_send_device_command(hass, "voron", "pause", {})
     await _blocking(hass, moonraker.start_klipper)
-    await _until(lambda: hass.states.get("sensor.voron_state").state not in ("unavailable", "unknown"), 20, "voron back")
+    await _until(
+        lambda: hass.states.get("sensor.voron_state").state not in ("unavailable", "unknown"),
+        20,
+        "voron back",
+    )
 
 
 async def test_broker_restart_mid_job_runs_the_command_once(
@@ -270,7 +356,9 @@ async def test_broker_restart_mid_job_runs_the_command_once(
 ) -> None:
     moonraker: Moonraker = shop["moonraker"]
     worker: Worker = shop["worker"]
-    await async_send_device_command(hass, "voron", "print_file", {"filename": "long.gcode", "gcode": "G28\n"})
+    await async_send_device_command(
+        hass, "voron", "print_file", {"filename": "long.gcode", "gcode": "G28\n"}
+    )
     await _blocking(hass, lambda: moonraker.wait_print_state("printing"))
 
     await _blocking(hass, lambda: mosquitto.restart(down_for=1.0))
@@ -297,17 +385,25 @@ async def test_commands_without_mqtt_or_addon(hass: HomeAssistant) -> None:
     assert await async_setup_component(hass, DOMAIN, {})
     with pytest.raises(ServiceValidationError):
         await hass.services.async_call(
-            DOMAIN, "printer_command", {"printer": "Printer 2", "command": "status"}, blocking=True, return_response=True
+            DOMAIN,
+            "printer_command",
+            {"printer": "Printer 2", "command": "status"},
+            blocking=True,
+            return_response=True,
         )
 
 
-async def test_command_times_out_without_addon(hass: HomeAssistant, mosquitto: Mosquitto, tmp_path: Path) -> None:
+async def test_command_times_out_without_addon(
+    hass: HomeAssistant, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
     (tmp_path / "config" / "configuration.yaml").write_text("")
-    mqtt_entry = MockConfigEntry(domain="mqtt", data={"broker": mosquitto.host, "port": mosquitto.port})
+    mqtt_entry = MockConfigEntry(
+        domain="mqtt", data={"broker": mosquitto.host, "port": mosquitto.port}
+    )
     mqtt_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
     with pytest.raises(HomeAssistantError, match="did not answer"):
-        await async_send_device_command(hass, "nobody_here", "status", {}, timeout=1)
+        await async_send_device_command(hass, "nobody_here", "status", {}, ack_timeout=1)
     # Malformed acks and job events are ignored (logged), never raised.
     await mqtt.async_publish(hass, "jarvis/devices/x/ack", "not json")
     await mqtt.async_publish(hass, "jarvis/devices/x/ack", "[1]")

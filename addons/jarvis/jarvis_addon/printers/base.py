@@ -165,9 +165,7 @@ def check_gcode(filename: str, data: bytes) -> str | None:
 
 def _looks_like_gcode(line: str) -> bool:
     """G1 X.., M104 S.., T0, or a Klipper extended command (WORD PARAM=VALUE)."""
-    head = line.split()[0]
+    head = line.split(maxsplit=1)[0]
     if head[0] in "GMTgmt" and (len(head) == 1 or head[1:].replace(".", "", 1).isdigit()):
         return True
     return head.replace("_", "").isalnum() and head.isupper()
-
-

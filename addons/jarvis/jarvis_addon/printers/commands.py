@@ -40,14 +40,22 @@ class CommandRouter:
         except ValueError as err:
             return _error(None, "invalid_json", f"the command is not JSON: {err}")
         if not isinstance(request, dict):
-            return _error(None, "invalid_json", "the command must be a JSON object {request_id, command, args}")
+            return _error(
+                None,
+                "invalid_json",
+                "the command must be a JSON object {request_id, command, args}",
+            )
         request_id = request.get("request_id")
         if request_id is not None and (not isinstance(request_id, str) or not request_id):
             return _error(None, "invalid_request_id", "request_id must be a non-empty string")
         if request_id is None:
             request_id = f"anon-{secrets.token_hex(6)}"
         elif (earlier := self._seen.get(request_id)) is not None:
-            _LOGGER.info("Command %s for %s is a duplicate; answering with its first ack", request_id, device_id)
+            _LOGGER.info(
+                "Command %s for %s is a duplicate; answering with its first ack",
+                request_id,
+                device_id,
+            )
             return await asyncio.shield(earlier)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._seen[request_id] = future
@@ -57,7 +65,9 @@ class CommandRouter:
         future.set_result(ack)
         return ack
 
-    async def _execute(self, device_id: str, request_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def _execute(
+        self, device_id: str, request_id: str, request: dict[str, Any]
+    ) -> dict[str, Any]:
         command, args = request.get("command"), request.get("args", {})
         if not isinstance(command, str) or not command:
             return _error(request_id, "invalid_command", "command must be a non-empty string")
@@ -74,7 +84,9 @@ class CommandRouter:
             return _error(request_id, err.code, str(err))
         except Exception as err:  # a bug: answer (the caller waits) and log it
             _LOGGER.exception("Command %s (%s %s) crashed", request_id, device_id, command)
-            return _error(request_id, "internal_error", f"the add-on failed: {type(err).__name__}: {err}")
+            return _error(
+                request_id, "internal_error", f"the add-on failed: {type(err).__name__}: {err}"
+            )
         return {"request_id": request_id, "ok": True, "result": result}
 
 

@@ -45,7 +45,9 @@ def discovery_messages(printer: PrinterConfig) -> list[tuple[str, dict[str, Any]
             "identifiers": [f"jarvis_printer_{pid}"],
             "name": printer.name,
             "manufacturer": "Jarvis",
-            "model": "OctoPrint printer" if printer.type == "octoprint" else "Klipper printer (Moonraker)",
+            "model": "OctoPrint printer"
+            if printer.type == "octoprint"
+            else "Klipper printer (Moonraker)",
             "sw_version": __version__,
             "configuration_url": printer.url,
         },

@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 import json
 import logging
-import os
 from pathlib import Path
 import secrets
 from typing import Any, Final
@@ -84,6 +83,7 @@ class Job:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
         """Inverse of as_dict (history file)."""
+
         def when(key: str) -> datetime | None:
             value = data.get(key)
             return datetime.fromisoformat(value) if value else None
@@ -215,4 +215,4 @@ class JobHistory:
             json.dumps({"jobs": [j.as_dict() for j in self._jobs.values()]}, indent=1),
             encoding="utf-8",
         )
-        os.replace(tmp, self._path)
+        tmp.replace(self._path)

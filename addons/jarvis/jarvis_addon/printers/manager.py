@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Callable
 import contextlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import logging
 from pathlib import Path
@@ -67,7 +67,9 @@ class CommandError(Exception):
 class Sink(Protocol):
     """Where the manager's output goes (the MQTT bridge in the worker, a list in tests)."""
 
-    async def printer_state(self, printer_id: str, payload: dict[str, Any], available: bool) -> None:
+    async def printer_state(
+        self, printer_id: str, payload: dict[str, Any], available: bool
+    ) -> None:
         """The printer's state changed (retained)."""
 
     async def printer_event(self, printer_id: str, payload: dict[str, Any]) -> None:
@@ -84,7 +86,7 @@ class _Live:
     status: PrinterStatus
     changed: asyncio.Event
     payload: dict[str, Any] | None = None
-    lock: asyncio.Lock | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def make_client(config: PrinterConfig, session: aiohttp.ClientSession) -> Printer:
@@ -120,7 +122,6 @@ class PrinterManager:
                 client=client_factory(c, session),
                 status=PrinterStatus(state=STATE_UNREACHABLE, message="not contacted yet"),
                 changed=asyncio.Event(),
-                lock=asyncio.Lock(),
             )
             for c in configs
         }
@@ -243,7 +244,11 @@ class PrinterManager:
             "job_failed": config.scene_failure,
         }.get(event)
         _LOGGER.info("Printer %s: %s (job %s, %s)", job.printer_id, event, job.id, job.filename)
-        payload: dict[str, Any] = {"event": event, "printer_id": job.printer_id, "job": job.as_dict()}
+        payload: dict[str, Any] = {
+            "event": event,
+            "printer_id": job.printer_id,
+            "job": job.as_dict(),
+        }
         if scene:
             payload["scene"] = scene
         await self._sink.printer_event(job.printer_id, payload)
@@ -253,16 +258,16 @@ class PrinterManager:
     async def execute(self, printer_id: str, command: str, args: dict[str, Any]) -> dict[str, Any]:
         """Run one command; returns its result; raises CommandError (printer errors mapped)."""
         live = self._live(printer_id)
-        handler = _HANDLERS.get(command)
+        handler = getattr(self, f"_cmd_{command}", None) if command in COMMANDS else None
         if handler is None:
             raise CommandError(
                 "unknown_command", f"unknown command {command!r}; commands: {', '.join(COMMANDS)}"
             )
-        assert live.lock is not None
         try:
             # One command at a time per printer: pause while an upload is starting must wait.
             async with live.lock:
-                return await handler(self, live, args)
+                result: dict[str, Any] = await handler(live, args)
+                return result
         except PrinterError as err:
             raise CommandError(err.code, str(err)) from err
 
@@ -270,24 +275,25 @@ class PrinterManager:
         """Pause a printer's print (for other code, e.g. the CV monitor); CommandError if it can't."""
         return await self.execute(printer_id, "pause", {"reason": reason})
 
-    async def _status(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
+    async def _cmd_status(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
         return await self.refresh(live.config.id)
 
-    async def _print_file(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
+    async def _cmd_print_file(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
         pid = live.config.id
         filename, data = self._file_from_args(args)
         if problem := check_gcode(filename, data):
             raise CommandError("not_gcode", problem)
         tool, bed = _temperatures(args.get("preheat") or {}, "preheat.")
-        if self.history.active_for(pid) is not None:
-            job = self.history.active_for(pid)
-            assert job is not None
+        if (running := self.history.active_for(pid)) is not None:
             raise CommandError(
-                "printer_busy", f"printer {pid} is running job {job.id} ({job.filename}); cancel it first"
+                "printer_busy",
+                f"printer {pid} is running job {running.id} ({running.filename}); cancel it first",
             )
         status = await live.client.status()
         if not status.online:
-            raise CommandError("printer_offline", f"printer {pid} is {status.state}: {status.message}")
+            raise CommandError(
+                "printer_offline", f"printer {pid} is {status.state}: {status.message}"
+            )
         if status.state != "idle":
             raise CommandError("printer_busy", f"printer {pid} is {status.state}, not idle")
         job = Job(printer_id=pid, filename=filename)
@@ -318,7 +324,9 @@ class PrinterManager:
         if has_gcode:
             filename, gcode = args.get("filename"), args["gcode"]
             if not isinstance(filename, str) or not filename:
-                raise CommandError("invalid_args", "filename (e.g. bracket.gcode) is required with gcode")
+                raise CommandError(
+                    "invalid_args", "filename (e.g. bracket.gcode) is required with gcode"
+                )
             if isinstance(gcode, str):
                 return filename, gcode.encode()
             if isinstance(gcode, dict) and isinstance(gcode.get("base64"), str):
@@ -326,7 +334,7 @@ class PrinterManager:
                     return filename, base64.b64decode(gcode["base64"], validate=True)
                 except ValueError:
                     raise CommandError("invalid_args", "gcode.base64 is not valid base64") from None
-            raise CommandError("invalid_args", "gcode must be text or {\"base64\": ...}")
+            raise CommandError("invalid_args", 'gcode must be text or {"base64": ...}')
         path = args["path"]
         if not isinstance(path, str) or not path:
             raise CommandError("invalid_args", "path must be a file name in the print files folder")
@@ -336,7 +344,9 @@ class PrinterManager:
             raise CommandError("invalid_args", f"path {path!r} is outside the print files folder")
         try:
             if target.stat().st_size > MAX_FILE_BYTES:
-                raise CommandError("file_too_large", f"{path} is larger than {MAX_FILE_BYTES} bytes")
+                raise CommandError(
+                    "file_too_large", f"{path} is larger than {MAX_FILE_BYTES} bytes"
+                )
             data = target.read_bytes()
         except FileNotFoundError:
             raise CommandError("file_not_found", f"no file {path!r} in {root}") from None
@@ -345,7 +355,7 @@ class PrinterManager:
         name = str(args.get("filename") or target.name)
         return name, data
 
-    async def _pause(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
+    async def _cmd_pause(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
         reason = str(args.get("reason") or "requested")
         await live.client.pause()
         job = self.history.active_for(live.config.id)
@@ -357,7 +367,7 @@ class PrinterManager:
         live.changed.set()
         return {"paused": True, "reason": reason, "job_id": job.id if job else None}
 
-    async def _resume(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
+    async def _cmd_resume(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
         await live.client.resume()
         job = self.history.active_for(live.config.id)
         if job is not None and (event := job.to(JOB_PRINTING)) is not None:
@@ -366,7 +376,7 @@ class PrinterManager:
         live.changed.set()
         return {"resumed": True, "job_id": job.id if job else None}
 
-    async def _cancel(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
+    async def _cmd_cancel(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
         job = self.history.active_for(live.config.id)
         await live.client.cancel()
         if job is not None:
@@ -375,7 +385,7 @@ class PrinterManager:
         live.changed.set()
         return {"cancelled": True, "job_id": job.id if job else None}
 
-    async def _preheat(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
+    async def _cmd_preheat(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
         tool, bed = _temperatures(args, "")
         if tool is None and bed is None:
             raise CommandError("invalid_args", "preheat needs tool and/or bed (°C)")
@@ -383,7 +393,7 @@ class PrinterManager:
         live.changed.set()
         return {"tool": tool, "bed": bed}
 
-    async def _gcode(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
+    async def _cmd_gcode(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
         commands = args.get("commands")
         if isinstance(commands, str):
             commands = [line for line in commands.splitlines() if line.strip()]
@@ -396,18 +406,18 @@ class PrinterManager:
         await live.client.gcode(commands)
         return {"sent": len(commands)}
 
-    async def _connect(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
+    async def _cmd_connect(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
         await live.client.connect()
         live.changed.set()
         return {"connecting": True}
 
-    async def _history(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
+    async def _cmd_history(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
         limit = args.get("limit", 20)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
             raise CommandError("invalid_args", "limit must be an integer 1-200")
         return {"jobs": [j.as_dict() for j in self.history.recent(live.config.id, limit)]}
 
-    async def _snapshot(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
+    async def _cmd_snapshot(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
         image = await self.snapshot(live.config.id)
         await self._sink.printer_snapshot(live.config.id, image)
         return {"bytes": len(image)}
@@ -426,12 +436,16 @@ class PrinterManager:
                     raise CommandError("webcam_failed", f"snapshot {url} answered {resp.status}")
                 return await resp.read()
         except (TimeoutError, aiohttp.ClientError) as err:
-            raise CommandError("webcam_failed", f"snapshot {url} failed: {err or 'timeout'}") from None
+            raise CommandError(
+                "webcam_failed", f"snapshot {url} failed: {err or 'timeout'}"
+            ) from None
 
 
 def _temperatures(args: Any, prefix: str) -> tuple[float | None, float | None]:
     if not isinstance(args, dict):
-        raise CommandError("invalid_args", f"{prefix or 'preheat'} must be an object with tool and/or bed")
+        raise CommandError(
+            "invalid_args", f"{prefix or 'preheat'} must be an object with tool and/or bed"
+        )
     out: list[float | None] = []
     for key, limit in (("tool", MAX_TOOL_C), ("bed", MAX_BED_C)):
         value = args.get(key)
@@ -439,7 +453,9 @@ def _temperatures(args: Any, prefix: str) -> tuple[float | None, float | None]:
             out.append(None)
             continue
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= limit:
-            raise CommandError("invalid_args", f"{prefix}{key} must be a temperature 0-{limit:g} °C")
+            raise CommandError(
+                "invalid_args", f"{prefix}{key} must be a temperature 0-{limit:g} °C"
+            )
         out.append(float(value))
     return out[0], out[1]
 
@@ -449,18 +465,3 @@ def _eta(status: PrinterStatus) -> str | None:
         return None
     when = datetime.now(UTC).timestamp() + status.time_left_s
     return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
-
-
-_Handler = Callable[[PrinterManager, _Live, dict[str, Any]], Awaitable[dict[str, Any]]]
-_HANDLERS: Final[dict[str, _Handler]] = {
-    "status": PrinterManager._status,
-    "print_file": PrinterManager._print_file,
-    "pause": PrinterManager._pause,
-    "resume": PrinterManager._resume,
-    "cancel": PrinterManager._cancel,
-    "preheat": PrinterManager._preheat,
-    "gcode": PrinterManager._gcode,
-    "connect": PrinterManager._connect,
-    "history": PrinterManager._history,
-    "snapshot": PrinterManager._snapshot,
-}

@@ -81,10 +81,10 @@ class MoonrakerClient:
         *,
         json_body: Any = None,
         data: Any = None,
-        timeout: float | None = None,
+        limit: float | None = None,
     ) -> Any:
         """One HTTP call; returns the `result` member; raises a PrinterError."""
-        limit = timeout or self._timeout
+        limit = limit or self._timeout
         try:
             async with self._session.request(
                 method,
@@ -103,7 +103,9 @@ class MoonrakerClient:
                 f"Moonraker at {self.url} did not answer {method} {path} within {limit:.0f} s"
             ) from None
         except aiohttp.ClientError as err:
-            raise PrinterUnreachableError(f"Moonraker at {self.url} is unreachable: {err}") from None
+            raise PrinterUnreachableError(
+                f"Moonraker at {self.url} is unreachable: {err}"
+            ) from None
 
     async def server_info(self) -> dict[str, Any]:
         """`GET /server/info` (klippy_connected, klippy_state)."""
@@ -129,7 +131,9 @@ class MoonrakerClient:
         form = aiohttp.FormData()
         form.add_field("file", data, filename=filename, content_type="application/octet-stream")
         form.add_field("root", "gcodes")
-        result = await self._request("POST", "/server/files/upload", data=form, timeout=UPLOAD_TIMEOUT)
+        result = await self._request(
+            "POST", "/server/files/upload", data=form, limit=UPLOAD_TIMEOUT
+        )
         # Moonraker answers {item: {path, root}, ...} (some versions without the result wrapper).
         item = (result or {}).get("item") or {}
         return str(item.get("path") or filename)
@@ -204,7 +208,9 @@ class MoonrakerClient:
                     if "error" in payload:
                         error = payload["error"] or {}
                         if error.get("code") in (401, 403):
-                            raise PrinterAuthError(f"Moonraker rejected the API key: {error.get('message')}")
+                            raise PrinterAuthError(
+                                f"Moonraker rejected the API key: {error.get('message')}"
+                            )
                         _LOGGER.debug("Moonraker %s RPC error %s", self.url, error)
                         continue
                     method = payload.get("method", "")

@@ -56,20 +56,26 @@ class PrinterMqtt:
         self._bridge.on_connect(self._on_connect)
 
     async def _on_connect(self) -> None:
-        assert self._manager is not None
+        if self._manager is None:
+            return
         for pid in self._manager.printer_ids:
             for topic, config in discovery_messages(self._manager.config(pid)):
                 await self._bridge.publish(topic, json.dumps(config), retain=True)
         await self._manager.republish()
 
     async def _on_command(self, message: aiomqtt.Message) -> None:
-        assert self._router is not None
+        if self._router is None:
+            return
         device_id = str(message.topic).split("/")[2]
-        payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+        payload = (
+            message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+        )
         ack = await self._router.handle(device_id, payload)
         await self._bridge.publish(device_topic(device_id, "ack"), json.dumps(ack), qos=1)
 
-    async def printer_state(self, printer_id: str, payload: dict[str, Any], available: bool) -> None:
+    async def printer_state(
+        self, printer_id: str, payload: dict[str, Any], available: bool
+    ) -> None:
         """State (retained) and availability (retained)."""
         await self._bridge.publish(
             device_topic(printer_id, "availability"),
@@ -82,7 +88,9 @@ class PrinterMqtt:
 
     async def printer_event(self, printer_id: str, payload: dict[str, Any]) -> None:
         """Job events (not retained: each happens once)."""
-        await self._bridge.publish(device_topic(printer_id, "event"), json.dumps(payload, default=str))
+        await self._bridge.publish(
+            device_topic(printer_id, "event"), json.dumps(payload, default=str)
+        )
 
     async def printer_snapshot(self, printer_id: str, image: bytes) -> None:
         """The webcam image for the discovered image entity (retained: HA shows the last one)."""

@@ -82,7 +82,7 @@ class OctoPrintClient:
         *,
         json_body: Any = None,
         data: Any = None,
-        timeout: float | None = None,
+        limit: float | None = None,
         job: bool = False,
     ) -> Any:
         """One REST call; returns decoded JSON (or None for 204); raises a PrinterError."""
@@ -93,7 +93,7 @@ class OctoPrintClient:
                 json=json_body,
                 data=data,
                 headers={"X-Api-Key": self._api_key},
-                timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
+                timeout=aiohttp.ClientTimeout(total=limit or self._timeout),
             ) as resp:
                 text = await resp.text()
                 if resp.status < 300:
@@ -101,10 +101,12 @@ class OctoPrintClient:
                 raise _error_for(resp.status, text, path, job=job)
         except TimeoutError:
             raise PrinterUnreachableError(
-                f"OctoPrint at {self.url} did not answer {method} {path} within {timeout or self._timeout:.0f} s"
+                f"OctoPrint at {self.url} did not answer {method} {path} within {limit or self._timeout:.0f} s"
             ) from None
         except aiohttp.ClientError as err:
-            raise PrinterUnreachableError(f"OctoPrint at {self.url} is unreachable: {err}") from None
+            raise PrinterUnreachableError(
+                f"OctoPrint at {self.url} is unreachable: {err}"
+            ) from None
 
     async def version(self) -> dict[str, Any]:
         """`GET /api/version` (checks the key too)."""
@@ -157,9 +159,7 @@ class OctoPrintClient:
         form.add_field("file", data, filename=filename, content_type="application/octet-stream")
         form.add_field("select", "false")
         form.add_field("print", "false")
-        result = await self._request(
-            "POST", "/api/files/local", data=form, timeout=UPLOAD_TIMEOUT
-        )
+        result = await self._request("POST", "/api/files/local", data=form, limit=UPLOAD_TIMEOUT)
         local = ((result or {}).get("files") or {}).get("local") or {}
         return str(local.get("path") or filename)
 
@@ -231,7 +231,9 @@ class OctoPrintClient:
                         break
                     payload = json.loads(msg.data)
                     if isinstance(payload, dict) and "event" in payload:
-                        _LOGGER.debug("OctoPrint %s event %s", self.url, payload["event"].get("type"))
+                        _LOGGER.debug(
+                            "OctoPrint %s event %s", self.url, payload["event"].get("type")
+                        )
                         on_change()
         except aiohttp.ClientError as err:
             raise PrinterUnreachableError(f"OctoPrint push channel at {ws_url}: {err}") from None
@@ -250,7 +252,9 @@ def _error_for(status: int, text: str, path: str, *, job: bool) -> PrinterError:
         )
     if status == 409:
         if job and "not operational" not in detail.lower():
-            return PrinterConflictError(f"OctoPrint refused it in the current state (409): {detail}")
+            return PrinterConflictError(
+                f"OctoPrint refused it in the current state (409): {detail}"
+            )
         return PrinterOfflineError(f"the printer is not operational (OctoPrint 409): {detail}")
     if status == 404:
         return PrinterRequestError(f"OctoPrint has no {path} (404): {detail}")
@@ -274,7 +278,7 @@ async def request_app_key(
     *,
     user: str | None = None,
     poll_interval: float = 1.0,
-    timeout: float = 300.0,
+    approval_timeout: float = 300.0,
     on_pending: ChangeCallback | None = None,
 ) -> str:
     """OctoPrint's app-key flow: probe, request, poll until the user decides in OctoPrint's UI.
@@ -304,7 +308,7 @@ async def request_app_key(
         if on_pending:
             on_pending()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + approval_timeout
         while loop.time() < deadline:
             async with session.get(
                 f"{base}/plugin/appkeys/request/{app_token}", timeout=http_timeout
@@ -316,4 +320,6 @@ async def request_app_key(
             await asyncio.sleep(poll_interval)
     except (TimeoutError, aiohttp.ClientError) as err:
         raise PrinterUnreachableError(f"OctoPrint at {base} is unreachable: {err}") from None
-    raise PrinterAuthError(f"nobody approved the app key for {app!r} within {timeout:.0f} s")
+    raise PrinterAuthError(
+        f"nobody approved the app key for {app!r} within {approval_timeout:.0f} s"
+    )

@@ -46,7 +46,9 @@ async def list_printers(request: web.Request) -> web.Response:
     printers = []
     for pid in manager.printer_ids:
         config = manager.config(pid)
-        printers.append({"id": pid, "name": config.name, "type": config.type, "state": manager.last_state(pid)})
+        printers.append(
+            {"id": pid, "name": config.name, "type": config.type, "state": manager.last_state(pid)}
+        )
     return web.json_response({"printers": printers})
 
 
@@ -82,15 +84,19 @@ async def printer_command(request: web.Request) -> web.Response:
     try:
         body: Any = await request.json()
     except ValueError:
-        return web.json_response({"error": "invalid_json", "message": "the body is not JSON"}, status=400)
+        return web.json_response(
+            {"error": "invalid_json", "message": "the body is not JSON"}, status=400
+        )
     if not isinstance(body, dict) or not isinstance(body.get("command"), str):
         return web.json_response(
-            {"error": "invalid_command", "message": "expected {\"command\": ..., \"args\": {...}}"},
+            {"error": "invalid_command", "message": 'expected {"command": ..., "args": {...}}'},
             status=400,
         )
     args = body.get("args") or {}
     if not isinstance(args, dict):
-        return web.json_response({"error": "invalid_args", "message": "args must be an object"}, status=400)
+        return web.json_response(
+            {"error": "invalid_args", "message": "args must be an object"}, status=400
+        )
     try:
         result = await request.app[PRINTERS_KEY].execute(
             request.match_info["printer_id"], body["command"], args

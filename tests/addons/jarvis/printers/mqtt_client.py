@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import queue
 import secrets
 import threading
 import time
@@ -22,7 +21,9 @@ class DeviceProbe:
         self._lock = threading.Lock()
         self._new = threading.Condition(self._lock)
         self._subscribed = threading.Event()
-        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"test-dev-{secrets.token_hex(4)}")
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"test-dev-{secrets.token_hex(4)}"
+        )
         self._client.reconnect_delay_set(min_delay=1, max_delay=1)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = lambda *_a: self._subscribed.set()
@@ -47,7 +48,13 @@ class DeviceProbe:
         data = payload if isinstance(payload, bytes | str) else json.dumps(payload)
         self._client.publish(topic, data, qos=qos).wait_for_publish(10)
 
-    def send(self, device: str, command: str, args: dict[str, Any] | None = None, request_id: str | None = None) -> str:
+    def send(
+        self,
+        device: str,
+        command: str,
+        args: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> str:
         request_id = request_id or secrets.token_hex(8)
         self.publish(
             f"jarvis/devices/{device}/cmd",
@@ -66,9 +73,13 @@ class DeviceProbe:
             return found
 
     def wait_ack(self, request_id: str, timeout: float = 20.0) -> dict[str, Any]:
-        return self.wait(lambda: (a := self.acks(request_id)) and a[0], timeout, f"ack {request_id}")
+        return self.wait(
+            lambda: (a := self.acks(request_id)) and a[0], timeout, f"ack {request_id}"
+        )
 
-    def command(self, device: str, command: str, args: dict[str, Any] | None = None, timeout: float = 20.0) -> dict[str, Any]:
+    def command(
+        self, device: str, command: str, args: dict[str, Any] | None = None, timeout: float = 20.0
+    ) -> dict[str, Any]:
         return self.wait_ack(self.send(device, command, args), timeout)
 
     def state(self, device: str) -> dict[str, Any] | None:
@@ -83,7 +94,9 @@ class DeviceProbe:
 
     def events(self, device: str) -> list[dict[str, Any]]:
         with self._lock:
-            return [json.loads(p) for t, p, _ in self.messages if t == f"jarvis/devices/{device}/event"]
+            return [
+                json.loads(p) for t, p, _ in self.messages if t == f"jarvis/devices/{device}/event"
+            ]
 
     def wait(self, check: Any, timeout: float, what: str) -> Any:
         deadline = time.monotonic() + timeout
@@ -93,7 +106,9 @@ class DeviceProbe:
                 return result
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"{what} not seen within {timeout}s; last messages: {self.messages[-5:]}")
+                raise TimeoutError(
+                    f"{what} not seen within {timeout}s; last messages: {self.messages[-5:]}"
+                )
             with self._new:
                 self._new.wait(min(left, 0.2))
 

@@ -6,12 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from jarvis_addon.printers.base import PrinterStatus
-from jarvis_addon.printers.jobs import (
-    JOB_PRINTING,
-    JOB_UPLOADING,
-    Job,
-    JobHistory,
-)
+from jarvis_addon.printers.jobs import JOB_PRINTING, JOB_UPLOADING, Job, JobHistory
 
 
 def _printing(job: Job) -> Job:
@@ -25,7 +20,9 @@ def test_progress_eta_pause_resume_finish() -> None:
     assert job.observe(PrinterStatus(state="printing", progress=40.0, time_left_s=60)) is None
     assert job.progress == 40.0
     eta = job.eta
-    assert eta is not None and timedelta(seconds=55) < eta - datetime.now(UTC) < timedelta(seconds=65)
+    assert eta is not None and timedelta(seconds=55) < eta - datetime.now(UTC) < timedelta(
+        seconds=65
+    )
     assert job.observe(PrinterStatus(state="paused", progress=40.0)) == "job_paused"
     assert job.eta is None
     assert job.observe(PrinterStatus(state="printing", progress=41.0)) == "job_resumed"
@@ -40,9 +37,14 @@ def test_outcomes() -> None:
     cancelled.cancel_requested = True
     assert cancelled.observe(PrinterStatus(state="idle", progress=30.0)) == "job_cancelled"
     klipper_cancel = _printing(Job(printer_id="p", filename="a.gcode"))
-    assert klipper_cancel.observe(PrinterStatus(state="idle", message="cancelled")) == "job_cancelled"
+    assert (
+        klipper_cancel.observe(PrinterStatus(state="idle", message="cancelled")) == "job_cancelled"
+    )
     complete = _printing(Job(printer_id="p", filename="a.gcode"))
-    assert complete.observe(PrinterStatus(state="idle", message="complete", progress=99.0)) == "job_finished"
+    assert (
+        complete.observe(PrinterStatus(state="idle", message="complete", progress=99.0))
+        == "job_finished"
+    )
     error = _printing(Job(printer_id="p", filename="a.gcode"))
     assert error.observe(PrinterStatus(state="error", message="thermal runaway")) == "job_failed"
     assert error.error == "thermal runaway"

@@ -97,7 +97,9 @@ async def test_errors_are_typed(octoprint: OctoPrint, http: aiohttp.ClientSessio
     assert await client.snapshot_url() is None  # the webcam is disabled
 
 
-async def test_app_key_flow_until_timeout(octoprint: OctoPrint, http: aiohttp.ClientSession) -> None:
+async def test_app_key_flow_until_timeout(
+    octoprint: OctoPrint, http: aiohttp.ClientSession
+) -> None:
     pending: list[bool] = []
     with pytest.raises(PrinterAuthError, match="nobody approved"):
         await request_app_key(
@@ -105,7 +107,7 @@ async def test_app_key_flow_until_timeout(octoprint: OctoPrint, http: aiohttp.Cl
             octoprint.url,
             "Jarvis test",
             poll_interval=0.2,
-            timeout=1.0,
+            approval_timeout=1.0,
             on_pending=lambda: pending.append(True),
         )
     assert pending == [True]

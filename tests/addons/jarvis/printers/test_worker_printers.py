@@ -66,7 +66,14 @@ def test_moonraker_job_over_mqtt(
         broker_options(
             broker,
             printers=[
-                _printer("mr1", "moonraker", moonraker.url, moonraker.api_key, scene_start="scene.shop_print", scene_finish="script.lights_off")
+                _printer(
+                    "mr1",
+                    "moonraker",
+                    moonraker.url,
+                    moonraker.api_key,
+                    scene_start="scene.shop_print",
+                    scene_finish="script.lights_off",
+                )
             ],
             printer_poll_interval=1,
             print_files_dir=str(files),
@@ -77,18 +84,33 @@ def test_moonraker_job_over_mqtt(
     # Discovery: sensors with device classes, buttons, the webcam image.
     disc = {t: json.loads(p) for t, p, _ in probe.messages if t.startswith("homeassistant/")}
     state_cfg = disc["homeassistant/sensor/jarvis_mr1/state/config"]
-    assert state_cfg["state_topic"] == "jarvis/devices/mr1/state" and state_cfg["device_class"] == "enum"
-    assert disc["homeassistant/sensor/jarvis_mr1/tool0_actual/config"]["device_class"] == "temperature"
+    assert (
+        state_cfg["state_topic"] == "jarvis/devices/mr1/state"
+        and state_cfg["device_class"] == "enum"
+    )
+    assert (
+        disc["homeassistant/sensor/jarvis_mr1/tool0_actual/config"]["device_class"] == "temperature"
+    )
     assert disc["homeassistant/sensor/jarvis_mr1/eta/config"]["device_class"] == "timestamp"
-    assert disc["homeassistant/button/jarvis_mr1/pause/config"]["command_topic"] == "jarvis/devices/mr1/cmd"
-    assert disc["homeassistant/image/jarvis_mr1/webcam/config"]["image_topic"] == "jarvis/devices/mr1/snapshot"
+    assert (
+        disc["homeassistant/button/jarvis_mr1/pause/config"]["command_topic"]
+        == "jarvis/devices/mr1/cmd"
+    )
+    assert (
+        disc["homeassistant/image/jarvis_mr1/webcam/config"]["image_topic"]
+        == "jarvis/devices/mr1/snapshot"
+    )
 
-    ack = probe.command("mr1", "print_file", {"path": "bracket.gcode", "preheat": {"tool": 205, "bed": 55}})
+    ack = probe.command(
+        "mr1", "print_file", {"path": "bracket.gcode", "preheat": {"tool": 205, "bed": 55}}
+    )
     assert ack["ok"], ack
     job_id = ack["result"]["job_id"]
     probe.wait(lambda: (s := probe.state("mr1")) and s["state"] == "printing", 10, "printing")
     moonraker.wait_print_state("printing")
-    started = probe.wait(lambda: [e for e in probe.events("mr1") if e["event"] == "job_started"], 5, "job_started")
+    started = probe.wait(
+        lambda: [e for e in probe.events("mr1") if e["event"] == "job_started"], 5, "job_started"
+    )
     assert started[0]["scene"] == "scene.shop_print" and started[0]["job"]["id"] == job_id
 
     rid = probe.send("mr1", "pause", {"reason": "test"})
@@ -116,7 +138,9 @@ def test_moonraker_job_over_mqtt(
     assert status == 200 and body["result"]["job"]["id"] == job_id
 
     # The print completes by itself (6 s): job_finished with its scene; history persisted.
-    finished = probe.wait(lambda: [e for e in probe.events("mr1") if e["event"] == "job_finished"], 20, "job_finished")
+    finished = probe.wait(
+        lambda: [e for e in probe.events("mr1") if e["event"] == "job_finished"], 20, "job_finished"
+    )
     assert finished[0]["scene"] == "script.lights_off" and finished[0]["job"]["progress"] == 100.0
     w.send(15)
     assert w.wait() == 0
@@ -157,7 +181,10 @@ def test_bad_input_gets_error_acks(
     assert "printer9" in error("printer9", "status")["message"]
     ack = error("op1", "print_file", {"filename": "cat.jpg", "gcode": "hello"})
     assert ack["error"] == "not_gcode" and "not a G-code file" in ack["message"]
-    assert error("op1", "print_file", {"filename": "x.gcode", "gcode": "Dear printer, hi"})["error"] == "not_gcode"
+    assert (
+        error("op1", "print_file", {"filename": "x.gcode", "gcode": "Dear printer, hi"})["error"]
+        == "not_gcode"
+    )
     assert error("op1", "print_file", {"path": "../../etc/passwd"})["error"] == "invalid_args"
     assert error("op1", "print_file", {"path": "missing.gcode"})["error"] == "file_not_found"
     assert error("op1", "print_file", {})["error"] == "invalid_args"
@@ -167,7 +194,15 @@ def test_bad_input_gets_error_acks(
     assert error("op1", "cancel")["error"] == "printer_busy_or_idle"  # no job: OctoPrint 409
     assert error("op1", "snapshot")["error"] == "no_webcam"
     probe.publish("jarvis/devices/op1/cmd", b"{not json")
-    probe.wait(lambda: any(json.loads(p).get("error") == "invalid_json" for t, p, _ in probe.messages if t == "jarvis/devices/op1/ack"), 10, "invalid_json ack")
+    probe.wait(
+        lambda: any(
+            json.loads(p).get("error") == "invalid_json"
+            for t, p, _ in probe.messages
+            if t == "jarvis/devices/op1/ack"
+        ),
+        10,
+        "invalid_json ack",
+    )
 
     state = probe.command("badkey", "status")["result"]  # status answers, even about a bad key
     assert state["state"] == "unreachable" and "API key" in state["message"]
@@ -188,11 +223,15 @@ def test_bad_input_gets_error_acks(
 
     # OctoPrint itself down, then back.
     octoprint.stop()
-    probe.wait(lambda: (s := probe.state("op1")) and s["state"] == "unreachable", 15, "op1 unreachable")
+    probe.wait(
+        lambda: (s := probe.state("op1")) and s["state"] == "unreachable", 15, "op1 unreachable"
+    )
     assert error("op1", "pause")["error"] == "printer_unreachable"
     octoprint.start()
     octoprint.connect_virtual()
-    probe.wait(lambda: probe.availability("op1") == "online", 15, "op1 back after OctoPrint restart")
+    probe.wait(
+        lambda: probe.availability("op1") == "online", 15, "op1 back after OctoPrint restart"
+    )
     assert w.alive()
     status, health = w.request("/api/v1/health")
     assert status == 200 and health["status"] == "ok"
@@ -234,7 +273,7 @@ def test_broker_restart_command_during_outage_runs_once(
     w.wait_health(lambda h: not h["mqtt"]["connected"], timeout=10)
     probe = devices(private_broker)
     rid = probe.send("mr1", "pause", {"reason": "during outage"})
-    status, health = w.request("/api/v1/health")
+    _status, health = w.request("/api/v1/health")
     assert not health["mqtt"]["connected"], "the worker reconnected before the command was sent"
     ack = probe.wait_ack(rid, timeout=20)
     assert ack["ok"], ack

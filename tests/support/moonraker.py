@@ -123,6 +123,13 @@ class Moonraker:
         self.klippy_sock.unlink(missing_ok=True)
 
     def start(self, timeout: float = 30.0) -> Moonraker:
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()  # never leave Moonraker or the stub behind
+            raise
+
+    def _start(self, timeout: float) -> Moonraker:
         self.start_klipper()
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -144,7 +151,6 @@ class Moonraker:
                 if status == 200 and body["result"]["klippy_state"] == "ready":
                     return self
             if time.monotonic() > deadline:
-                self.stop()
                 raise TimeoutError(f"Moonraker not ready after {timeout}s:\n{self.log()[-3000:]}")
             time.sleep(0.2)
 

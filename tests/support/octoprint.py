@@ -100,6 +100,13 @@ class OctoPrint:
         (self.basedir / "config.yaml").write_text(_yaml(config) + "\n")
 
     def start(self, timeout: float = 60.0) -> OctoPrint:
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()  # never leave OctoPrint behind
+            raise
+
+    def _start(self, timeout: float) -> OctoPrint:
         argv = [
             octoprint_bin(),
             "serve",
@@ -127,7 +134,6 @@ class OctoPrint:
                 if status == 200:
                     return self
             if time.monotonic() > deadline:
-                self.stop()
                 raise TimeoutError(f"OctoPrint not up after {timeout}s:\n{self.log()[-3000:]}")
             time.sleep(0.2)
 

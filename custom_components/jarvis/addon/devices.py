@@ -92,8 +92,6 @@ class _AckListener:
 
 async def _ack_listener(hass: HomeAssistant) -> _AckListener:
     """The live ack subscription (made, and proven live with a probe, on first use)."""
-    if not await mqtt.async_wait_for_mqtt_client(hass):
-        raise _mqtt_unavailable()
     client = hass.data["mqtt"].client
     listener = hass.data.get(_ACKS)
     if listener is None or listener.client is not client:
@@ -202,7 +200,7 @@ async def async_send_device_command(
     args: dict[str, Any],
     *,
     user_id: str | None = None,
-    ack_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+    ack_timeout: float | None = None,
 ) -> dict[str, Any]:
     """Send one command to an add-on device and return the result of its ack.
 
@@ -210,6 +208,7 @@ async def async_send_device_command(
     device, not G-code, printer offline, ...) or HomeAssistantError (MQTT down, no ack in time).
     """
     validate_device_command(device_id, command, args)
+    ack_timeout = ack_timeout or DEFAULT_COMMAND_TIMEOUT
     if not await mqtt.async_wait_for_mqtt_client(hass):
         raise _mqtt_unavailable()
     await _wait_connected(hass, min(ack_timeout, RECONNECT_WAIT))
@@ -276,7 +275,7 @@ async def async_track_job_events(hass: HomeAssistant) -> CALLBACK_TYPE | None:
 
 
 async def _run_scene(hass: HomeAssistant, device_id: str, event: str, entity_id: str) -> None:
-    """scene.turn_on / script.turn_on for a job event's configured entity (logged, never raised)."""
+    """scene.turn_on / script.turn_on for a job event's configured entity."""
     domain = entity_id.split(".", 1)[0]
     if domain not in ("scene", "script") or hass.states.get(entity_id) is None:
         LOGGER.warning(
@@ -287,7 +286,5 @@ async def _run_scene(hass: HomeAssistant, device_id: str, event: str, entity_id:
         )
         return
     LOGGER.info("Printer %s %s: turning on %s", device_id, event, entity_id)
-    try:
-        await hass.services.async_call(domain, "turn_on", {"entity_id": entity_id}, blocking=True)
-    except HomeAssistantError as err:
-        LOGGER.warning("Printer %s %s: %s failed: %s", device_id, event, entity_id, err)
+    # scene/script turn_on start it and report their own failures in their logs.
+    await hass.services.async_call(domain, "turn_on", {"entity_id": entity_id}, blocking=True)

@@ -23,6 +23,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 import voluptuous as vol
 
+from custom_components.jarvis.addon import devices
 from custom_components.jarvis.addon.devices import (
     EVENT_PRINTER_JOB,
     DeviceCommandError,
@@ -394,7 +395,7 @@ async def test_commands_without_mqtt_or_addon(hass: HomeAssistant) -> None:
 
 
 async def test_command_times_out_without_addon(
-    hass: HomeAssistant, mosquitto: Mosquitto, tmp_path: Path
+    hass: HomeAssistant, mosquitto: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "config" / "configuration.yaml").write_text("")
     mqtt_entry = MockConfigEntry(
@@ -404,7 +405,73 @@ async def test_command_times_out_without_addon(
     assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
     with pytest.raises(HomeAssistantError, match="did not answer"):
         await async_send_device_command(hass, "nobody_here", "status", {}, ack_timeout=1)
-    # Malformed acks and job events are ignored (logged), never raised.
+    # Malformed acks are ignored (logged), never raised; a later command still works out.
     await mqtt.async_publish(hass, "jarvis/devices/x/ack", "not json")
     await mqtt.async_publish(hass, "jarvis/devices/x/ack", "[1]")
-    await asyncio.sleep(0.3)
+    await _until(lambda: "Ignoring a non-JSON ack" in caplog.text, 5, "logged")
+    with pytest.raises(HomeAssistantError, match="did not answer"):
+        await async_send_device_command(hass, "nobody_here", "status", {}, ack_timeout=0.5)
+
+
+async def test_http_without_mqtt_or_answer(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    mosquitto: Mosquitto,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert await async_setup_component(hass, DOMAIN, {})
+    client = await hass_client()
+    resp = await client.post("/api/jarvis/device/printer2/command", json={"command": "status"})
+    assert resp.status == 503 and (await resp.json())["error"] == "mqtt_unavailable"
+    (tmp_path / "config" / "configuration.yaml").write_text("")
+    mqtt_entry = MockConfigEntry(
+        domain="mqtt", data={"broker": mosquitto.host, "port": mosquitto.port}
+    )
+    mqtt_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    # No add-on listens: the wait for the ack ends (the limit is a setting, 1 s here).
+    monkeypatch.setattr(devices, "DEFAULT_COMMAND_TIMEOUT", 1.0)
+    resp = await client.post("/api/jarvis/device/printer2/command", json={"command": "status"})
+    body = await resp.json()
+    assert resp.status == 504 and body["error"] == "device_command_timeout"
+    assert "printer2 did not answer status" in body["message"]
+    # MQTT reloaded: a new client, a new ack subscription, still a clean timeout.
+    assert await hass.config_entries.async_reload(mqtt_entry.entry_id)
+    with pytest.raises(HomeAssistantError, match="did not answer"):
+        await async_send_device_command(hass, "printer2", "status", {}, ack_timeout=1)
+
+
+async def test_job_events_fire_and_run_scenes(
+    hass: HomeAssistant, mosquitto: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "config" / "configuration.yaml").write_text("")
+    mqtt_entry = MockConfigEntry(
+        domain="mqtt", data={"broker": mosquitto.host, "port": mosquitto.port}
+    )
+    mqtt_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    assert await async_setup_component(
+        hass,
+        "script",
+        {"script": {"broken": {"sequence": [{"action": "nothing.here"}]}, "ok": {"sequence": []}}},
+    )
+    unsub = await devices.async_track_job_events(hass)
+    assert unsub is not None
+    fired: list[dict[str, Any]] = []
+    hass.bus.async_listen(EVENT_PRINTER_JOB, lambda e: fired.append(dict(e.data)))
+    await asyncio.sleep(1)  # HA batches its subscriptions
+    topic = "jarvis/devices/p1/event"
+    await mqtt.async_publish(hass, topic, "not json")
+    await mqtt.async_publish(hass, topic, '{"no": "event"}')
+    await mqtt.async_publish(hass, topic, '{"event": "job_started", "scene": "light.kitchen"}')
+    await mqtt.async_publish(hass, topic, '{"event": "job_failed", "scene": "script.broken"}')
+    await mqtt.async_publish(hass, topic, '{"event": "job_finished", "scene": "script.ok"}')
+    await _until(lambda: len(fired) == 3, 10, "three job events")
+    await _until(lambda: "turning on script.ok" in caplog.text, 5, "finish script run")
+    assert "turning on script.broken" in caplog.text  # its failure is the script's own business
+    assert "Ignoring a non-JSON job event" in caplog.text
+    assert "Ignoring a malformed job event" in caplog.text
+    assert "light.kitchen is not a scene or script" in caplog.text
+    assert [e["event"] for e in fired] == ["job_started", "job_failed", "job_finished"]
+    unsub()

@@ -81,7 +81,12 @@ def test_moonraker_job_over_mqtt(
     ).start()
     w.wait_health(lambda h: h["mqtt"]["connected"])
     probe.wait(lambda: probe.availability("mr1") == "online", 15, "mr1 online")
-    # Discovery: sensors with device classes, buttons, the webcam image.
+    # Discovery: sensors with device classes, buttons, the webcam image (published last).
+    probe.wait(
+        lambda: any(t == "homeassistant/image/jarvis_mr1/webcam/config" for t, _, _ in probe.messages),
+        10,
+        "discovery",
+    )
     disc = {t: json.loads(p) for t, p, _ in probe.messages if t.startswith("homeassistant/")}
     state_cfg = disc["homeassistant/sensor/jarvis_mr1/state/config"]
     assert (

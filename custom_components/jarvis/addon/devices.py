@@ -12,6 +12,7 @@ import asyncio
 from dataclasses import dataclass, field
 import json
 import re
+import time
 from typing import Any, Final
 import uuid
 
@@ -216,7 +217,15 @@ async def async_send_device_command(
     request_id = uuid.uuid4().hex
     future: asyncio.Future[dict[str, Any]] = hass.loop.create_future()
     listener.pending[request_id] = future
-    payload = {"request_id": request_id, "command": command, "args": args, "user_id": user_id}
+    payload = {
+        "request_id": request_id,
+        "command": command,
+        "args": args,
+        "user_id": user_id,
+        # The add-on's session queues commands while it is away; once nobody waits for the
+        # answer any more, it must not run them.
+        "expires_at": time.time() + ack_timeout,
+    }
     try:
         await mqtt.async_publish(hass, device_topic(device_id, "cmd"), json.dumps(payload), qos=1)
         async with asyncio.timeout(ack_timeout):

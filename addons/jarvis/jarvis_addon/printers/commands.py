@@ -3,7 +3,8 @@
 The payload is `{request_id, command, args}`; the ack `{request_id, ok, error?, message?, result?}`.
 QoS 1 delivers at least once (and the persistent session redelivers after a reconnect), so a
 request id seen before is answered with the first ack again and never executed twice. A payload
-without a request id (an HA MQTT button) gets one and is not de-duplicated.
+without a request id (an HA MQTT button) gets one and is not de-duplicated. A command past its
+optional `expires_at` (Unix time; the sender stopped waiting) is answered `expired`, not run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import OrderedDict
 import json
 import logging
 import secrets
+import time
 from typing import Any, Final
 
 from .manager import CommandError, PrinterManager
@@ -57,6 +59,19 @@ class CommandRouter:
                 device_id,
             )
             return await asyncio.shield(earlier)
+        expires_at = request.get("expires_at")
+        if (
+            isinstance(expires_at, int | float)
+            and not isinstance(expires_at, bool)
+            and time.time() > expires_at
+        ):
+            # The sender gave up waiting (e.g. it was sent while we were away for long): a late
+            # print start or heat-up would surprise whoever is at the printer now.
+            return _error(
+                request_id,
+                "expired",
+                f"the command expired {time.time() - expires_at:.0f} s ago and was not run",
+            )
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._seen[request_id] = future
         while len(self._seen) > self._remember:

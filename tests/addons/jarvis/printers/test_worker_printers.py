@@ -83,7 +83,9 @@ def test_moonraker_job_over_mqtt(
     probe.wait(lambda: probe.availability("mr1") == "online", 15, "mr1 online")
     # Discovery: sensors with device classes, buttons, the webcam image (published last).
     probe.wait(
-        lambda: any(t == "homeassistant/image/jarvis_mr1/webcam/config" for t, _, _ in probe.messages),
+        lambda: any(
+            t == "homeassistant/image/jarvis_mr1/webcam/config" for t, _, _ in probe.messages
+        ),
         10,
         "discovery",
     )
@@ -198,6 +200,17 @@ def test_bad_input_gets_error_acks(
     assert error("op1", "gcode", {"commands": []})["error"] == "invalid_args"
     assert error("op1", "cancel")["error"] == "printer_busy_or_idle"  # no job: OctoPrint 409
     assert error("op1", "snapshot")["error"] == "no_webcam"
+    probe.publish(
+        "jarvis/devices/op1/cmd",
+        {
+            "request_id": "old-one",
+            "command": "preheat",
+            "args": {"tool": 200},
+            "expires_at": time.time() - 60,
+        },
+    )
+    expired = probe.wait_ack("old-one")
+    assert expired["error"] == "expired" and "not run" in expired["message"]
     probe.publish("jarvis/devices/op1/cmd", b"{not json")
     probe.wait(
         lambda: any(

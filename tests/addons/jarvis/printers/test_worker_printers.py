@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import http.server
 import json
 from pathlib import Path
+import threading
 import time
 from typing import Any
+import urllib.error
 import urllib.request
 
 import pytest
@@ -299,3 +302,65 @@ def test_broker_restart_command_during_outage_runs_once(
     time.sleep(1.5)
     assert moonraker.klipper_calls().count("PAUSE") == 1
     assert len(probe.acks(rid)) == 1
+
+
+def test_webcam_snapshot_reaches_mqtt_and_http(
+    broker: Mosquitto,
+    worker: Callable[..., Worker],
+    devices: Callable[[Mosquitto], DeviceProbe],
+) -> None:
+    jpeg = b"\xff\xd8\xff\xe0" + b"jarvis-test-frame" + b"\xff\xd9"
+
+    class Camera(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/snap.jpg" else 404)
+            self.send_header("Content-Type", "image/jpeg")
+            self.end_headers()
+            self.wfile.write(jpeg)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    camera = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Camera)
+    threading.Thread(target=camera.serve_forever, daemon=True).start()
+    try:
+        cam_url = f"http://127.0.0.1:{camera.server_address[1]}"
+        probe = devices(broker)
+        w = worker(
+            broker_options(
+                broker,
+                printers=[
+                    _printer(
+                        "cam",
+                        "octoprint",
+                        f"http://127.0.0.1:{free_port()}",
+                        "k",
+                        snapshot_url=f"{cam_url}/snap.jpg",
+                    ),
+                    _printer(
+                        "badcam",
+                        "octoprint",
+                        f"http://127.0.0.1:{free_port()}",
+                        "k",
+                        snapshot_url=f"{cam_url}/nope",
+                    ),
+                ],
+            )
+        ).start()
+        w.wait_health(lambda h: h["mqtt"]["connected"])
+        ack = probe.command("cam", "snapshot")
+        assert ack["ok"] and ack["result"]["bytes"] == len(jpeg)
+        probe.wait(
+            lambda: ("jarvis/devices/cam/snapshot", jpeg) in [(t, d) for t, d, _ in probe.messages],
+            10,
+            "snapshot on MQTT",
+        )
+        req = urllib.request.Request(  # noqa: S310 - loopback
+            w.url + "/api/v1/printers/cam/snapshot", headers={"Authorization": f"Bearer {w.token}"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+            assert resp.headers["Content-Type"] == "image/jpeg" and resp.read() == jpeg
+        failed = probe.command("badcam", "snapshot")
+        assert failed["error"] == "webcam_failed" and "404" in failed["message"]
+    finally:
+        camera.shutdown()

@@ -14,7 +14,9 @@ from homeassistant.helpers import llm
 from homeassistant.util.json import JsonObjectType
 import voluptuous as vol
 
-from .addon.devices import async_send_device_command
+# Called through the module: a safety gate that wraps devices.async_send_device_command
+# (the one path for device commands) is then always in the way.
+from .addon import devices
 from .const import DOMAIN
 
 API_ID: Final = f"{DOMAIN}_workshop"
@@ -41,7 +43,7 @@ class _PrinterTool(llm.Tool):
         """Send it; an error becomes a result the model can read out."""
         user_id = llm_context.context.user_id if llm_context.context else None
         try:
-            result = await async_send_device_command(
+            result = await devices.async_send_device_command(
                 hass,
                 tool_input.tool_args["printer"],
                 self.command,

@@ -17,7 +17,9 @@ from homeassistant.core import (
 from homeassistant.helpers import config_validation as cv
 import voluptuous as vol
 
-from .addon.devices import async_send_device_command
+# Called through the module: a safety gate that wraps devices.async_send_device_command
+# (the one path for device commands) is then always in the way.
+from .addon import devices
 from .const import DOMAIN
 
 SERVICE_PRINT_FILE: Final = "print_file"
@@ -68,7 +70,7 @@ def print_file_args(data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _print_file(call: ServiceCall) -> ServiceResponse:
-    return await async_send_device_command(
+    return await devices.async_send_device_command(
         call.hass,
         call.data[ATTR_PRINTER],
         "print_file",
@@ -78,7 +80,7 @@ async def _print_file(call: ServiceCall) -> ServiceResponse:
 
 
 async def _printer_command(call: ServiceCall) -> ServiceResponse:
-    return await async_send_device_command(
+    return await devices.async_send_device_command(
         call.hass,
         call.data[ATTR_PRINTER],
         call.data["command"],

@@ -526,6 +526,7 @@ class HaStyleAgent(conversation.ConversationEntity):
 
     _attr_name = "Baseline"
     _attr_unique_id = "baseline"
+
     def __init__(self, provider: Any) -> None:
         self.provider = provider
 

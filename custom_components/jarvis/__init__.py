@@ -16,6 +16,7 @@ from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
 from .addon.client import AddonClient
+from .addon.devices import async_track_job_events
 from .cad import async_setup_cad
 from .candidates import CandidatePool
 from .const import CONF_API_TOKEN, DOMAIN, LEDGER_RETENTION_DAYS, LOGGER
@@ -24,6 +25,7 @@ from .coordinator import JarvisAddonCoordinator, JarvisConfigEntry, JarvisRuntim
 from .exposure import ExposureCache
 from .http import async_register_views
 from .ledger_writer import LedgerWriter
+from .printer_llm import async_register_llm_api
 from .router.ledger import Ledger, LedgerError
 from .routing_metrics import async_setup_routing_metrics
 from .safety import async_setup_safety, async_setup_safety_entry
@@ -45,6 +47,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_register_views(hass)
     async_setup_cad(hass)
     async_setup_safety(hass)
+    async_register_llm_api(hass)
     return True
 
 
@@ -103,6 +106,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bo
     entry.runtime_data.metrics = await async_setup_routing_metrics(hass, entry, ledger)
     entry.async_on_unload(async_track_time_interval(hass, prune, timedelta(hours=24)))
     entry.async_on_unload(entry.add_update_listener(_async_reload))
+    # Printer job events -> jarvis_printer_job events and their scenes (when MQTT is set up).
+    if unsub_jobs := await async_track_job_events(hass):
+        entry.async_on_unload(unsub_jobs)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

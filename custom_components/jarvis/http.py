@@ -20,6 +20,7 @@ from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.util.json import json_loads
 
 from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, MAX_REQUEST_CHARS
+from .device_http import DeviceCommandView
 from .routing_log import RoutingLogQueryError, async_query, parse_filters
 from .safety.gate import REQUEST_SOURCE_IP
 from .services import loaded_entry
@@ -255,3 +256,4 @@ def async_register_views(hass: HomeAssistant) -> None:
     """Register the views once."""
     hass.http.register_view(RoutingLogsView())
     hass.http.register_view(QueryView())
+    hass.http.register_view(DeviceCommandView())

@@ -20,6 +20,7 @@ import voluptuous as vol
 from .addon.client import AddonAuthError, AddonError
 from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, SERVICE_GET_ADDON_STATUS, SERVICE_GET_ROUTING_LOG
 from .coordinator import JarvisConfigEntry
+from .printer_services import async_setup_printer_services
 from .routing_log import FILTERS, RoutingLogQueryError, async_query, parse_filters
 
 GET_ADDON_STATUS_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
@@ -112,6 +113,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         schema=GET_ROUTING_LOG_SCHEMA,
         supports_response=SupportsResponse.ONLY,
     )
+    async_setup_printer_services(hass)
     hass.services.async_register(
         DOMAIN,
         SERVICE_GET_ADDON_STATUS,

@@ -4,6 +4,8 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="${JARVIS_VENV:-$ROOT/.venv}"              # Home Assistant + integration + test tools
 ADDON_VENV="${JARVIS_ADDON_VENV:-$ROOT/.venv-addon}"  # the add-on worker (its own container in production)
+OCTOPRINT_VENV="${JARVIS_OCTOPRINT_VENV:-$ROOT/.venv-octoprint}"  # real OctoPrint 1.11.8 for printer tests
+MOONRAKER_VENV="${JARVIS_MOONRAKER_VENV:-$ROOT/.venv-moonraker}"  # real Moonraker 0.11.0 for printer tests
 
 log() { printf '\033[1;34m[jarvis]\033[0m %s\n' "$*" >&2; }
 warn() { printf '\033[1;33m[jarvis] WARNING:\033[0m %s\n' "$*" >&2; }
@@ -36,4 +38,16 @@ pick_python() {
     warn "installing with pip --ignore-requires-python (the test suite runs fine on it)."
     PIP_EXTRA=(--ignore-requires-python)
   fi
+}
+
+# OctoPrint 1.11 and Moonraker 0.11 want Python 3.12 or 3.11 (not 3.13). Sets PEER_PYTHON.
+pick_peer_python() {
+  local cand
+  PEER_PYTHON=""
+  for cand in python3.12 python3.11 "${PYENV_ROOT:-/nonexistent}"/versions/3.12*/bin/python3 "${PYENV_ROOT:-/nonexistent}"/versions/3.11*/bin/python3; do
+    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; assert sys.version_info[:2] in ((3, 12), (3, 11))' 2>/dev/null; then
+      PEER_PYTHON=$(command -v "$cand"); return
+    fi
+  done
+  die "no Python 3.12 or 3.11 found for OctoPrint/Moonraker (install one, e.g. with pyenv)"
 }

@@ -70,3 +70,36 @@ def test_no_usable_python_is_an_error(
     rc, lines = _pick(tmp_path, {"python3.13": (3, 12, 9)}, pyenv)
     assert rc != 0
     assert "no Python >= 3.13 found" in lines[-1]
+
+
+def _peer_pick(tmp_path: Path, pythons: dict[str, tuple[int, int]]) -> tuple[int, str, str]:
+    """Run pick_peer_python with fake interpreters that pass its check only for 3.11/3.12."""
+    for rel, (major, minor) in pythons.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ok = (major, minor) in ((3, 12), (3, 11))
+        path.write_text(f"#!/bin/sh\nexit {0 if ok else 1}\n")
+        path.chmod(0o755)
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    script = f'source {ROOT}/scripts/lib/common.sh; pick_peer_python; echo "$PEER_PYTHON"'
+    proc = subprocess.run(
+        ["/bin/bash", "-c", script],
+        env={"PATH": str(tmp_path / "bin"), "PYENV_ROOT": str(tmp_path / "pyenv")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.returncode, proc.stdout.strip(), proc.stderr
+
+
+def test_printer_peers_get_312_or_311(tmp_path: Path) -> None:
+    rc, python, _err = _peer_pick(
+        tmp_path, {"bin/python3.12": (3, 13), "pyenv/versions/3.11.7/bin/python3": (3, 11)}
+    )
+    assert rc == 0
+    assert python == str(tmp_path / "pyenv" / "versions" / "3.11.7" / "bin" / "python3")
+
+
+def test_no_peer_python_is_an_error(tmp_path: Path) -> None:
+    rc, _python, err = _peer_pick(tmp_path, {"pyenv/versions/3.13.0/bin/python3": (3, 13)})
+    assert rc != 0 and "no Python 3.12 or 3.11" in err

@@ -78,6 +78,9 @@ class Mosquitto:
                     "log_type error",
                     "log_type warning",
                     "log_type notice",
+                    # As root, Mosquitto drops to user `mosquitto`, which cannot write the
+                    # private temp dir: the log and the persistence file (sessions!) would be lost.
+                    *(["user root"] if os.geteuid() == 0 else []),
                     "",
                 ]
             )

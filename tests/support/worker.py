@@ -42,6 +42,8 @@ class Worker:
         keepalive: int = 2,
         port: int | None = None,
         llm: bool = False,
+        options: dict[str, object] | None = None,
+        args: list[str] | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / "data"
@@ -60,10 +62,12 @@ class Worker:
                     "mqtt_port": mqtt_port,
                     # The bundled model costs ~0.5 s and ~235 MB per worker: only where a test needs it.
                     "llm_enabled": llm,
+                    **(options or {}),
                 }
             )
         )
         self.log_path = self.workdir / "worker.log"
+        self.extra_args = args or []
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> Worker:
@@ -86,6 +90,7 @@ class Worker:
                     str(self.port),
                     "--mqtt-keepalive",
                     str(self.keepalive),
+                    *self.extra_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -30,6 +30,8 @@ from .cad import config as cad_config
 from .cad.service import CadService
 from .llm.service import LlmOptions, LocalLlm
 from .mqtt import Broker, BrokerResolver, BrokerUnavailableError, MqttBridge
+from .printers.manager import PrinterManager
+from .printers.mqtt_glue import PrinterMqtt
 from .settings import OptionsError, Settings
 from .supervisor import SupervisorClient, SupervisorError
 from .web import ApiState, create_app
@@ -97,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=30.0,
         help="longest wait between MQTT reconnect attempts, seconds",
+    )
+    parser.add_argument(
+        "--mqtt-reconnect-min",
+        type=float,
+        default=1.0,
+        help="first wait before an MQTT reconnect attempt, seconds",
     )
     return parser
 
@@ -236,9 +244,25 @@ async def serve(
         supervisor = SupervisorClient.from_env(session, environ)
         bridge = MqttBridge(
             make_resolver(settings, supervisor, redactor),
+            # Stable id + persistent session: commands sent while we reconnect are queued for us.
+            client_id=f"jarvis-addon-{instance_id}",
+            clean_session=False,
             keepalive=args.mqtt_keepalive,
+            reconnect_min=args.mqtt_reconnect_min,
             reconnect_max=args.mqtt_reconnect_max,
         )
+        printer_mqtt = PrinterMqtt(bridge)
+        printers = PrinterManager(
+            settings.printers,
+            session,
+            printer_mqtt,
+            data_dir=args.data_dir,
+            files_dir=Path(settings.print_files_dir),
+            poll_interval=settings.printer_poll_interval,
+        )
+        printer_mqtt.attach(printers)
+        for printer in settings.printers:
+            redactor.add_secret(printer.api_key)
         llm = LocalLlm(
             LlmOptions(
                 enabled=settings.llm_enabled,
@@ -256,6 +280,7 @@ async def serve(
             hostname=socket.gethostname(),
             llm=llm,
             cad=cad,
+            printers=printers,
         )
         runner = web.AppRunner(create_app(state))
         await runner.setup()
@@ -269,6 +294,7 @@ async def serve(
         bridge.start()
         if cad is not None:
             cad.start()
+        printers.start()
         llm.start_in_background()  # the API answers (llm.ready false) while the model loads
         discovery = (
             asyncio.create_task(announce_discovery(supervisor, state, args.port))
@@ -283,6 +309,7 @@ async def serve(
             await asyncio.gather(discovery, return_exceptions=True)
         if cad is not None:
             await cad.stop()
+        await printers.stop()
         await bridge.stop()
         await llm.stop()  # first: proxied answers in flight end now instead of delaying cleanup
         await runner.cleanup()

@@ -52,6 +52,9 @@ class Broker:
 
 
 BrokerResolver = Callable[[], Awaitable[Broker]]
+MessageHandler = Callable[[aiomqtt.Message], Awaitable[None]]
+ConnectHandler = Callable[[], Awaitable[None]]
+PENDING_LIMIT: Final = 500  # non-retained messages kept while disconnected (acks, events)
 
 
 class MqttBridge:
@@ -66,8 +69,13 @@ class MqttBridge:
         reconnect_min: float = 1.0,
         reconnect_max: float = 30.0,
         timeout: float = 10.0,
+        clean_session: bool = True,
     ) -> None:
-        """Set up; nothing connects before start()."""
+        """Set up; nothing connects before start().
+
+        With clean_session False (and a stable client_id) the broker keeps the subscriptions and
+        queues QoS 1 messages while the bridge is away, delivering them after the reconnect.
+        """
         self._resolve = resolve
         self.client_id = client_id or f"jarvis-addon-{secrets.token_hex(4)}"
         self._keepalive = keepalive
@@ -80,7 +88,40 @@ class MqttBridge:
         self.reconnects = 0  # connection attempts after the first one (failed or lost before)
         self.broker: Broker | None = None
         self._session_connected = False
+        self._clean_session = clean_session
         self._client: aiomqtt.Client | None = None
+        self._subscriptions: dict[str, MessageHandler] = {}
+        self._on_connect: list[ConnectHandler] = []
+        self._retained: dict[str, tuple[bytes, int]] = {}  # latest per topic, resent on reconnect
+        self._pending: list[tuple[str, bytes, int]] = []
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    def subscribe(self, topic: str, handler: MessageHandler) -> None:
+        """Call handler (as its own task) for every QoS 1 message on topic; before start()."""
+        self._subscriptions[topic] = handler
+
+    def on_connect(self, handler: ConnectHandler) -> None:
+        """Run handler after every (re)connect (e.g. publish discovery again)."""
+        self._on_connect.append(handler)
+
+    async def publish(
+        self, topic: str, payload: str | bytes, *, qos: int = 1, retain: bool = False
+    ) -> None:
+        """Publish now, or keep it for the next connection (retained: the latest per topic)."""
+        data = payload.encode() if isinstance(payload, str) else payload
+        if retain:
+            self._retained[topic] = (data, qos)
+        client = self._client
+        if client is not None and self.connected:
+            try:
+                await client.publish(topic, data, qos=qos, retain=retain, timeout=self._timeout)
+            except aiomqtt.MqttError as err:
+                _LOGGER.debug("MQTT: publish to %s failed (%s); kept for the reconnect", topic, err)
+            else:
+                return
+        if not retain:
+            self._pending.append((topic, data, qos))
+            del self._pending[:-PENDING_LIMIT]
 
     def start(self) -> None:
         """Start connecting in the background."""
@@ -100,13 +141,6 @@ class MqttBridge:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-    async def publish(self, topic: str, payload: str, retain: bool = False) -> None:
-        """Publish on the live connection (QoS 1); MqttError when there is none right now."""
-        client = self._client
-        if client is None or not self.connected:
-            raise aiomqtt.MqttError("not connected to the broker")
-        await client.publish(topic, payload, qos=STATUS_QOS, retain=retain, timeout=self._timeout)
 
     async def _run(self) -> None:
         delay = self._reconnect_min
@@ -157,6 +191,7 @@ class MqttBridge:
             username=broker.username,
             password=broker.password,
             identifier=self.client_id,
+            clean_session=self._clean_session,
             protocol=aiomqtt.ProtocolVersion.V31
             if broker.protocol == "3.1"
             else aiomqtt.ProtocolVersion.V311,
@@ -167,8 +202,11 @@ class MqttBridge:
         )
         async with client:
             await client.publish(STATUS_TOPIC, STATUS_ONLINE, qos=STATUS_QOS, retain=True)
-            self._session_connected = self.connected = True
+            for topic in self._subscriptions:
+                await client.subscribe(topic, qos=1)
             self._client = client
+            self._session_connected = self.connected = True
+            await self._after_connect(client)
             _LOGGER.info(
                 "MQTT: connected to %s:%d (from %s) as %s; %s=%s",
                 broker.host,
@@ -197,8 +235,8 @@ class MqttBridge:
         # Iterating messages is how aiomqtt reports a lost connection; subscriptions for
         # device commands will be consumed here too.
         async def drain() -> None:
-            async for _message in client.messages:
-                pass
+            async for message in client.messages:
+                self._dispatch(message)
             raise aiomqtt.MqttError(
                 "message stream ended"
             )  # pragma: no cover - the iterator never ends cleanly
@@ -213,3 +251,29 @@ class MqttBridge:
             await asyncio.gather(loss, stop, return_exceptions=True)
         if loss.done() and not loss.cancelled() and (err := loss.exception()) is not None:
             raise err
+
+    async def _after_connect(self, client: aiomqtt.Client) -> None:
+        """Resend retained state and queued messages, then run the on_connect handlers."""
+        pending, self._pending = self._pending, []
+        for topic, (data, qos) in list(self._retained.items()):
+            await client.publish(topic, data, qos=qos, retain=True, timeout=self._timeout)
+        for topic, data, qos in pending:
+            await client.publish(topic, data, qos=qos, timeout=self._timeout)
+        for handler in self._on_connect:
+            try:
+                await handler()
+            except Exception:  # a handler's bug must not drop the connection
+                _LOGGER.exception("MQTT: on-connect handler failed")
+
+    def _dispatch(self, message: aiomqtt.Message) -> None:
+        for pattern, handler in self._subscriptions.items():
+            if message.topic.matches(pattern):
+                task = asyncio.create_task(self._run_handler(handler, message))
+                self._handlers.add(task)
+                task.add_done_callback(self._handlers.discard)
+
+    async def _run_handler(self, handler: MessageHandler, message: aiomqtt.Message) -> None:
+        try:
+            await handler(message)
+        except Exception:  # one bad message must not end the bridge
+            _LOGGER.exception("MQTT: handler for %s failed", message.topic)

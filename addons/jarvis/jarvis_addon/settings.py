@@ -38,12 +38,71 @@ SCHEMA: Final[dict[str, Any]] = {
         "tripo_base_url": "url?",
         "tripo_model_version": "str?",
     },
+    # Printers (docs/printers.md): one entry per OctoPrint or Moonraker instance.
+    "printers": [
+        {
+            "id": "match(^[a-z0-9_]{1,32}$)",
+            "name": "str(1,64)",
+            "type": "list(octoprint|moonraker)",
+            "url": "url",
+            "api_key": "password(1,)",
+            "serial_port": "str?",
+            "snapshot_url": "url?",
+            "scene_start": "match(^(scene|script)\\.[a-z0-9_]+$)?",
+            "scene_finish": "match(^(scene|script)\\.[a-z0-9_]+$)?",
+            "scene_failure": "match(^(scene|script)\\.[a-z0-9_]+$)?",
+        }
+    ],
+    "printer_poll_interval": "int(1,300)?",
+    "print_files_dir": "str?",
 }
 DEFAULT_OPTIONS: Final[dict[str, Any]] = {
     "log_level": "info",
     "llm_enabled": True,
     "llm_threads": 1,
+    "printers": [],
 }
+DEFAULT_PRINT_FILES_DIR: Final = "/share/jarvis/prints"
+DEFAULT_PRINTER_POLL_S: Final = 5
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterConfig:
+    """One configured printer; the key stays out of repr (and so out of logs)."""
+
+    id: str
+    name: str
+    type: str
+    url: str
+    api_key: str = field(repr=False)
+    serial_port: str | None = None
+    snapshot_url: str | None = None
+    scene_start: str | None = None
+    scene_finish: str | None = None
+    scene_failure: str | None = None
+
+    @classmethod
+    def from_option(cls, raw: Mapping[str, Any]) -> PrinterConfig:
+        """From one validated `printers` entry (empty optional strings count as unset)."""
+
+        def opt(key: str) -> str | None:
+            value = raw.get(key)
+            return str(value) if value not in (None, "") else None
+
+        return cls(
+            id=str(raw["id"]),
+            name=str(raw["name"]),
+            type=str(raw["type"]),
+            url=str(raw["url"]).rstrip("/"),
+            api_key=str(raw["api_key"]),
+            serial_port=opt("serial_port"),
+            snapshot_url=opt("snapshot_url"),
+            scene_start=opt("scene_start"),
+            scene_finish=opt("scene_finish"),
+            scene_failure=opt("scene_failure"),
+        )
+
+
 DEFAULT_MQTT_PORT: Final = 1883
 
 # Same grammar as the Supervisor's RE_SCHEMA_ELEMENT.
@@ -105,6 +164,9 @@ class Settings:
     cad: dict[str, Any] = field(
         default_factory=dict, repr=False
     )  # holds API keys: kept out of repr
+    printers: tuple[PrinterConfig, ...] = ()
+    printer_poll_interval: int = DEFAULT_PRINTER_POLL_S
+    print_files_dir: str = DEFAULT_PRINT_FILES_DIR
 
     @classmethod
     def from_options(cls, raw: Mapping[str, Any]) -> Settings:
@@ -127,7 +189,28 @@ class Settings:
             llm_threads=int(opts["llm_threads"]),
             llm_model_path=text("llm_model_path"),
             cad={k: v for k, v in (opts.get("cad") or {}).items() if v not in (None, "")},
+            printers=_printers(opts.get("printers") or []),
+            printer_poll_interval=int(opts.get("printer_poll_interval") or DEFAULT_PRINTER_POLL_S),
+            print_files_dir=text("print_files_dir") or DEFAULT_PRINT_FILES_DIR,
         )
+
+
+def _printers(raw: list[Mapping[str, Any]]) -> tuple[PrinterConfig, ...]:
+    """Printer entries, with the checks the schema language cannot express (unique ids)."""
+    printers = tuple(PrinterConfig.from_option(item) for item in raw)
+    seen: set[str] = set()
+    problems = []
+    for i, printer in enumerate(printers):
+        if printer.id in seen:
+            problems.append(f"printers[{i}].id: {printer.id!r} is used by another printer")
+        seen.add(printer.id)
+        if not printer.url.startswith(("http://", "https://")):
+            problems.append(
+                f"printers[{i}].url: expected an http:// or https:// URL, got {printer.url!r}"
+            )
+    if problems:
+        raise OptionsError(problems)
+    return printers
 
 
 def parse_type(spec: str) -> SchemaType:

@@ -26,6 +26,8 @@ from .cad.service import CadService
 from .llm.proxy import Upstream, forward
 from .llm.service import OPENAI_BASE_PATH, LlmOptions, LocalLlm
 from .mqtt import Broker
+from .printers.manager import PrinterManager
+from .printers.web_routes import add_routes as add_printer_routes
 from .ui import add_ui_routes
 
 _LOGGER = logging.getLogger(__name__)
@@ -99,6 +101,7 @@ class ApiState:
     started_monotonic: float = field(default_factory=time.monotonic)
     llm: LocalModel = field(default_factory=_llm_off)
     cad: CadService | None = None  # None: CAD disabled (option cad.enabled) -> /api/v1/cad/* is 404
+    printers: PrinterManager | None = None
 
 
 STATE_KEY: Final = web.AppKey("jarvis_state", ApiState)
@@ -279,4 +282,6 @@ def create_app(state: ApiState) -> web.Application:
     app.router.add_get(METRICS_PATH, prometheus_metrics)
     app.router.add_get(API_PREFIX + METRICS_PATH, prometheus_metrics)
     add_ui_routes(app)
+    if state.printers is not None:
+        add_printer_routes(app, state.printers, API_PREFIX)
     return app

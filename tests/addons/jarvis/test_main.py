@@ -311,9 +311,9 @@ def test_unauthorized_and_not_found_are_json(broker: Mosquitto, worker: MakeWork
     assert status == 401 and body["error"] == "unauthorized"
     status, body = w.request("/api/v1/info", token="wrong-token")
     assert status == 401 and body["error"] == "unauthorized"
-    status, body = w.request("/api/v1/printers", token=w.token)
+    status, body = w.request("/api/v1/spaceships", token=w.token)
     assert status == 404 and body == {
         "error": "not_found",
-        "message": "no route for GET /api/v1/printers",
+        "message": "no route for GET /api/v1/spaceships",
     }
     assert json.dumps(body)  # JSON, not an HTML error page

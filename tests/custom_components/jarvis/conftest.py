@@ -18,7 +18,10 @@ import pytest_socket
 
 from custom_components.jarvis.const import CONF_API_TOKEN, DOMAIN
 from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.printer_peers import moonraker, octoprint, octoprint_server
 from tests.support.worker import Worker
+
+__all__ = ["moonraker", "octoprint", "octoprint_server"]  # real printer peers for printer tests
 
 
 def _allow_loopback_sockets() -> None:

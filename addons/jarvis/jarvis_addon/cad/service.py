@@ -9,14 +9,14 @@ the retained topic `jarvis/cad/jobs/<id>` on every change.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 import contextlib
 import dataclasses
 import json
 import logging
 from pathlib import Path
 import time
-from typing import Any, Final
+from typing import Any, Final, Protocol
 import uuid
 
 from . import cycler, geometry
@@ -44,7 +44,12 @@ SENSOR_DISCOVERY: Final = {
     "device": {"identifiers": ["jarvis_addon"], "name": "Jarvis add-on", "manufacturer": "Jarvis"},
 }
 
-Publish = Callable[[str, str, bool], Awaitable[None]]
+
+class Publish(Protocol):
+    """MqttBridge.publish: QoS 1, kept for the next connection when the broker is away."""
+
+    def __call__(self, topic: str, payload: str, *, retain: bool = False) -> Awaitable[None]:
+        """Publish payload on topic."""
 
 
 def job_topic(job_id: str) -> str:
@@ -177,10 +182,12 @@ class CadService:
         try:
             if not self._discovery_sent:
                 # The job status sensor comes from MQTT discovery: no integration code needed.
-                await self.publish(SENSOR_DISCOVERY_TOPIC, json.dumps(SENSOR_DISCOVERY), True)
+                await self.publish(
+                    SENSOR_DISCOVERY_TOPIC, json.dumps(SENSOR_DISCOVERY), retain=True
+                )
                 self._discovery_sent = True
-            await self.publish(job_topic(job_id), json.dumps(payload), True)
-            await self.publish(LAST_JOB_TOPIC, json.dumps(summary), True)
+            await self.publish(job_topic(job_id), json.dumps(payload), retain=True)
+            await self.publish(LAST_JOB_TOPIC, json.dumps(summary), retain=True)
         except Exception as err:  # noqa: BLE001 - MQTT being down must not fail the job
             _LOGGER.warning("CAD job %s: could not publish progress (%s)", job_id, err)
 

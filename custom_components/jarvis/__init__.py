@@ -16,7 +16,7 @@ from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 
 from .addon.client import AddonClient
-from .addon.devices import async_track_job_events
+from .addon.devices import async_setup_device_executor, async_track_job_events
 from .cad import async_setup_cad
 from .candidates import CandidatePool
 from .const import CONF_API_TOKEN, DOMAIN, LEDGER_RETENTION_DAYS, LOGGER
@@ -48,6 +48,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_cad(hass)
     async_setup_safety(hass)
     async_register_llm_api(hass)
+    async_setup_device_executor(hass)  # approved printer commands are sent by the safety gate
     return True
 
 

@@ -18,7 +18,7 @@ from homeassistant.util.json import json_loads
 # Called through the module: a safety gate that wraps devices.async_send_device_command
 # (the one path for device commands) is then always in the way.
 from .addon import devices
-from .addon.devices import DeviceCommandError
+from .addon.devices import DeviceCommandError, DeviceCommandHeldError
 
 _ACK_STATUS: Final = {
     "unknown_device": HTTPStatus.NOT_FOUND,
@@ -72,6 +72,20 @@ class DeviceCommandView(HomeAssistantView):
         except ServiceValidationError as err:
             return _error(
                 HTTPStatus.BAD_REQUEST, err.translation_key or "invalid_request", str(err)
+            )
+        except DeviceCommandHeldError as err:
+            # Pending: 202 with the request the approver acts on; refused by policy: 403.
+            decision = err.decision
+            return self.json(
+                {
+                    "device_id": device_id,
+                    "command": command,
+                    "status": decision.status,
+                    "request_id": decision.request_id,
+                    "error": None if decision.status == "pending" else decision.code or "denied",
+                    "message": decision.message,
+                },
+                HTTPStatus.ACCEPTED if decision.status == "pending" else HTTPStatus.FORBIDDEN,
             )
         except DeviceCommandError as err:
             status = _ACK_STATUS.get(err.code, HTTPStatus.BAD_REQUEST)

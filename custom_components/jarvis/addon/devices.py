@@ -9,6 +9,7 @@ A safety gate wraps this one function, so nothing may publish commands around it
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 import json
 import re
@@ -22,6 +23,9 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.util.hass_dict import HassKey
 
 from ..const import DOMAIN, LOGGER
+from ..safety.const import DEVICE_DOMAIN
+from ..safety.gate import GateDecision, async_check_action, async_register_executor, device_action
+from ..safety.policy import Action
 
 DEVICE_TOPIC_PREFIX: Final = "jarvis/devices"
 ACK_SUBSCRIPTION: Final = f"{DEVICE_TOPIC_PREFIX}/+/ack"
@@ -192,6 +196,53 @@ def validate_device_command(device_id: Any, command: Any, args: Any) -> None:
             translation_domain=DOMAIN,
             translation_key="invalid_device_args",
         )
+    if command == "print_file" and isinstance(args.get("gcode"), str):
+        # Checked here as well as in the add-on: a file that is not G-code is refused at once,
+        # not held for a confirmation the add-on would then refuse anyway.
+        if (problem := gcode_problem(str(args.get("filename") or ""), args["gcode"])) is not None:
+            raise ServiceValidationError(
+                problem,
+                translation_domain=DOMAIN,
+                translation_key="not_gcode",
+                translation_placeholders={"problem": problem},
+            )
+
+
+GCODE_SUFFIXES: Final = (".gcode", ".gco", ".g")
+_GCODE_HEAD = re.compile(r"^[GMTgmt]\d*(?:\.\d+)?$")  # G1, M104, T0; Klipper: WORD_LIKE_THIS
+
+
+def gcode_problem(filename: str, text: str) -> str | None:
+    """Why inline G-code is not a printable file (the add-on's own check, in short), or None."""
+    if "/" in filename or not filename.lower().endswith(GCODE_SUFFIXES):
+        return f"{filename or 'the file'} is not a G-code file (expected a .gcode, .gco or .g name)"
+    commands = [c for line in text.splitlines() if (c := line.split(";", 1)[0].strip())]
+    if not commands:
+        return f"{filename} holds no G-code commands"
+    for command in commands[:50]:
+        head = command.split(maxsplit=1)[0]
+        klipper = head.replace("_", "").isalnum() and head.isupper()
+        if not (_GCODE_HEAD.match(head) or klipper):
+            return f"{filename} does not look like G-code (line {command[:40]!r})"
+    return None
+
+
+class DeviceCommandHeldError(HomeAssistantError):
+    """The safety gate did not let the command run now: it waits for people, or is refused."""
+
+    def __init__(self, device_id: str, command: str, decision: GateDecision) -> None:
+        """Carry the gate's decision (status, request id) for callers that answer with it."""
+        super().__init__(
+            f"{device_id} {command}: {decision.message}",
+            translation_domain=DOMAIN,
+            translation_key="device_command_held",
+            translation_placeholders={
+                "device_id": device_id,
+                "command": command,
+                "message": decision.message,
+            },
+        )
+        self.decision = decision
 
 
 async def async_send_device_command(
@@ -203,12 +254,51 @@ async def async_send_device_command(
     user_id: str | None = None,
     ack_timeout: float | None = None,
 ) -> dict[str, Any]:
-    """Send one command to an add-on device and return the result of its ack.
+    """Ask the safety gate, then send one command to an add-on device; the result of its ack.
 
-    Raises ServiceValidationError (bad id/command/args), DeviceCommandError (error ack: unknown
-    device, not G-code, printer offline, ...) or HomeAssistantError (MQTT down, no ack in time).
+    Every device command (services, HTTP, LLM tools) comes through here. A command the policy
+    does not simply allow (starting a print, heating, raw G-code) raises DeviceCommandHeldError with
+    the gate's pending request (or refusal); once approved, the gate sends it itself through the
+    executor registered by `async_setup_device_executor`.
+
+    Raises ServiceValidationError (bad id/command/args), DeviceCommandHeldError, DeviceCommandError
+    (error ack: unknown device, not G-code, printer offline, ...) or HomeAssistantError (MQTT
+    down, no ack in time).
     """
     validate_device_command(device_id, command, args)
+    decision = await async_check_action(
+        hass, device_action(device_id, command, args), user_id=user_id, source="device"
+    )
+    if not decision.allowed:
+        raise DeviceCommandHeldError(device_id, command, decision)
+    return await _send(hass, device_id, command, args, user_id=user_id, ack_timeout=ack_timeout)
+
+
+@callback
+def async_setup_device_executor(hass: HomeAssistant) -> Callable[[], None]:
+    """Let the safety gate send approved device commands (after it verified their token)."""
+
+    async def execute(hass: HomeAssistant, action: Action, claims: Mapping[str, Any]) -> None:
+        await _send(
+            hass,
+            action.targets[0],
+            action.service,
+            dict(action.data),
+            user_id=str(claims.get("sub") or "") or None,
+        )
+
+    return async_register_executor(hass, DEVICE_DOMAIN, execute)
+
+
+async def _send(
+    hass: HomeAssistant,
+    device_id: str,
+    command: str,
+    args: dict[str, Any],
+    *,
+    user_id: str | None,
+    ack_timeout: float | None = None,
+) -> dict[str, Any]:
     ack_timeout = ack_timeout or DEFAULT_COMMAND_TIMEOUT
     if not await mqtt.async_wait_for_mqtt_client(hass):
         raise _mqtt_unavailable()

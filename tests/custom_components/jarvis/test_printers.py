@@ -14,12 +14,12 @@ from typing import Any
 
 from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import llm
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 import voluptuous as vol
 
@@ -27,6 +27,7 @@ from custom_components.jarvis.addon import devices
 from custom_components.jarvis.addon.devices import (
     EVENT_PRINTER_JOB,
     DeviceCommandError,
+    DeviceCommandHeldError,
     async_send_device_command,
 )
 from custom_components.jarvis.const import DOMAIN
@@ -52,6 +53,31 @@ async def _until(check: Callable[[], Any], timeout: float, what: str) -> Any:
             raise TimeoutError(f"{what} not reached in {timeout}s")
         await asyncio.sleep(0.1)
     return result
+
+
+async def _confirm(hass: HomeAssistant, request_id: str | None, user: MockUser) -> None:
+    """Say yes to a held command, as its requester (starting and resuming need a confirmation)."""
+    assert request_id
+    answer = await hass.services.async_call(
+        DOMAIN,
+        "approve",
+        {"request_id": request_id},
+        blocking=True,
+        return_response=True,
+        context=Context(user_id=user.id),
+    )
+    assert answer is not None
+
+
+async def _held_then_confirmed(
+    hass: HomeAssistant, client: Any, device: str, body: dict[str, Any], user: MockUser
+) -> None:
+    """POST a command the safety gate holds (202 + request id), then confirm it."""
+    resp = await client.post(f"/api/jarvis/device/{device}/command", json=body)
+    held = await resp.json()
+    assert resp.status == 202, held
+    assert held["status"] == "pending" and "confirm" in held["message"], held
+    await _confirm(hass, held["request_id"], user)
 
 
 async def _blocking(hass: HomeAssistant, func: Callable[[], Any]) -> Any:
@@ -165,6 +191,7 @@ async def shop(  # noqa: PLR0917 - pytest fixtures are positional
 async def test_print_pause_resume_with_scenes_over_http(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
+    hass_admin_user: MockUser,
     shop: dict[str, Any],
 ) -> None:
     octoprint: OctoPrint = shop["octoprint"]
@@ -173,13 +200,14 @@ async def test_print_pause_resume_with_scenes_over_http(
     hass.bus.async_listen(EVENT_PRINTER_JOB, lambda e: events.append(dict(e.data)))
     assert hass.states.get("light.shop").state == "off"
 
-    resp = await client.post(
-        "/api/jarvis/device/printer2/command",
-        json={"command": "print_file", "args": {"path": "bracket.gcode", "preheat": {"tool": 200}}},
+    # Starting a print is hazardous in the default policy: held until its requester confirms.
+    await _held_then_confirmed(
+        hass,
+        client,
+        "printer2",
+        {"command": "print_file", "args": {"path": "bracket.gcode", "preheat": {"tool": 200}}},
+        hass_admin_user,
     )
-    body = await resp.json()
-    assert resp.status == 200, body
-    job_id = body["result"]["job_id"]
     # Observed on OctoPrint itself: the file is there and it prints it.
     assert "bracket.gcode" in await _blocking(hass, octoprint.files)
     job = await _blocking(hass, lambda: octoprint.wait_state(lambda s: s == "Printing"))
@@ -207,8 +235,7 @@ async def test_print_pause_resume_with_scenes_over_http(
     await _until(
         lambda: hass.states.get("sensor.printer_2_state").state == "paused", 10, "paused sensor"
     )
-    resp = await client.post("/api/jarvis/device/printer2/command", json={"command": "resume"})
-    assert resp.status == 200, await resp.text()
+    await _held_then_confirmed(hass, client, "printer2", {"command": "resume"}, hass_admin_user)
     await _blocking(hass, lambda: octoprint.wait_state(lambda s: s == "Printing"))
 
     # The same job through the service: status; then cancel -> a failure-less end (cancelled).
@@ -219,7 +246,7 @@ async def test_print_pause_resume_with_scenes_over_http(
         blocking=True,
         return_response=True,
     )
-    assert status["job"]["id"] == job_id and status["state"] == "printing"
+    assert status["job"]["id"] and status["state"] == "printing"
     await hass.services.async_call(
         DOMAIN,
         "printer_command",
@@ -236,22 +263,26 @@ async def test_print_pause_resume_with_scenes_over_http(
 async def test_moonraker_service_llm_and_errors(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
+    hass_admin_user: MockUser,
     shop: dict[str, Any],
 ) -> None:
     moonraker: Moonraker = shop["moonraker"]
-    result = await hass.services.async_call(
-        DOMAIN,
-        "print_file",
-        {
-            "printer": "voron",
-            "gcode": "G28\nG1 X5\n",
-            "filename": "voron.gcode",
-            "bed_temperature": 60,
-        },
-        blocking=True,
-        return_response=True,
-    )
-    assert result["job_id"]
+    with pytest.raises(DeviceCommandHeldError) as held:
+        await hass.services.async_call(
+            DOMAIN,
+            "print_file",
+            {
+                "printer": "voron",
+                "gcode": "G28\nG1 X5\n",
+                "filename": "voron.gcode",
+                "bed_temperature": 60,
+            },
+            blocking=True,
+            return_response=True,
+            context=Context(user_id=hass_admin_user.id),
+        )
+    assert held.value.decision.status == "pending"
+    await _confirm(hass, held.value.decision.request_id, hass_admin_user)
     await _blocking(hass, lambda: moonraker.wait_print_state("printing"))
     calls = moonraker.klipper_calls()
     assert "M140 S60" in calls and 'SDCARD_PRINT_FILE FILENAME="voron.gcode"' in calls
@@ -261,7 +292,11 @@ async def test_moonraker_service_llm_and_errors(
         hass,
         API_ID,
         llm.LLMContext(
-            platform=DOMAIN, context=None, language="en", assistant=None, device_id=None
+            platform=DOMAIN,
+            context=Context(user_id=hass_admin_user.id),
+            language="en",
+            assistant=None,
+            device_id=None,
         ),
     )
     assert {t.name for t in api.tools} == {
@@ -282,11 +317,14 @@ async def test_moonraker_service_llm_and_errors(
     missing = await api.async_call_tool(
         llm.ToolInput(tool_name="start_print", tool_args={"printer": "voron", "file": "nope.gcode"})
     )
-    assert not missing["success"] and "nope.gcode" in missing["error"]
+    # Starting is held for a confirmation before the add-on is asked (it would say: no file).
+    assert not missing["success"] and "confirm" in missing["error"], missing
+    # Resuming heats and moves: the tool says it waits for a confirmation, and nothing moved.
     resumed = await api.async_call_tool(
         llm.ToolInput(tool_name="resume_print", tool_args={"printer": "voron"})
     )
-    assert resumed["success"]
+    assert not resumed["success"] and "confirm" in resumed["error"], resumed
+    assert moonraker.klipper_calls().count("RESUME") == 0
 
     # Bad input: clear errors, nothing crashes.
     client = await hass_client()
@@ -303,10 +341,12 @@ async def test_moonraker_service_llm_and_errors(
         "voron", {"command": "print_file", "args": {"filename": "cat.png", "gcode": "meow"}}
     )
     assert status_code == 400 and body["error"] == "not_gcode"
+    # A valid start is held for its requester's confirmation (the add-on refuses it later when
+    # the printer is busy: tested in the add-on's own tests).
     status_code, body = await post(
         "voron", {"command": "print_file", "args": {"filename": "b.gcode", "gcode": "G28"}}
     )
-    assert status_code == 409 and body["error"] == "printer_busy"
+    assert status_code == 202 and body["status"] == "pending" and body["request_id"]
     status_code, body = await post("lost", {"command": "pause"})
     assert status_code == 502 and body["error"] == "printer_unreachable"
     status_code, body = await post("Bad Id", {"command": "status"})
@@ -360,14 +400,21 @@ async def test_moonraker_service_llm_and_errors(
 async def test_broker_restart_mid_job_runs_the_command_once(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
+    hass_admin_user: MockUser,
     shop: dict[str, Any],
     mosquitto: Mosquitto,
 ) -> None:
     moonraker: Moonraker = shop["moonraker"]
     worker: Worker = shop["worker"]
-    await async_send_device_command(
-        hass, "voron", "print_file", {"filename": "long.gcode", "gcode": "G28\n"}
-    )
+    with pytest.raises(DeviceCommandHeldError) as held:
+        await async_send_device_command(
+            hass,
+            "voron",
+            "print_file",
+            {"filename": "long.gcode", "gcode": "G28\n"},
+            user_id=hass_admin_user.id,
+        )
+    await _confirm(hass, held.value.decision.request_id, hass_admin_user)
     await _blocking(hass, lambda: moonraker.wait_print_state("printing"))
 
     await _blocking(hass, lambda: mosquitto.restart(down_for=1.0))

@@ -35,8 +35,12 @@ class CommandRouter:
         self._seen: OrderedDict[str, asyncio.Future[dict[str, Any]]] = OrderedDict()
         self.executed = 0  # executions (duplicates excluded): reported by the HTTP API
 
-    async def handle(self, device_id: str, payload: bytes) -> dict[str, Any]:
-        """The ack for this payload (a duplicate's ack is the first one's)."""
+    async def handle(self, device_id: str, payload: bytes) -> dict[str, Any] | None:
+        """The ack for this payload (a duplicate's ack is the first one's); None: no ack.
+
+        A payload marked `"mirror": true` is the integration telling what its agent did to a
+        device (docs/router.md): a record, not a command, so nothing runs and nothing answers.
+        """
         try:
             request = json.loads(payload) if len(payload) <= MAX_PAYLOAD_BYTES else None
         except ValueError as err:
@@ -47,6 +51,8 @@ class CommandRouter:
                 "invalid_json",
                 "the command must be a JSON object {request_id, command, args}",
             )
+        if request.get("mirror") is True:
+            return None
         request_id = request.get("request_id")
         if request_id is not None and (not isinstance(request_id, str) or not request_id):
             return _error(None, "invalid_request_id", "request_id must be a non-empty string")

@@ -71,6 +71,8 @@ class PrinterMqtt:
             message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
         )
         ack = await self._router.handle(device_id, payload)
+        if ack is None:
+            return
         await self._bridge.publish(device_topic(device_id, "ack"), json.dumps(ack), qos=1)
 
     async def printer_state(

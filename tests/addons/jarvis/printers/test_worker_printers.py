@@ -189,6 +189,15 @@ def test_bad_input_gets_error_acks(
 
     assert error("printer9", "status")["error"] == "unknown_device"
     assert "printer9" in error("printer9", "status")["message"]
+    # What the integration's agent did to other devices arrives marked as a mirror: a record,
+    # never run and never answered (an unknown device included).
+    for device in ("op1", "light.bench"):
+        probe.publish(
+            f"jarvis/devices/{device}/cmd",
+            {"request_id": f"mirror-{device}", "command": "cancel", "args": {}, "mirror": True},
+        )
+    assert probe.command("op1", "status")["ok"]
+    assert probe.acks("mirror-op1") == [] and probe.acks("mirror-light.bench") == []
     ack = error("op1", "print_file", {"filename": "cat.jpg", "gcode": "hello"})
     assert ack["error"] == "not_gcode" and "not a G-code file" in ack["message"]
     assert (

@@ -34,6 +34,15 @@ def device_topic(device_id: str, leaf: str) -> str:
     return f"{TOPIC_PREFIX}/devices/{device_id}/{leaf}"
 
 
+def cv_event_topic(camera_id: str) -> str:
+    """`jarvis/cv/<camera_id>/event`: CV warnings and failures (not retained)."""
+    return f"{TOPIC_PREFIX}/cv/{camera_id}/event"
+
+
+class NotConnectedError(Exception):
+    """A publish was asked for while the bridge has no broker connection."""
+
+
 class BrokerUnavailableError(Exception):
     """The broker's address or credentials could not be obtained (e.g. the Supervisor is down)."""
 
@@ -80,6 +89,19 @@ class MqttBridge:
         self.reconnects = 0  # connection attempts after the first one (failed or lost before)
         self.broker: Broker | None = None
         self._session_connected = False
+        self._client: aiomqtt.Client | None = None
+
+    async def publish(
+        self, topic: str, payload: str | bytes, *, qos: int = 1, retain: bool = False
+    ) -> None:
+        """Publish on the live connection; NotConnectedError when there is none (no queueing)."""
+        client = self._client
+        if client is None or not self.connected:
+            raise NotConnectedError(f"not connected to a broker; {topic} not published")
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain, timeout=self._timeout)
+        except aiomqtt.MqttError as err:
+            raise NotConnectedError(f"{topic} not published: {err}") from err
 
     def start(self) -> None:
         """Start connecting in the background."""
@@ -160,6 +182,7 @@ class MqttBridge:
         async with client:
             await client.publish(STATUS_TOPIC, STATUS_ONLINE, qos=STATUS_QOS, retain=True)
             self._session_connected = self.connected = True
+            self._client = client
             _LOGGER.info(
                 "MQTT: connected to %s:%d (from %s) as %s; %s=%s",
                 broker.host,
@@ -173,6 +196,7 @@ class MqttBridge:
                 await self._until_stop_or_loss(client)
             finally:
                 self.connected = False
+                self._client = None
             try:
                 await client.publish(
                     STATUS_TOPIC, STATUS_OFFLINE, qos=STATUS_QOS, retain=True, timeout=3

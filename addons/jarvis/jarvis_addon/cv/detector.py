@@ -1,0 +1,382 @@
+"""Print-failure detector: a classical OpenCV pipeline on small grayscale frames (pure).
+
+No HA, no network, no model weights. Per frame (about 320 px wide, see frames.py):
+
+1. Photometric match: the frame's mean/std outside the print region are matched to the reference,
+   so slow light drift and exposure changes cancel.
+2. Shake: phase correlation against the reference gives a sub-pixel shift that is undone.
+3. Change mask: pixels brighter than the 3x3 maximum (or darker than the minimum) of the
+   reference by more than a threshold; the neighbourhood makes 1-px misalignment harmless.
+4. A change over much of the frame outside the print region is a light switch or a bumped
+   camera, not a failure: the reference is rebuilt and the score held.
+5. Persistence: a pixel counts only if it changed in each of the last `persistence` frames. The
+   moving hotend and a hand reaching in (1-3 frames) drop out; spaghetti, a moved or vanished
+   part and new plastic stay.
+6. Scores: `area` = persistent change in the print region (closed, so a tangle of thin strands
+   counts as its area) relative to `area_ref` of the region; `blob` = the largest moving object
+   (the hotend) grown beyond its calibrated size, over the last 4 frames (hands are shorter).
+7. Decision: an EWMA of the larger score; warning at `warn_level`; pause after `pause_frames`
+   consecutive frames at `pause_level`.
+
+The print region is calibrated automatically from where things change during the first
+`calibration_frames` (the hotend laying down the first layers), or given as a polygon.
+The reference follows the print slowly (changed pixels are absorbed at `alpha_changed`), so
+normal layer growth never accumulates.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+Gray = npt.NDArray[np.uint8]
+Mask = npt.NDArray[np.uint8]
+_F32 = npt.NDArray[np.float32]
+
+KIND_SPAGHETTI: Final = "spaghetti"
+KIND_DETACHMENT: Final = "detachment"
+KIND_BLOB: Final = "blob"
+
+
+class Level(StrEnum):
+    """What the detector concludes for a frame."""
+
+    CALIBRATING = "calibrating"
+    OK = "ok"
+    WARNING = "warning"
+    PAUSE = "pause"
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorConfig:
+    """Tunable constants (tuned on synth.TUNING_SEEDS only)."""
+
+    calibration_frames: int = 15
+    persistence: int = 4
+    diff_threshold: float = 16.0
+    alpha_bg: float = 0.2
+    alpha_changed: float = 0.04
+    area_ref: float = 0.05  # persistent-change fraction of the print region that scores 1.0
+    blob_ratio: float = 2.2  # hotend size multiple that scores 1.0
+    ewma: float = 0.5
+    warn_level: float = 0.5
+    pause_level: float = 1.0
+    pause_frames: int = 2
+    global_change: float = 0.2
+    roi_margin: float = 0.04  # of the frame width, around the calibrated region
+    # A configured print region: polygon in 0..1 frame coordinates (overrides calibration).
+    roi: tuple[tuple[float, float], ...] | None = None
+
+    def __post_init__(self) -> None:
+        """Reject settings that cannot work, naming the field."""
+        if self.calibration_frames < 2:
+            raise ValueError("calibration_frames must be at least 2")
+        if not 1 <= self.persistence <= 16:
+            raise ValueError("persistence must be 1-16 frames")
+        if not 0 < self.warn_level <= self.pause_level:
+            raise ValueError("warn_level must be > 0 and <= pause_level")
+        if self.roi is not None:
+            if len(self.roi) < 3:
+                raise ValueError("roi needs at least 3 points")
+            if any(not (0 <= x <= 1 and 0 <= y <= 1) for x, y in self.roi):
+                raise ValueError("roi points must be within 0..1")
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """Result for one frame. Boxes and the region are in 0..1 frame coordinates."""
+
+    level: Level
+    score: float  # smoothed, 1.0 = pause level
+    raw: float
+    kind: str | None
+    box: tuple[float, float, float, float] | None  # x0, y0, x1, y1
+    region: tuple[tuple[float, float], ...] | None
+    scene_change: bool = False
+    snoozed: bool = False
+    area: float = 0.0  # persistent-change fraction of the print region (raw feature)
+    growth: float = 0.0  # hotend size / calibrated size (raw feature)
+
+
+@dataclass(slots=True)
+class _State:
+    ref: _F32 | None = None
+    shape: tuple[int, int] | None = None
+    seen: int = 0
+    calib_acc: Mask | None = None
+    calib_sizes: list[int] = field(default_factory=list)
+    hotend_size: float = 0.0
+    roi: Mask | None = None
+    roi_poly: npt.NDArray[np.int32] | None = None
+    history: deque[Mask] = field(default_factory=deque)
+    sizes: deque[int] = field(default_factory=lambda: deque(maxlen=4))
+    ewma: float = 0.0
+    above: int = 0
+    warmup: int = 0
+
+
+class Detector:
+    """One camera's detector. Call `process` per frame; `reset` on pause/resume; `snooze`."""
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        """Start uncalibrated."""
+        self.config = config or DetectorConfig()
+        self._s = _State()
+        self._snooze_until = 0.0
+        self._last_now = 0.0
+        self._k3 = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
+        self._k5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the print region is known."""
+        return self._s.roi is not None
+
+    def reset(self, *, keep_region: bool = True) -> None:
+        """Forget the reference and the smoothing (after a pause/resume or a new job).
+
+        The print region survives a pause (the part has not moved); a new job recalibrates.
+        """
+        old = self._s
+        self._s = _State()
+        if keep_region and old.roi is not None:
+            self._s.roi, self._s.roi_poly = old.roi, old.roi_poly
+            self._s.hotend_size, self._s.shape = old.hotend_size, old.shape
+            self._s.warmup = self.config.persistence + 1
+
+    def snooze(self, until: float) -> None:
+        """No warning or pause before monotonic time `until` (scores are still computed)."""
+        self._snooze_until = until
+
+    def process(self, frame: Gray, now: float = 0.0) -> Detection:
+        """Score one frame (grayscale, any size; keep the size fixed within a job)."""
+        cfg, s = self.config, self._s
+        self._last_now = now
+        if frame.ndim != 2 or frame.size == 0:
+            raise ValueError("expected a non-empty grayscale frame")
+        shape = (int(frame.shape[0]), int(frame.shape[1]))
+        if s.shape is not None and s.shape != shape:
+            self.reset(keep_region=False)
+            s = self._s
+        s.shape = shape
+        g = frame.astype(np.float32)
+        if s.ref is None:
+            s.ref = g
+            s.calib_acc = np.zeros(shape, np.uint8)
+            if cfg.roi is not None and s.roi is None:
+                self._set_configured_roi(shape)
+            return self._result(Level.CALIBRATING, 0.0, None, None)
+
+        outside = None if s.roi is None else cv2.bitwise_not(s.roi)
+        g = self._match_photometry(g, s.ref, outside)
+        g = self._align(g, s.ref)
+        changed = self._change_mask(g, s.ref)
+
+        # A light switch or a bumped camera changes the whole view: rebuild, hold the score.
+        if outside is not None:
+            frac_out = cv2.countNonZero(cv2.bitwise_and(changed, outside)) / max(
+                1, cv2.countNonZero(outside)
+            )
+        else:
+            frac_out = cv2.countNonZero(changed) / changed.size
+        if frac_out > cfg.global_change:
+            s.ref = g
+            s.history.clear()
+            s.sizes.clear()
+            s.warmup = cfg.persistence + 1
+            return self._result(self._level_for(s.ewma, now), 0.0, None, None, scene_change=True)
+
+        opened = cv2.morphologyEx(changed, cv2.MORPH_OPEN, self._k3)
+        largest, largest_box = _largest_component(opened)
+
+        if s.roi is None:
+            s.seen += 1
+            assert s.calib_acc is not None
+            cv2.bitwise_or(s.calib_acc, opened, s.calib_acc)
+            s.calib_sizes.append(largest)
+            self._update_ref(g, changed)
+            if s.seen >= cfg.calibration_frames:
+                self._calibrate(shape)
+            return self._result(Level.CALIBRATING, 0.0, None, None)
+
+        # The hotend is the largest moving object; over a small part it overlaps its own earlier
+        # positions, so take it out of this frame before the persistence test.
+        if largest_box is not None and s.hotend_size > 0 and largest <= 1.8 * s.hotend_size:
+            x0, y0, x1, y1 = largest_box
+            pad = 2
+            changed = changed.copy()
+            changed[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad] = 0
+        s.history.append(changed)
+        while len(s.history) > cfg.persistence:
+            s.history.popleft()
+        s.sizes.append(largest)
+        self._update_ref(g, changed)
+        if s.warmup > 0:
+            s.warmup -= 1
+            return self._result(self._level_for(s.ewma, now), 0.0, None, None)
+
+        persistent = s.history[0].copy()
+        for m in list(s.history)[1:]:
+            cv2.bitwise_and(persistent, m, persistent)
+        assert s.roi is not None
+        cv2.bitwise_and(persistent, s.roi, persistent)
+        closed = cv2.morphologyEx(persistent, cv2.MORPH_CLOSE, self._k5)
+        roi_area = max(1, cv2.countNonZero(s.roi))
+        area = cv2.countNonZero(closed) / roi_area
+        area_score = area / cfg.area_ref
+        blob_score = grown = 0.0
+        if s.hotend_size > 0 and len(s.sizes) == s.sizes.maxlen:
+            grown = min(s.sizes) / s.hotend_size
+            blob_score = max(0.0, (grown - 1.0) / (cfg.blob_ratio - 1.0))
+        raw = max(area_score, blob_score)
+        kind: str | None = None
+        box: tuple[int, int, int, int] | None = None
+        if raw >= cfg.warn_level * 0.5:
+            if blob_score > area_score:
+                kind, box = KIND_BLOB, largest_box
+            else:
+                kind, box = self._classify(closed, g)
+        s.ewma += cfg.ewma * (raw - s.ewma)
+        if s.ewma >= cfg.pause_level:
+            s.above += 1
+        else:
+            s.above = 0
+        return self._result(self._level_for(s.ewma, now), raw, kind, box, area=area, growth=grown)
+
+    # --- steps ----------------------------------------------------------------------------
+
+    def _match_photometry(self, g: _F32, ref: _F32, where: Mask | None) -> _F32:
+        mg, sg = cv2.meanStdDev(g, mask=where)
+        mr, sr = cv2.meanStdDev(ref, mask=where)
+        scale = float(sr[0, 0]) / max(float(sg[0, 0]), 1e-3)
+        scale = min(max(scale, 0.5), 2.0)
+        out: _F32 = (g - np.float32(mg[0, 0])) * np.float32(scale) + np.float32(mr[0, 0])
+        return out
+
+    def _align(self, g: _F32, ref: _F32) -> _F32:
+        (dx, dy), _ = cv2.phaseCorrelate(ref, g)
+        if abs(dx) < 0.25 and abs(dy) < 0.25 or abs(dx) > 12 or abs(dy) > 12:
+            return g
+        m = np.array([[1, 0, -dx], [0, 1, -dy]], dtype=np.float32)
+        h, w = g.shape
+        out: _F32 = cv2.warpAffine(g, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+        return out
+
+    def _change_mask(self, g: _F32, ref: _F32) -> Mask:
+        diff = cv2.absdiff(g, ref)
+        _, mask = cv2.threshold(diff, self.config.diff_threshold, 255, cv2.THRESH_BINARY)
+        out: Mask = mask.astype(np.uint8)
+        return out
+
+    def _update_ref(self, g: _F32, changed: Mask) -> None:
+        s, cfg = self._s, self.config
+        assert s.ref is not None
+        alpha = np.where(changed > 0, np.float32(cfg.alpha_changed), np.float32(cfg.alpha_bg))
+        s.ref += alpha * (g - s.ref)
+
+    def _calibrate(self, shape: tuple[int, int]) -> None:
+        s, cfg = self._s, self.config
+        h, w = shape
+        assert s.calib_acc is not None
+        pts = cv2.findNonZero(s.calib_acc)
+        sizes = [x for x in s.calib_sizes if x > 0]
+        s.hotend_size = float(np.median(sizes)) if sizes else 0.0
+        if cfg.roi is not None:
+            self._set_configured_roi(shape)
+            return
+        roi = np.zeros(shape, np.uint8)
+        if pts is None or len(pts) < 20:
+            roi[:] = 255  # nothing moved: watch everything rather than nothing
+            s.roi = roi
+            return
+        hull = cv2.convexHull(pts)
+        x, y, bw, bh = cv2.boundingRect(hull)
+        # The part grows upwards in the image: extend the region above the first layers.
+        up = np.array([[[px, max(0, py - bh // 2)]] for px, py in hull[:, 0]], dtype=np.int32)
+        hull = cv2.convexHull(np.vstack([hull, up]))
+        cv2.fillConvexPoly(roi, hull, 255)
+        margin = max(3, int(cfg.roi_margin * w))
+        roi = cv2.dilate(roi, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2))
+        s.roi = roi
+        contours, _ = cv2.findContours(roi, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        s.roi_poly = max(contours, key=cv2.contourArea) if contours else None
+        s.warmup = cfg.persistence
+
+    def _set_configured_roi(self, shape: tuple[int, int]) -> None:
+        s, cfg = self._s, self.config
+        assert cfg.roi is not None
+        h, w = shape
+        poly = np.array([[round(x * (w - 1)), round(y * (h - 1))] for x, y in cfg.roi], np.int32)
+        roi = np.zeros(shape, np.uint8)
+        cv2.fillPoly(roi, [poly], 255)
+        s.roi, s.roi_poly = roi, poly.reshape(-1, 1, 2)
+
+    def _classify(self, region: Mask, g: _F32) -> tuple[str, tuple[int, int, int, int] | None]:
+        """Spaghetti (textured: many edges inside the change) or detachment (a solid change)."""
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(region, connectivity=8)
+        if n <= 1:
+            return KIND_DETACHMENT, None
+        i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        x, y, bw, bh, _area = (int(v) for v in stats[i])
+        patch = np.clip(g[y : y + bh, x : x + bw], 0, 255).astype(np.uint8)
+        inside = labels[y : y + bh, x : x + bw] == i
+        edges = cv2.Canny(patch, 40, 100) > 0
+        density = float(edges[inside].mean()) if inside.any() else 0.0
+        kind = KIND_SPAGHETTI if density > 0.18 else KIND_DETACHMENT
+        return kind, (x, y, x + bw, y + bh)
+
+    def _level_for(self, score: float, now: float) -> Level:
+        cfg, s = self.config, self._s
+        if s.above >= cfg.pause_frames and score >= cfg.pause_level:
+            return Level.PAUSE
+        if score >= cfg.warn_level:
+            return Level.WARNING
+        return Level.OK
+
+    def _result(
+        self,
+        level: Level,
+        raw: float,
+        kind: str | None,
+        box: tuple[int, int, int, int] | None,
+        *,
+        scene_change: bool = False,
+        area: float = 0.0,
+        growth: float = 0.0,
+    ) -> Detection:
+        s = self._s
+        h, w = s.shape or (1, 1)
+        snoozed = level in (Level.WARNING, Level.PAUSE) and self._last_now < self._snooze_until
+        region = None
+        if s.roi_poly is not None:
+            region = tuple((float(p[0][0]) / w, float(p[0][1]) / h) for p in s.roi_poly)
+        nbox = None
+        if box is not None:
+            nbox = (box[0] / w, box[1] / h, box[2] / w, box[3] / h)
+        return Detection(
+            level=Level.OK if snoozed else level,
+            score=s.ewma,
+            raw=raw,
+            kind=kind,
+            box=nbox,
+            region=region,
+            scene_change=scene_change,
+            snoozed=snoozed,
+            area=area,
+            growth=growth,
+        )
+
+
+def _largest_component(mask: Mask) -> tuple[int, tuple[int, int, int, int] | None]:
+    n, _labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        return 0, None
+    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, bw, bh, area = (int(v) for v in stats[i])
+    return area, (x, y, x + bw, y + bh)

@@ -18,6 +18,7 @@ from homeassistant.util import dt as dt_util
 from .addon.client import AddonClient
 from .const import CONF_API_TOKEN, DOMAIN, LEDGER_RETENTION_DAYS, LOGGER
 from .context_store import ContextStore
+from .cv_events import async_setup_cv_events
 from .coordinator import JarvisAddonCoordinator, JarvisConfigEntry, JarvisRuntimeData
 from .http import async_register_views
 from .router.ledger import Ledger, LedgerError
@@ -73,8 +74,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bo
     await prune()
     entry.async_on_unload(async_track_time_interval(hass, prune, timedelta(hours=24)))
     entry.async_on_unload(entry.add_update_listener(_async_reload))
+    entry.async_create_background_task(hass, _cv_events(hass, entry), "jarvis_cv_events")
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+async def _cv_events(hass: HomeAssistant, entry: JarvisConfigEntry) -> None:
+    """Receive the add-on's CV events once MQTT is up (without MQTT there are none)."""
+    unsubscribe = await async_setup_cv_events(hass)
+    if unsubscribe is not None:
+        entry.async_on_unload(unsubscribe)
 
 
 def _open_ledger(path: str) -> Ledger:

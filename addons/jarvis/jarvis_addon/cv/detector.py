@@ -2,26 +2,24 @@
 
 No HA, no network, no model weights. Per frame (about 320 px wide, see frames.py):
 
-1. Photometric match: the frame's mean/std outside the print region are matched to the reference,
-   so slow light drift and exposure changes cancel.
-2. Shake: phase correlation against the reference gives a sub-pixel shift that is undone.
-3. Change mask: pixels brighter than the 3x3 maximum (or darker than the minimum) of the
-   reference by more than a threshold; the neighbourhood makes 1-px misalignment harmless.
-4. A change over much of the frame outside the print region is a light switch or a bumped
-   camera, not a failure: the reference is rebuilt and the score held.
-5. Persistence: a pixel counts only if it changed in each of the last `persistence` frames. The
-   moving hotend and a hand reaching in (1-3 frames) drop out; spaghetti, a moved or vanished
-   part and new plastic stay.
-6. Scores: `area` = persistent change in the print region (closed, so a tangle of thin strands
-   counts as its area) relative to `area_ref` of the region; `blob` = the largest moving object
-   (the hotend) grown beyond its calibrated size, over the last 4 frames (hands are shorter).
-7. Decision: an EWMA of the larger score; warning at `warn_level`; pause after `pause_frames`
+1. Photometric match: mean/std outside the print region matched to the current background, so
+   slow light drift and exposure changes cancel; phase correlation undoes camera shake.
+2. Background: the per-pixel median of the last `window` frames. The hotend is at a different
+   place in most of them and a hand stays 1-3 frames, so both drop out; plastic that stays (the
+   part, spaghetti, a moved part) is in it.
+3. Persistent change: the current background against the background `lag` frames ago (about
+   30 s). Normal growth changes little in that time; spaghetti, a detached or vanished part and
+   blobs change a lot. Noise is removed by an opening; strands are merged by a closing, so a
+   tangle counts as its area. `area` = changed fraction of the print region / `area_ref`.
+4. Blob: the largest object that differs from the background (the hotend) grown beyond its
+   calibrated size, taken as the minimum over the last 4 frames (a passing hand is shorter).
+5. A change over much of the view outside the print region is a light switch or a bumped
+   camera: the history is rebuilt and the score held.
+6. Decision: an EWMA of the larger score; warning at `warn_level`; pause after `pause_frames`
    consecutive frames at `pause_level`.
 
-The print region is calibrated automatically from where things change during the first
-`calibration_frames` (the hotend laying down the first layers), or given as a polygon.
-The reference follows the print slowly (changed pixels are absorbed at `alpha_changed`), so
-normal layer growth never accumulates.
+The print region is calibrated from where things change during the first `calibration_frames`
+(the hotend laying down the first layers), or given as a polygon.
 """
 
 from __future__ import annotations
@@ -58,11 +56,11 @@ class DetectorConfig:
     """Tunable constants (tuned on synth.TUNING_SEEDS only)."""
 
     calibration_frames: int = 15
-    persistence: int = 4
-    diff_threshold: float = 16.0
-    alpha_bg: float = 0.2
-    alpha_changed: float = 0.04
-    area_ref: float = 0.05  # persistent-change fraction of the print region that scores 1.0
+    window: int = 7  # frames in the median background
+    lag: int = 15  # frames between the two backgrounds compared
+    diff_threshold: float = 18.0
+    settled_range: float = 40.0  # max - min within the window above which a pixel is unsettled
+    area_ref: float = 1.0  # persistent change, in hotend areas, that scores 1.0
     blob_ratio: float = 2.2  # hotend size multiple that scores 1.0
     ewma: float = 0.5
     warn_level: float = 0.5
@@ -77,8 +75,10 @@ class DetectorConfig:
         """Reject settings that cannot work, naming the field."""
         if self.calibration_frames < 2:
             raise ValueError("calibration_frames must be at least 2")
-        if not 1 <= self.persistence <= 16:
-            raise ValueError("persistence must be 1-16 frames")
+        if not 3 <= self.window <= 15:
+            raise ValueError("window must be 3-15 frames")
+        if self.lag < 1:
+            raise ValueError("lag must be at least 1 frame")
         if not 0 < self.warn_level <= self.pause_level:
             raise ValueError("warn_level must be > 0 and <= pause_level")
         if self.roi is not None:
@@ -100,13 +100,16 @@ class Detection:
     region: tuple[tuple[float, float], ...] | None
     scene_change: bool = False
     snoozed: bool = False
-    area: float = 0.0  # persistent-change fraction of the print region (raw feature)
+    area: float = 0.0  # persistent change in hotend areas (raw feature)
     growth: float = 0.0  # hotend size / calibrated size (raw feature)
 
 
 @dataclass(slots=True)
 class _State:
-    ref: _F32 | None = None
+    ref: _F32 | None = None  # the current background (median of the window)
+    frames: deque[Gray] = field(default_factory=deque)
+    backgrounds: deque[Gray] = field(default_factory=deque)
+    activity: Gray | None = None  # frames since the pixel last flickered (counts down)
     shape: tuple[int, int] | None = None
     seen: int = 0
     calib_acc: Mask | None = None
@@ -114,11 +117,9 @@ class _State:
     hotend_size: float = 0.0
     roi: Mask | None = None
     roi_poly: npt.NDArray[np.int32] | None = None
-    history: deque[Mask] = field(default_factory=deque)
     sizes: deque[int] = field(default_factory=lambda: deque(maxlen=4))
     ewma: float = 0.0
     above: int = 0
-    warmup: int = 0
 
 
 class Detector:
@@ -130,6 +131,7 @@ class Detector:
         self._s = _State()
         self._snooze_until = 0.0
         self._last_now = 0.0
+        self._k2 = cv2.getStructuringElement(cv2.MORPH_RECT, (2, 2))
         self._k3 = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
         self._k5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
@@ -148,35 +150,35 @@ class Detector:
         if keep_region and old.roi is not None:
             self._s.roi, self._s.roi_poly = old.roi, old.roi_poly
             self._s.hotend_size, self._s.shape = old.hotend_size, old.shape
-            self._s.warmup = self.config.persistence + 1
 
     def snooze(self, until: float) -> None:
         """No warning or pause before monotonic time `until` (scores are still computed)."""
         self._snooze_until = until
 
     def process(self, frame: Gray, now: float = 0.0) -> Detection:
-        """Score one frame (grayscale, any size; keep the size fixed within a job)."""
-        cfg, s = self.config, self._s
+        """Score one frame (grayscale, any size; a new size restarts calibration)."""
+        cfg = self.config
         self._last_now = now
         if frame.ndim != 2 or frame.size == 0:
             raise ValueError("expected a non-empty grayscale frame")
         shape = (int(frame.shape[0]), int(frame.shape[1]))
-        if s.shape is not None and s.shape != shape:
+        if self._s.shape is not None and self._s.shape != shape:
             self.reset(keep_region=False)
-            s = self._s
+        s = self._s
         s.shape = shape
-        g = frame.astype(np.float32)
         if s.ref is None:
-            s.ref = g
+            s.ref = frame.astype(np.float32)
             s.calib_acc = np.zeros(shape, np.uint8)
+            s.frames.append(frame)
             if cfg.roi is not None and s.roi is None:
                 self._set_configured_roi(shape)
             return self._result(Level.CALIBRATING, 0.0, None, None)
 
         outside = None if s.roi is None else cv2.bitwise_not(s.roi)
-        g = self._match_photometry(g, s.ref, outside)
+        g = self._match_photometry(frame.astype(np.float32), s.ref, outside)
         g = self._align(g, s.ref)
-        changed = self._change_mask(g, s.ref)
+        g8 = np.clip(g, 0, 255).astype(np.uint8)
+        changed = self._change_mask(g, s.ref)  # vs the background: the hotend, hands, new stuff
 
         # A light switch or a bumped camera changes the whole view: rebuild, hold the score.
         if outside is not None:
@@ -185,13 +187,19 @@ class Detector:
             )
         else:
             frac_out = cv2.countNonZero(changed) / changed.size
-        if frac_out > cfg.global_change:
+        if frac_out > cfg.global_change and len(s.frames) >= 3:
             s.ref = g
-            s.history.clear()
+            s.frames.clear()
+            s.backgrounds.clear()
             s.sizes.clear()
-            s.warmup = cfg.persistence + 1
+            s.frames.append(g8)
             return self._result(self._level_for(s.ewma, now), 0.0, None, None, scene_change=True)
 
+        s.frames.append(g8)
+        while len(s.frames) > cfg.window:
+            s.frames.popleft()
+        bg, spread = _median_and_spread(s.frames)
+        s.ref = bg.astype(np.float32)
         opened = cv2.morphologyEx(changed, cv2.MORPH_OPEN, self._k3)
         largest, largest_box = _largest_component(opened)
 
@@ -199,36 +207,35 @@ class Detector:
             s.seen += 1
             assert s.calib_acc is not None
             cv2.bitwise_or(s.calib_acc, opened, s.calib_acc)
-            s.calib_sizes.append(largest)
-            self._update_ref(g, changed)
+            if largest:
+                s.calib_sizes.append(largest)
             if s.seen >= cfg.calibration_frames:
                 self._calibrate(shape)
             return self._result(Level.CALIBRATING, 0.0, None, None)
 
-        # The hotend is the largest moving object; over a small part it overlaps its own earlier
-        # positions, so take it out of this frame before the persistence test.
-        if largest_box is not None and s.hotend_size > 0 and largest <= 1.8 * s.hotend_size:
-            x0, y0, x1, y1 = largest_box
-            pad = 2
-            changed = changed.copy()
-            changed[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad] = 0
-        s.history.append(changed)
-        while len(s.history) > cfg.persistence:
-            s.history.popleft()
         s.sizes.append(largest)
-        self._update_ref(g, changed)
-        if s.warmup > 0:
-            s.warmup -= 1
+        s.backgrounds.append(bg)
+        if s.activity is None:
+            s.activity = np.zeros(shape, np.uint8)
+        cv2.subtract(s.activity, 1, s.activity)
+        s.activity[spread > cfg.settled_range] = cfg.lag + cfg.window
+        if len(s.backgrounds) <= cfg.lag or len(s.frames) < cfg.window:
+            while len(s.backgrounds) > cfg.lag + 1:
+                s.backgrounds.popleft()
             return self._result(self._level_for(s.ewma, now), 0.0, None, None)
-
-        persistent = s.history[0].copy()
-        for m in list(s.history)[1:]:
-            cv2.bitwise_and(persistent, m, persistent)
+        while len(s.backgrounds) > cfg.lag + 1:
+            s.backgrounds.popleft()
+        old = s.backgrounds[0]
+        persistent = self._change_mask(bg.astype(np.float32), old.astype(np.float32))
         assert s.roi is not None
         cv2.bitwise_and(persistent, s.roi, persistent)
+        # Pixels the hotend visited within the lag flicker; only pixels settled all along count
+        # (the hotend hovering over a small part would otherwise look like a change).
+        persistent[s.activity > 0] = 0
+        persistent = cv2.morphologyEx(persistent, cv2.MORPH_OPEN, self._k2)
         closed = cv2.morphologyEx(persistent, cv2.MORPH_CLOSE, self._k5)
-        roi_area = max(1, cv2.countNonZero(s.roi))
-        area = cv2.countNonZero(closed) / roi_area
+        # Relative to the hotend's size: the scale of the scene, whatever the part's size.
+        area = cv2.countNonZero(closed) / max(s.hotend_size, 50.0)
         area_score = area / cfg.area_ref
         blob_score = grown = 0.0
         if s.hotend_size > 0 and len(s.sizes) == s.sizes.maxlen:
@@ -261,7 +268,7 @@ class Detector:
 
     def _align(self, g: _F32, ref: _F32) -> _F32:
         (dx, dy), _ = cv2.phaseCorrelate(ref, g)
-        if abs(dx) < 0.25 and abs(dy) < 0.25 or abs(dx) > 12 or abs(dy) > 12:
+        if (abs(dx) < 0.25 and abs(dy) < 0.25) or abs(dx) > 12 or abs(dy) > 12:
             return g
         m = np.array([[1, 0, -dx], [0, 1, -dy]], dtype=np.float32)
         h, w = g.shape
@@ -273,12 +280,6 @@ class Detector:
         _, mask = cv2.threshold(diff, self.config.diff_threshold, 255, cv2.THRESH_BINARY)
         out: Mask = mask.astype(np.uint8)
         return out
-
-    def _update_ref(self, g: _F32, changed: Mask) -> None:
-        s, cfg = self._s, self.config
-        assert s.ref is not None
-        alpha = np.where(changed > 0, np.float32(cfg.alpha_changed), np.float32(cfg.alpha_bg))
-        s.ref += alpha * (g - s.ref)
 
     def _calibrate(self, shape: tuple[int, int]) -> None:
         s, cfg = self._s, self.config
@@ -306,7 +307,6 @@ class Detector:
         s.roi = roi
         contours, _ = cv2.findContours(roi, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         s.roi_poly = max(contours, key=cv2.contourArea) if contours else None
-        s.warmup = cfg.persistence
 
     def _set_configured_roi(self, shape: tuple[int, int]) -> None:
         s, cfg = self._s, self.config
@@ -380,3 +380,12 @@ def _largest_component(mask: Mask) -> tuple[int, tuple[int, int, int, int] | Non
     i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     x, y, bw, bh, area = (int(v) for v in stats[i])
     return area, (x, y, x + bw, y + bh)
+
+
+def _median_and_spread(frames: deque[Gray]) -> tuple[Gray, Gray]:
+    """Per-pixel median (np.partition: no full sort) and max - min of a few frames."""
+    stack = np.stack(list(frames))
+    k = len(frames) // 2
+    part = np.partition(stack, (0, k, len(frames) - 1), axis=0)
+    spread: Gray = part[-1] - part[0]
+    return part[k], spread

@@ -72,6 +72,7 @@ def make_unifi_client(settings: Settings, session: aiohttp.ClientSession) -> obj
         api_key=settings.unifi_api_key,
         verify_ssl=settings.unifi_verify_ssl,
         session=session,
+        store_sessions=False,  # no session file outside /data; a login per restart is fine
     )
 
 

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "addons" / "jarvis"))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jarvis_addon.cv.detector import Detector, Level  # noqa: E402
+from jarvis_addon.cv.detector import Detector  # noqa: E402
 from jarvis_addon.cv.evaluate import SequenceOutcome, Summary, run_sequence  # noqa: E402
 from jarvis_addon.cv.frames import decode  # noqa: E402
 from jarvis_addon.cv.synth import (  # noqa: E402
@@ -175,19 +175,25 @@ def main(argv: list[str] | None = None) -> int:
         JOB_LENGTH.update({k: 120 for k in kinds if k not in FAILURES})
     pool = HELDOUT_SEEDS if args.split == "heldout" else TUNING_SEEDS
     chosen = list(pool)[:seeds]
-    print(f"CV benchmark: generator {GENERATOR_VERSION}, {args.split} seeds {chosen[0]}..{chosen[-1]}"
-          f" ({seeds} per kind), OpenCV {cv2.__version__}, numpy {np.__version__},"
-          f" {platform.processor() or platform.machine()}, 1 thread per process")
+    print(
+        f"CV benchmark: generator {GENERATOR_VERSION}, {args.split} seeds {chosen[0]}..{chosen[-1]}"
+        f" ({seeds} per kind), OpenCV {cv2.__version__}, numpy {np.__version__},"
+        f" {platform.processor() or platform.machine()}, 1 thread per process"
+    )
     started = time.monotonic()
 
     print("\nSpeed, ms per frame, one thread, JPEG decode included:")
     rows = speed(chosen[0], args.speed_frames)
-    print(f"  {'resolution':>10} {'ours p50':>9} {'ours p95':>9} {'decode p95':>11} {'naive p95':>10}"
-          f" {'ours/decode':>12} {'ours/naive':>11}")
+    print(
+        f"  {'resolution':>10} {'ours p50':>9} {'ours p95':>9} {'decode p95':>11} {'naive p95':>10}"
+        f" {'ours/decode':>12} {'ours/naive':>11}"
+    )
     for r in rows:
-        print(f"  {r['resolution']:>10} {r['ours_p50']:9.2f} {r['ours_p95']:9.2f} {r['decode_p95']:11.2f}"
-              f" {r['naive_p95']:10.2f} {r['ours_p95'] / r['decode_p95']:12.2f}"
-              f" {r['ours_p95'] / r['naive_p95']:11.2f}")
+        print(
+            f"  {r['resolution']:>10} {r['ours_p50']:9.2f} {r['ours_p95']:9.2f} {r['decode_p95']:11.2f}"
+            f" {r['naive_p95']:10.2f} {r['ours_p95'] / r['decode_p95']:12.2f}"
+            f" {r['ours_p95'] / r['naive_p95']:11.2f}"
+        )
 
     jobs = [(seed, kind) for kind in kinds for seed in chosen]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as ex:
@@ -196,22 +202,28 @@ def main(argv: list[str] | None = None) -> int:
     summary.add(o for o, _ in results)
     naive = naive_summary([n for _, n in results])
 
-    print(f"\nAccuracy on {len(jobs)} sequences ({args.split}), one frame every {FRAME_INTERVAL_S:g} s:")
+    print(
+        f"\nAccuracy on {len(jobs)} sequences ({args.split}), one frame every {FRAME_INTERVAL_S:g} s:"
+    )
     figures: dict[str, Any] = {"speed": rows, "split": args.split, "seeds": chosen}
     for kind in FAILURES:
         if kind not in kinds:
             continue
         caught, total = summary.recall(kind)
         figures[f"recall_{kind}"] = caught / total if total else math.nan
-        print(f"  recall {kind:<11} {caught:3d}/{total:<3d} = {caught / max(total, 1):.2f}"
-              f"   (naive baseline {naive[f'recall_{kind}']:.2f})")
+        print(
+            f"  recall {kind:<11} {caught:3d}/{total:<3d} = {caught / max(total, 1):.2f}"
+            f"   (naive baseline {naive[f'recall_{kind}']:.2f})"
+        )
     false, hours = summary.false_pauses()
     rate = false / hours * 100 if hours else math.nan
     upper = 3.0 / hours * 100 if hours and false == 0 else None
     figures.update(false_pauses=false, print_hours=hours, false_per_100h=rate)
-    print(f"  false pauses: {false} in {hours:.1f} print-hours = {rate:.1f} per 100 h"
-          + (f" (none seen; 95 % upper bound {upper:.1f} per 100 h)" if upper else "")
-          + f"   (naive baseline {naive['false_pauses'] / max(naive['hours'], 1e-9) * 100:.0f} per 100 h)")
+    print(
+        f"  false pauses: {false} in {hours:.1f} print-hours = {rate:.1f} per 100 h"
+        + (f" (none seen; 95 % upper bound {upper:.1f} per 100 h)" if upper else "")
+        + f"   (naive baseline {naive['false_pauses'] / max(naive['hours'], 1e-9) * 100:.0f} per 100 h)"
+    )
     for kind in kinds:
         if kind in FAILURES:
             continue
@@ -222,9 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    of which before a failure's onset: {early}")
     delays = summary.delays()
     figures.update(delay_p50=pct(delays, 50), delay_p90=pct(delays, 90))
-    print(f"  onset to pause: p50 {pct(delays, 50):.0f} s, p90 {pct(delays, 90):.0f} s (n={len(delays)})")
-    print(f"\nGoals: p95 at 720p <= 33 ms: {rows[1]['ours_p95']:.1f} ms; recall >= 0.95;"
-          " <= 1 false pause per 100 h; p90 <= 60 s.")
+    print(
+        f"  onset to pause: p50 {pct(delays, 50):.0f} s, p90 {pct(delays, 90):.0f} s (n={len(delays)})"
+    )
+    print(
+        f"\nGoals: p95 at 720p <= 33 ms: {rows[1]['ours_p95']:.1f} ms; recall >= 0.95;"
+        " <= 1 false pause per 100 h; p90 <= 60 s."
+    )
     print(f"Took {time.monotonic() - started:.0f} s.")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=float))

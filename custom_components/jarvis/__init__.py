@@ -18,8 +18,8 @@ from homeassistant.util import dt as dt_util
 from .addon.client import AddonClient
 from .const import CONF_API_TOKEN, DOMAIN, LEDGER_RETENTION_DAYS, LOGGER
 from .context_store import ContextStore
-from .cv_events import async_setup_cv_events
 from .coordinator import JarvisAddonCoordinator, JarvisConfigEntry, JarvisRuntimeData
+from .cv_events import async_setup_cv_events
 from .http import async_register_views
 from .router.ledger import Ledger, LedgerError
 from .services import async_setup_services

@@ -17,10 +17,21 @@ from homeassistant.exceptions import HomeAssistantError
 from .const import EVENT_CV, LOGGER, MQTT_CV_EVENT_TOPIC
 
 _LEVELS = ("warning", "failure")
-_FIELDS = ("camera", "printer_id", "level", "kind", "score", "box", "paused", "pause_error", "evidence", "time")
+_FIELDS = (
+    "camera",
+    "printer_id",
+    "level",
+    "kind",
+    "score",
+    "box",
+    "paused",
+    "pause_error",
+    "evidence",
+    "time",
+)
 
 
-def parse_cv_event(topic: str, payload: str | bytes) -> dict[str, Any] | None:
+def parse_cv_event(topic: str, payload: str | bytes | bytearray) -> dict[str, Any] | None:
     """The event data to fire, or None (logged) when the message is not a valid CV event."""
     parts = topic.split("/")
     text = payload if isinstance(payload, str) else payload.decode(errors="replace")
@@ -35,7 +46,9 @@ def parse_cv_event(topic: str, payload: str | bytes) -> dict[str, Any] | None:
     event = {key: data.get(key) for key in _FIELDS}
     event["camera"] = parts[2] if len(parts) == 4 else data.get("camera")
     scene = data.get("failure_scene")
-    event["failure_scene"] = scene if isinstance(scene, str) and scene.startswith("scene.") else None
+    event["failure_scene"] = (
+        scene if isinstance(scene, str) and scene.startswith("scene.") else None
+    )
     return event
 
 

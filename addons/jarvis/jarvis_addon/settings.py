@@ -119,7 +119,9 @@ class Settings:
             text("unifi_host")
             and ((text("unifi_username") and text("unifi_password")) or text("unifi_api_key"))
         )
-        cameras, problems = parse_cameras(opts.get("cameras") or [], unifi_configured=unifi_configured)
+        cameras, problems = parse_cameras(
+            opts.get("cameras") or [], unifi_configured=unifi_configured
+        )
         if problems:
             raise OptionsError(problems)
         return cls(

@@ -29,7 +29,12 @@ EVENT = {
     "box": [0.1, 0.2, 0.3, 0.4],
     "paused": True,
     "pause_error": None,
-    "evidence": {"path": "/share/jarvis/cv/mk4_cam/x.jpg", "sha256": "ab" * 32, "width": 640, "height": 480},
+    "evidence": {
+        "path": "/share/jarvis/cv/mk4_cam/x.jpg",
+        "sha256": "ab" * 32,
+        "width": 640,
+        "height": 480,
+    },
     "failure_scene": "scene.print_failed",
     "time": "2026-11-26T05:00:00+00:00",
 }
@@ -48,11 +53,12 @@ async def test_mqtt_event_fires_ha_event_and_runs_the_scene(
     mosquitto: Mosquitto,
     session_worker: Worker,
     entry_for: Any,
-    tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     (Path(hass.config.config_dir) / "configuration.yaml").write_text("")
-    mqtt_entry = MockConfigEntry(domain="mqtt", data={"broker": mosquitto.host, "port": mosquitto.port})
+    mqtt_entry = MockConfigEntry(
+        domain="mqtt", data={"broker": mosquitto.host, "port": mosquitto.port}
+    )
     mqtt_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
     assert await async_setup_component(hass, "input_boolean", {"input_boolean": {"lamp": {}}})
@@ -103,5 +109,7 @@ async def test_mqtt_event_fires_ha_event_and_runs_the_scene(
 
 def test_parse_cv_event() -> None:
     assert parse_cv_event("jarvis/cv/a/event", b"[1]") is None
-    parsed = parse_cv_event("jarvis/cv/cam2/event", json.dumps({**EVENT, "failure_scene": "script.x"}))
+    parsed = parse_cv_event(
+        "jarvis/cv/cam2/event", json.dumps({**EVENT, "failure_scene": "script.x"})
+    )
     assert parsed is not None and parsed["camera"] == "cam2" and parsed["failure_scene"] is None

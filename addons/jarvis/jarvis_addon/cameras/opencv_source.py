@@ -18,7 +18,9 @@ from .base import DEFAULT_TIMEOUT, CameraError
 class OpenCvStreamSource:
     """Grab one frame from an RTSP/HTTP stream URL (or a video file) with OpenCV."""
 
-    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT, jpeg_quality: int = 90) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = DEFAULT_TIMEOUT, jpeg_quality: int = 90
+    ) -> None:
         """Nothing is opened before the first snapshot."""
         self._url = url
         self._timeout = timeout

@@ -1,14 +1,14 @@
 """Camera options: a camera per printer, checked beyond what the Supervisor schema can say (pure).
 
-    cameras:
-      - id: mk4_cam              # [a-z0-9_], unique; used in jarvis/cv/<id>/event
-        printer: mk4             # the printer id whose jobs this camera watches
-        source: ha               # ha | unifi | url
-        entity_id: camera.mk4    # source ha
-        unifi_camera_id: 65a...  # source unifi (needs unifi_host and credentials)
-        url: rtsp://...          # source url: http(s) snapshot or MJPEG, rtsp(s)://
-        region: "0.2,0.3;0.8,0.3;0.8,0.9;0.2,0.9"   # optional print region, 0..1, >= 3 points
-        failure_scene: scene.print_failed           # optional, run by the integration on a pause
+cameras:
+  - id: mk4_cam              # [a-z0-9_], unique; used in jarvis/cv/<id>/event
+    printer: mk4             # the printer id whose jobs this camera watches
+    source: ha               # ha | unifi | url
+    entity_id: camera.mk4    # source ha
+    unifi_camera_id: 65a...  # source unifi (needs unifi_host and credentials)
+    url: rtsp://...          # source url: http(s) snapshot or MJPEG, rtsp(s)://
+    region: "0.2,0.3;0.8,0.3;0.8,0.9;0.2,0.9"   # optional print region, 0..1, >= 3 points
+    failure_scene: scene.print_failed           # optional, run by the integration on a pause
 """
 
 from __future__ import annotations
@@ -95,16 +95,22 @@ def parse_cameras(
         unifi_id = item.get("unifi_camera_id") or None
         url = item.get("url") or None
         if source == "ha" and (entity_id is None or not _ENTITY_RE.match(entity_id)):
-            problems.append(f"{name}.entity_id: source ha needs a camera entity id such as camera.printer, got {entity_id!r}")
+            problems.append(
+                f"{name}.entity_id: source ha needs a camera entity id such as camera.printer, got {entity_id!r}"
+            )
         if source == "unifi":
             if not unifi_id:
                 problems.append(f"{name}.unifi_camera_id: source unifi needs the Protect camera id")
             if not unifi_configured:
-                problems.append(f"{name}: source unifi needs unifi_host and unifi_username/unifi_password or unifi_api_key")
+                problems.append(
+                    f"{name}: source unifi needs unifi_host and unifi_username/unifi_password or unifi_api_key"
+                )
         if source == "url":
             parsed = urlparse(url or "")
             if parsed.scheme not in _URL_SCHEMES or not parsed.netloc:
-                problems.append(f"{name}.url: source url needs an http(s):// or rtsp(s):// URL, got {url!r}")
+                problems.append(
+                    f"{name}.url: source url needs an http(s):// or rtsp(s):// URL, got {url!r}"
+                )
         region = None
         if item.get("region"):
             try:
@@ -113,8 +119,12 @@ def parse_cameras(
                 problems.append(f"{name}.region: {err}")
         scene = item.get("failure_scene") or None
         if scene is not None and not _SCENE_RE.match(scene):
-            problems.append(f"{name}.failure_scene: expected a scene entity id such as scene.print_failed, got {scene!r}")
+            problems.append(
+                f"{name}.failure_scene: expected a scene entity id such as scene.print_failed, got {scene!r}"
+            )
         cameras.append(
-            CameraOptions(cam_id, str(item["printer"]), source, entity_id, unifi_id, url, region, scene)
+            CameraOptions(
+                cam_id, str(item["printer"]), source, entity_id, unifi_id, url, region, scene
+            )
         )
     return tuple(cameras), problems

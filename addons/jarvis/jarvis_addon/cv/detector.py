@@ -30,12 +30,14 @@ from enum import StrEnum
 from typing import Final
 
 import cv2
+from cv2.typing import MatLike
 import numpy as np
 import numpy.typing as npt
 
-Gray = npt.NDArray[np.uint8]
-Mask = npt.NDArray[np.uint8]
-_F32 = npt.NDArray[np.float32]
+# OpenCV's own array type (what its stubs accept and return).
+Gray = MatLike
+Mask = MatLike
+_F32 = MatLike
 
 KIND_SPAGHETTI: Final = "spaghetti"
 KIND_DETACHMENT: Final = "detachment"
@@ -59,6 +61,7 @@ class DetectorConfig:
     window: int = 7  # frames in the median background
     lag: int = 15  # frames between the two backgrounds compared
     diff_threshold: float = 18.0
+    hotend_match: float = 0.5  # template correlation that counts as the hotend
     settled_range: float = 40.0  # max - min within the window above which a pixel is unsettled
     area_ref: float = 1.0  # persistent change, in hotend areas, that scores 1.0
     blob_ratio: float = 2.2  # hotend size multiple that scores 1.0
@@ -110,13 +113,16 @@ class _State:
     frames: deque[Gray] = field(default_factory=deque)
     backgrounds: deque[Gray] = field(default_factory=deque)
     activity: Gray | None = None  # frames since the pixel last flickered (counts down)
+    calib_crops: list[tuple[int, Gray, tuple[int, int, int, int]]] = field(default_factory=list)
+    template: Gray | None = None  # the hotend's look, from calibration
+    post_sizes: list[int] = field(default_factory=list)
     shape: tuple[int, int] | None = None
     seen: int = 0
     calib_acc: Mask | None = None
     calib_sizes: list[int] = field(default_factory=list)
     hotend_size: float = 0.0
     roi: Mask | None = None
-    roi_poly: npt.NDArray[np.int32] | None = None
+    roi_poly: MatLike | None = None
     sizes: deque[int] = field(default_factory=lambda: deque(maxlen=4))
     ewma: float = 0.0
     above: int = 0
@@ -150,6 +156,7 @@ class Detector:
         if keep_region and old.roi is not None:
             self._s.roi, self._s.roi_poly = old.roi, old.roi_poly
             self._s.hotend_size, self._s.shape = old.hotend_size, old.shape
+            self._s.template, self._s.post_sizes = old.template, old.post_sizes
 
     def snooze(self, until: float) -> None:
         """No warning or pause before monotonic time `until` (scores are still computed)."""
@@ -195,30 +202,50 @@ class Detector:
             s.frames.append(g8)
             return self._result(self._level_for(s.ewma, now), 0.0, None, None, scene_change=True)
 
-        s.frames.append(g8)
+        opened = cv2.morphologyEx(changed, cv2.MORPH_OPEN, self._k3)
+        largest, largest_box = _largest_component(opened)
+        # Keep the hotend out of the background: where its template matches, the frame enters
+        # the median with the background's pixels instead (it hovers over small parts, so the
+        # median alone would keep it).
+        stacked = g8
+        hot = self._find_hotend(g8)
+        if hot is not None:
+            x0, y0, x1, y1 = hot
+            stacked = g8.copy()
+            stacked[y0:y1, x0:x1] = np.clip(s.ref[y0:y1, x0:x1], 0, 255).astype(np.uint8)
+        s.frames.append(stacked)
         while len(s.frames) > cfg.window:
             s.frames.popleft()
         bg, spread = _median_and_spread(s.frames)
         s.ref = bg.astype(np.float32)
-        opened = cv2.morphologyEx(changed, cv2.MORPH_OPEN, self._k3)
-        largest, largest_box = _largest_component(opened)
 
         if s.roi is None:
             s.seen += 1
-            assert s.calib_acc is not None
+            if s.calib_acc is None:
+                s.calib_acc = np.zeros(shape, np.uint8)
             cv2.bitwise_or(s.calib_acc, opened, s.calib_acc)
-            if largest:
+            if largest and largest_box is not None:
                 s.calib_sizes.append(largest)
+                s.calib_crops.append((largest, g8, largest_box))
             if s.seen >= cfg.calibration_frames:
                 self._calibrate(shape)
+                s.frames.clear()
+                s.frames.append(stacked)
             return self._result(Level.CALIBRATING, 0.0, None, None)
 
         s.sizes.append(largest)
+        if s.template is not None and len(s.post_sizes) < 10:
+            # With the hotend kept out of the background it shows whole: measure it again.
+            s.post_sizes.append(largest)
+            if len(s.post_sizes) == 10:
+                s.hotend_size = float(np.median(s.post_sizes)) or s.hotend_size
         s.backgrounds.append(bg)
         if s.activity is None:
             s.activity = np.zeros(shape, np.uint8)
-        cv2.subtract(s.activity, 1, s.activity)
-        s.activity[spread > cfg.settled_range] = cfg.lag + cfg.window
+        np.subtract(s.activity, 1, out=s.activity, where=s.activity > 0)
+        # Shorter than the lag: a change that appeared at once (a detached part) is counted
+        # once it has settled, while the old background still lacks it.
+        s.activity[spread > cfg.settled_range] = cfg.window
         if len(s.backgrounds) <= cfg.lag or len(s.frames) < cfg.window:
             while len(s.backgrounds) > cfg.lag + 1:
                 s.backgrounds.popleft()
@@ -227,10 +254,8 @@ class Detector:
             s.backgrounds.popleft()
         old = s.backgrounds[0]
         persistent = self._change_mask(bg.astype(np.float32), old.astype(np.float32))
-        assert s.roi is not None
         cv2.bitwise_and(persistent, s.roi, persistent)
-        # Pixels the hotend visited within the lag flicker; only pixels settled all along count
-        # (the hotend hovering over a small part would otherwise look like a change).
+        # Pixels that flickered within the window (the hotend passing) do not count yet.
         persistent[s.activity > 0] = 0
         persistent = cv2.morphologyEx(persistent, cv2.MORPH_OPEN, self._k2)
         closed = cv2.morphologyEx(persistent, cv2.MORPH_CLOSE, self._k5)
@@ -238,7 +263,9 @@ class Detector:
         area = cv2.countNonZero(closed) / max(s.hotend_size, 50.0)
         area_score = area / cfg.area_ref
         blob_score = grown = 0.0
-        if s.hotend_size > 0 and len(s.sizes) == s.sizes.maxlen:
+        if s.hotend_size > 0 and len(s.sizes) == s.sizes.maxlen and (
+            s.template is None or len(s.post_sizes) >= 10
+        ):
             grown = min(s.sizes) / s.hotend_size
             blob_score = max(0.0, (grown - 1.0) / (cfg.blob_ratio - 1.0))
         raw = max(area_score, blob_score)
@@ -283,21 +310,28 @@ class Detector:
 
     def _calibrate(self, shape: tuple[int, int]) -> None:
         s, cfg = self._s, self.config
-        h, w = shape
-        assert s.calib_acc is not None
-        pts = cv2.findNonZero(s.calib_acc)
+        w = shape[1]
+        pts = None if s.calib_acc is None else cv2.findNonZero(s.calib_acc)
         sizes = [x for x in s.calib_sizes if x > 0]
         s.hotend_size = float(np.median(sizes)) if sizes else 0.0
+        if s.calib_crops:
+            # The moving object of typical size is the hotend: its crop is the template.
+            _area, frame, (x0, y0, x1, y1) = min(
+                s.calib_crops, key=lambda c: abs(c[0] - s.hotend_size)
+            )
+            if x1 - x0 >= 6 and y1 - y0 >= 6:
+                s.template = frame[y0:y1, x0:x1].copy()
+            s.calib_crops.clear()
         if cfg.roi is not None:
             self._set_configured_roi(shape)
             return
-        roi = np.zeros(shape, np.uint8)
+        roi: MatLike = np.zeros(shape, np.uint8)
         if pts is None or len(pts) < 20:
             roi[:] = 255  # nothing moved: watch everything rather than nothing
             s.roi = roi
             return
         hull = cv2.convexHull(pts)
-        x, y, bw, bh = cv2.boundingRect(hull)
+        bh = cv2.boundingRect(hull)[3]
         # The part grows upwards in the image: extend the region above the first layers.
         up = np.array([[[px, max(0, py - bh // 2)]] for px, py in hull[:, 0]], dtype=np.int32)
         hull = cv2.convexHull(np.vstack([hull, up]))
@@ -308,11 +342,23 @@ class Detector:
         contours, _ = cv2.findContours(roi, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         s.roi_poly = max(contours, key=cv2.contourArea) if contours else None
 
+    def _find_hotend(self, g8: Gray) -> tuple[int, int, int, int] | None:
+        tmpl = self._s.template
+        if tmpl is None or tmpl.shape[0] >= g8.shape[0] or tmpl.shape[1] >= g8.shape[1]:
+            return None
+        res = cv2.matchTemplate(g8, tmpl, cv2.TM_CCOEFF_NORMED)
+        _min, best, _minloc, (x, y) = cv2.minMaxLoc(res)
+        if best < self.config.hotend_match:
+            return None
+        th, tw = tmpl.shape[:2]
+        pad = max(2, tw // 5)
+        h, w = g8.shape[:2]
+        return (max(0, x - pad), max(0, y - pad), min(w, x + tw + pad), min(h, y + th + pad))
+
     def _set_configured_roi(self, shape: tuple[int, int]) -> None:
-        s, cfg = self._s, self.config
-        assert cfg.roi is not None
+        s, roi_pts = self._s, self.config.roi or ()
         h, w = shape
-        poly = np.array([[round(x * (w - 1)), round(y * (h - 1))] for x, y in cfg.roi], np.int32)
+        poly = np.array([[round(x * (w - 1)), round(y * (h - 1))] for x, y in roi_pts], np.int32)
         roi = np.zeros(shape, np.uint8)
         cv2.fillPoly(roi, [poly], 255)
         s.roi, s.roi_poly = roi, poly.reshape(-1, 1, 2)

@@ -1,5 +1,8 @@
-"""Run the detector over labelled synthetic sequences and score it (pure; used by the benchmark
-and the tests). Job pause/resume events in a sequence reset the detector, as the monitor does."""
+"""Run the detector over labelled synthetic sequences and score it (pure).
+
+Used by the benchmark and the tests. Job pause/resume events in a sequence reset the detector,
+as the monitor does.
+"""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Final
 
 import cv2
+from cv2.typing import MatLike
 import numpy as np
 import numpy.typing as npt
 
@@ -18,7 +19,7 @@ _REDUCED: Final = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
                    4: cv2.IMREAD_REDUCED_GRAYSCALE_4, 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}  # fmt: skip
 MAX_BYTES: Final = 20 * 1024 * 1024
 
-Gray = npt.NDArray[np.uint8]
+Gray = MatLike
 
 
 class FrameError(ValueError):
@@ -79,7 +80,7 @@ def decode(data: bytes, work_width: int = WORK_WIDTH) -> tuple[Gray, tuple[int, 
     return img, src
 
 
-def decode_color(data: bytes) -> npt.NDArray[np.uint8]:
+def decode_color(data: bytes) -> MatLike:
     """Full-resolution BGR decode (for evidence snapshots); FrameError if unusable."""
     if not data:
         raise FrameError("empty frame (0 bytes)")

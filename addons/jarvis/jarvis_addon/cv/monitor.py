@@ -1,5 +1,4 @@
-"""The CV print-failure monitor: samples a printer's camera while its job runs and acts on the
-detector's decisions.
+"""The CV print-failure monitor: samples a printer's camera while its job runs and acts on it.
 
 Dependencies are Protocols so the monitor runs (and is tested) without the printers package:
 
@@ -293,20 +292,28 @@ class CameraMonitor:
         reason = f"CV: {det.kind or 'failure'} detected (score {det.score:.2f}) on {spec.camera_id}"
         pause_error = None
         try:
-            await asyncio.wait_for(self._printers.async_pause(spec.printer_id, reason), PAUSE_TIMEOUT)
-        except Exception as err:  # the printer link's typed errors vary; report them all
+            await asyncio.wait_for(
+                self._printers.async_pause(spec.printer_id, reason), PAUSE_TIMEOUT
+            )
+        except Exception as err:  # noqa: BLE001 - the link's typed errors vary; all are reported
             pause_error = f"{type(err).__name__}: {err}"
-            _LOGGER.error("CV monitor %s: pausing %s failed: %s", spec.camera_id, spec.printer_id, pause_error)
+            _LOGGER.error(
+                "CV monitor %s: pausing %s failed: %s", spec.camera_id, spec.printer_id, pause_error
+            )
         evidence = None
         try:
             evidence = await asyncio.to_thread(self._save_evidence, det, jpeg)
         except (OSError, FrameError) as err:
             _LOGGER.error("CV monitor %s: evidence not saved: %s", spec.camera_id, err)
         self._active = pause_error is not None  # keep watching if the pause did not happen
-        self.status.state = MonitorState.PAUSED_BY_CV if pause_error is None else MonitorState.WARNING
+        self.status.state = (
+            MonitorState.PAUSED_BY_CV if pause_error is None else MonitorState.WARNING
+        )
         self.status.reason = pause_error
         self.detector.reset()
-        await self._publish(self._event("failure", det, evidence, paused=pause_error is None, error=pause_error))
+        await self._publish(
+            self._event("failure", det, evidence, paused=pause_error is None, error=pause_error)
+        )
 
     def _save_evidence(self, det: Detection, jpeg: bytes) -> Evidence:
         img = decode_color(jpeg)
@@ -343,7 +350,12 @@ class CameraMonitor:
             "pause_error": error,
             "evidence": None
             if evidence is None
-            else {"path": evidence.path, "sha256": evidence.sha256, "width": evidence.width, "height": evidence.height},
+            else {
+                "path": evidence.path,
+                "sha256": evidence.sha256,
+                "width": evidence.width,
+                "height": evidence.height,
+            },
             "failure_scene": self.spec.failure_scene if level == "failure" else None,
             "time": datetime.now(UTC).isoformat(),
         }
@@ -354,10 +366,12 @@ class CameraMonitor:
         del self.status.events[:-20]
         try:
             await asyncio.wait_for(
-                self._publisher.publish(cv_event_topic(self.spec.camera_id), json.dumps(event), qos=1),
+                self._publisher.publish(
+                    cv_event_topic(self.spec.camera_id), json.dumps(event), qos=1
+                ),
                 PUBLISH_TIMEOUT,
             )
-        except Exception as err:  # the event is kept in status; a broker outage must not stop us
+        except Exception as err:  # noqa: BLE001 - kept in status; an outage must not stop us
             _LOGGER.warning("CV monitor %s: event not published: %s", self.spec.camera_id, err)
 
 
@@ -410,7 +424,11 @@ class CvService:
     def status(self) -> dict[str, dict[str, Any]]:
         """Per camera: state, reason, score, counters, printer."""
         return {
-            m.spec.camera_id: {**m.status.as_dict(), "printer_id": m.spec.printer_id, "source": m.spec.source.description}
+            m.spec.camera_id: {
+                **m.status.as_dict(),
+                "printer_id": m.spec.printer_id,
+                "source": m.spec.source.description,
+            }
             for m in self.monitors
         }
 

@@ -37,8 +37,7 @@ def build_source(
     unifi_client: object | None = None,
 ) -> FrameSource:
     """The frame source for one camera option."""
-    if cam.source == "ha":
-        assert cam.entity_id is not None
+    if cam.source == "ha" and cam.entity_id:
         token = settings.ha_token or environ.get("SUPERVISOR_TOKEN")
         if not token:
             raise CvSetupError(
@@ -46,12 +45,11 @@ def build_source(
             )
         base = settings.ha_url or SUPERVISOR_CORE_URL
         return HaCameraSource(session, cam.entity_id, token, base_url=base)
-    if cam.source == "url":
-        assert cam.url is not None
+    if cam.source == "url" and cam.url:
         if cam.url.startswith(("rtsp://", "rtsps://")):
             return OpenCvStreamSource(cam.url)
         return UrlSnapshotSource(session, cam.url)
-    from ..cameras.unifi import UnifiProtectSource  # noqa: PLC0415 - only when configured
+    from ..cameras.unifi import UnifiProtectSource
 
     if unifi_client is None or cam.unifi_camera_id is None:
         raise CvSetupError(f"camera {cam.id}: UniFi Protect is not configured")
@@ -62,7 +60,7 @@ def make_unifi_client(settings: Settings, session: aiohttp.ClientSession) -> obj
     """One ProtectApiClient for every unifi camera, or None when none is configured."""
     if not any(c.source == "unifi" for c in settings.cameras) or settings.unifi_host is None:
         return None
-    from uiprotect import ProtectApiClient  # noqa: PLC0415
+    from uiprotect import ProtectApiClient
 
     return ProtectApiClient(
         settings.unifi_host,
@@ -95,5 +93,7 @@ def build_cv_service(
         monitors.append(
             CameraMonitor(spec, printers, publisher, evidence_dir, interval=settings.cv_interval)
         )
-        _LOGGER.info("CV: camera %s watches printer %s via %s", cam.id, cam.printer, source.description)
+        _LOGGER.info(
+            "CV: camera %s watches printer %s via %s", cam.id, cam.printer, source.description
+        )
     return CvService(monitors, printers)

@@ -19,19 +19,20 @@ import math
 from typing import Final
 
 import cv2
+from cv2.typing import MatLike
 import numpy as np
 import numpy.typing as npt
 
 GENERATOR_VERSION: Final = "synth-1"
 FRAME_INTERVAL_S: Final = 2.0  # one frame every 2 s, as the monitor samples
-TUNING_SEEDS: Final = range(0, 1000)
+TUNING_SEEDS: Final = range(1000)
 HELDOUT_SEEDS: Final = range(100_000, 101_000)  # never used while tuning
 
 FAILURES: Final = ("spaghetti", "detachment", "blob")
 NEGATIVES: Final = ("clean", "brim", "supports", "stringing", "cables", "hands", "lights", "pause")
 KINDS: Final = FAILURES + NEGATIVES
 
-Image = npt.NDArray[np.uint8]
+Image = MatLike
 Points = npt.NDArray[np.float64]
 
 
@@ -116,8 +117,7 @@ def toolpath_gcode(footprint: Points, layers: int, layer_h: float, *, brim: int 
         lines.append(f"G1 Z{z:.2f} F600")
         loops = [footprint]
         if layer == 0:
-            for k in range(1, brim + 1):
-                loops.append(center + (footprint - center) * (1 + 0.08 * k))
+            loops.extend(center + (footprint - center) * (1 + 0.08 * k) for k in range(1, brim + 1))
         for loop in loops:
             x0, y0 = loop[0]
             lines.append(f"G0 X{x0:.2f} Y{y0:.2f}")
@@ -127,7 +127,11 @@ def toolpath_gcode(footprint: Points, layers: int, layer_h: float, *, brim: int 
         lo, hi = footprint.min(axis=0), footprint.max(axis=0)
         axis = layer % 2
         for i, v in enumerate(np.linspace(lo[axis] + 1, hi[axis] - 1, 8)):
-            a, b = (lo[1 - axis] + 1, hi[1 - axis] - 1) if i % 2 == 0 else (hi[1 - axis] - 1, lo[1 - axis] + 1)
+            a, b = (
+                (lo[1 - axis] + 1, hi[1 - axis] - 1)
+                if i % 2 == 0
+                else (hi[1 - axis] - 1, lo[1 - axis] + 1)
+            )
             p0 = (v, a) if axis == 0 else (a, v)
             p1 = (v, b) if axis == 0 else (b, v)
             lines.append(f"G0 X{p0[0]:.2f} Y{p0[1]:.2f}")
@@ -191,11 +195,12 @@ class _Camera:
 
     def project(self, pts: Points) -> Points:
         cam = (pts - self.eye) @ self.rot.T
-        return cam[:, :2] / cam[:, 2:3] * self.f + self.c
+        out: Points = cam[:, :2] / cam[:, 2:3] * self.f + self.c
+        return out
 
 
-def _hull(pts: Points) -> npt.NDArray[np.int32]:
-    return cv2.convexHull(np.round(pts * 16).astype(np.int32))  # type: ignore[no-any-return]
+def _hull(pts: Points) -> MatLike:
+    return cv2.convexHull(np.round(pts * 16).astype(np.int32))
 
 
 def _fill(img: Image, pts: Points, color: tuple[float, ...]) -> None:
@@ -211,7 +216,8 @@ def _poly(n: int, rng: np.random.Generator, radius: float) -> Points:
         pts = np.stack([np.cos(ang), np.sin(ang)], axis=1) * radius
     theta = rng.uniform(0, math.pi)
     rot = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
-    return pts @ rot.T
+    out: Points = pts @ rot.T
+    return out
 
 
 _FILAMENTS: Final = (
@@ -297,7 +303,9 @@ class _Scene:
         if kind == "supports" or rng.random() < 0.15:
             for _ in range(int(rng.integers(2, 6))):
                 ang = rng.uniform(0, 2 * math.pi)
-                c = self.center + (radius + rng.uniform(3, 8)) * np.array([math.cos(ang), math.sin(ang)])
+                c = self.center + (radius + rng.uniform(3, 8)) * np.array(
+                    [math.cos(ang), math.sin(ang)]
+                )
                 self.supports.append(_poly(4, rng, rng.uniform(1.2, 2.5)) + c)
         # Print progress: layer reached at each frame (fast first layers, then steady).
         n = seq.length
@@ -327,7 +335,10 @@ class _Scene:
             field_ = nrng.normal(0, self.noise, (h, w, 1)).astype(np.float32)
             field_ = np.repeat(field_, 3, axis=2)
             self.noise_fields.append(
-                (np.clip(field_, 0, 255).astype(np.uint8), np.clip(-field_, 0, 255).astype(np.uint8))
+                (
+                    np.clip(field_, 0, 255).astype(np.uint8),
+                    np.clip(-field_, 0, 255).astype(np.uint8),
+                )
             )
         self.noise_pick = rng.integers(0, 4, n)
         # Light switches: frame -> (gain, gradient strength).
@@ -335,16 +346,16 @@ class _Scene:
         nsw = int(rng.integers(2, 6)) if kind == "lights" else (1 if rng.random() < 0.1 else 0)
         for _ in range(nsw):
             self.light_steps.append(
-                (int(rng.integers(30, n)), rng.uniform(0.55, 1.5), rng.uniform(-0.25, 0.25))
+                (int(rng.integers(min(30, n - 1), n)), rng.uniform(0.55, 1.5), rng.uniform(-0.25, 0.25))
             )
         self.light_steps.sort()
         # Hands: a few 1-3 frame visits.
         self.hands: list[tuple[int, int, Points]] = []
         nh = int(rng.integers(2, 6)) if kind == "hands" else (1 if rng.random() < 0.1 else 0)
         for _ in range(nh):
-            start = int(rng.integers(25, n - 3))
+            first = int(rng.integers(min(25, max(0, n - 4)), max(1, n - 3)))
             tip = np.array([rng.uniform(40, 180), rng.uniform(20, 180), rng.uniform(5, 60)])
-            self.hands.append((start, start + int(rng.integers(1, 4)), tip))
+            self.hands.append((first, first + int(rng.integers(1, 4)), tip))
         self.moving_cable = kind == "cables" or rng.random() < 0.3
         # Stringing: thin strands between the two parts appear over time.
         self.strings: list[tuple[int, Points]] = []
@@ -352,13 +363,15 @@ class _Scene:
             for _ in range(int(rng.integers(3, 9))):
                 a = self.footprint[int(rng.integers(len(self.footprint)))]
                 b = self.second[int(rng.integers(len(self.second)))]
-                self.strings.append((int(rng.integers(20, n)), np.array([a, b])))
+                self.strings.append((int(rng.integers(min(20, n - 1), n)), np.array([a, b])))
         # Failures.
         self.onset = seq.onset
         self.fail_rng_seed = int(rng.integers(1 << 30))
         self.detach_mode = str(rng.choice(["shift", "tip", "vanish"]))
         self.detach_shift = rng.uniform(-1, 1, 2)
-        self.detach_shift = self.detach_shift / (np.linalg.norm(self.detach_shift) + 1e-9) * rng.uniform(12, 35)
+        self.detach_shift = (
+            self.detach_shift / (np.linalg.norm(self.detach_shift) + 1e-9) * rng.uniform(12, 35)
+        )
         self.detach_angle = rng.uniform(-0.8, 0.8)
         self.blob_rate = rng.uniform(0.35, 0.8)  # mm of radius per frame
         self.strands: list[tuple[int, npt.NDArray[np.int32], tuple[float, ...], int]] = []
@@ -366,22 +379,29 @@ class _Scene:
             self._make_strands(rng)
 
     def _make_strands(self, rng: np.random.Generator) -> None:
-        assert self.onset is not None
-        for i in range(self.onset, self.seq.length):
+        onset = self.onset or 0
+        for i in range(onset, self.seq.length):
             for _ in range(int(rng.integers(2, 6))):
                 # A curly strand from near the nozzle, sagging towards the bed.
-                start = np.array([*self.hotend_xy[i], self.layer_at[min(i, self.onset)] * self.layer_h])
+                start = np.array([*self.hotend_xy[i], self.layer_at[min(i, onset)] * self.layer_h])
                 pts = [start]
                 heading = rng.uniform(0, 2 * math.pi)
                 for _ in range(int(rng.integers(8, 20))):
                     heading += rng.normal(0, 0.9)
-                    step = np.array([math.cos(heading), math.sin(heading), rng.uniform(-1.2, 0.4)]) * 2.2
+                    step = (
+                        np.array([math.cos(heading), math.sin(heading), rng.uniform(-1.2, 0.4)])
+                        * 2.2
+                    )
                     nxt = pts[-1] + step
                     nxt[2] = max(nxt[2], 0.0)
                     pts.append(nxt)
                 img_pts = np.round(self.cam.project(np.array(pts)) * 16).astype(np.int32)
-                color = tuple(float(v) for v in np.clip(self.filament * rng.uniform(0.75, 1.15), 0, 255))
-                self.strands.append((i, img_pts, color, max(1, round(rng.uniform(1, 2.2) * self.s))))
+                color = tuple(
+                    float(v) for v in np.clip(self.filament * rng.uniform(0.75, 1.15), 0, 255)
+                )
+                self.strands.append(
+                    (i, img_pts, color, max(1, round(rng.uniform(1, 2.2) * self.s)))
+                )
 
     def jpeg_quality(self, i: int) -> int:
         return int(self.jpeg_q[i])
@@ -390,8 +410,14 @@ class _Scene:
         span = self.seq.pause_span
         return span is not None and span[0] <= i < span[1]
 
-    def _prism(
-        self, img: Image, foot: Points, z0: float, z1: float, color: npt.NDArray[np.float64], shade_top: float
+    def _prism(  # noqa: PLR0917 - a drawing primitive's natural argument list
+        self,
+        img: Image,
+        foot: Points,
+        z0: float,
+        z1: float,
+        color: npt.NDArray[np.float64],
+        shade_top: float,
     ) -> None:
         """A slab between z0 and z1 drawn in bands, so layer lines show; then its top face."""
         c = foot.mean(axis=0)
@@ -405,11 +431,14 @@ class _Scene:
             band_shade = 0.72 + 0.06 * (k % 2)
             _fill(img, self.cam.project(pts), tuple(float(v) for v in color * band_shade))
         ft = c + (foot - c) * (1 - (1 - self.taper) * z1 / max(self.height, 1))
-        _fill(img, self.cam.project(np.c_[ft, np.full(len(ft), z1)]), tuple(float(v) for v in color * shade_top))
+        _fill(
+            img,
+            self.cam.project(np.c_[ft, np.full(len(ft), z1)]),
+            tuple(float(v) for v in color * shade_top),
+        )
 
     def render(self, i: int) -> Image:
-        s = self.s
-        img = self.background.copy()
+        img: MatLike = self.background.copy()
         layer = int(self.layer_at[i])
         paused = self._paused(i)
         failing = self.onset is not None and i >= self.onset
@@ -422,7 +451,11 @@ class _Scene:
         if self.brim:
             c = self.center
             outer = c + (self.footprint - c) * (1 + 0.08 * self.brim)
-            _fill(img, self.cam.project(np.c_[outer, np.zeros(len(outer))]), tuple(float(v) for v in col * 0.85))
+            _fill(
+                img,
+                self.cam.project(np.c_[outer, np.zeros(len(outer))]),
+                tuple(float(v) for v in col * 0.85),
+            )
         # Part (possibly detached).
         foot = self.footprint
         visible = True
@@ -462,7 +495,15 @@ class _Scene:
             if i >= start:
                 zz = min(z, self.height * 0.4) * 0.8
                 p = self.cam.project(np.c_[pair, [zz, zz]])
-                cv2.polylines(img, [np.round(p * 16).astype(np.int32)], False, tuple(float(v) for v in col), 1, cv2.LINE_AA, 4)
+                cv2.polylines(
+                    img,
+                    [np.round(p * 16).astype(np.int32)],
+                    False,
+                    tuple(float(v) for v in col),
+                    1,
+                    cv2.LINE_AA,
+                    4,
+                )
         # Spaghetti strands deposited so far.
         if self.strands:
             for start, spts, color, thick in self.strands:
@@ -490,8 +531,16 @@ class _Scene:
     def _hotend(self, img: Image, pos: Points, i: int, blob: bool) -> None:
         x, y, z = pos
         body = np.array(
-            [[x - 12, y - 10, z + 6], [x + 12, y - 10, z + 6], [x + 12, y - 10, z + 40], [x - 12, y - 10, z + 40],
-             [x - 12, y + 14, z + 40], [x + 12, y + 14, z + 40], [x + 12, y + 14, z + 6], [x - 12, y + 14, z + 6]]
+            [
+                [x - 12, y - 10, z + 6],
+                [x + 12, y - 10, z + 6],
+                [x + 12, y - 10, z + 40],
+                [x - 12, y - 10, z + 40],
+                [x - 12, y + 14, z + 40],
+                [x + 12, y + 14, z + 40],
+                [x + 12, y + 14, z + 6],
+                [x - 12, y + 14, z + 6],
+            ]
         )
         _fill(img, self.cam.project(body), (35.0, 35.0, 38.0))
         nozzle = np.array([[x - 3, y - 3, z + 6], [x + 3, y - 3, z + 6], [x, y, z]])
@@ -499,7 +548,14 @@ class _Scene:
         if self.moving_cable:
             p0 = self.cam.project(np.array([[x, y, z + 40]]))[0]
             p1 = self.cam.project(np.array([[x * 0.5 + 55, y * 0.5 + 110, z + 120]]))[0]
-            cv2.line(img, tuple(np.round(p0).astype(int)), tuple(np.round(p1).astype(int)), (20, 20, 20), max(1, round(2 * self.s)), cv2.LINE_AA)
+            cv2.line(
+                img,
+                tuple(np.round(p0).astype(int)),
+                tuple(np.round(p1).astype(int)),
+                (20, 20, 20),
+                max(1, round(2 * self.s)),
+                cv2.LINE_AA,
+            )
         if blob and self.onset is not None:
             r = min(16.0, 1.5 + self.blob_rate * (i - self.onset + 1))
             rng = np.random.default_rng([self.fail_rng_seed, 1])
@@ -510,7 +566,14 @@ class _Scene:
 
     def _hand(self, img: Image, tip: Points) -> None:
         wrist = np.array([tip[0] + 30, -40.0, tip[2] + 60])
-        pts = np.array([tip + [-12, 0, 0], tip + [12, 0, 0], wrist + [20, 0, 0], wrist + [-20, 0, 0]])
+        pts = np.array(
+            [
+                tip + np.array([-12, 0, 0]),
+                tip + np.array([12, 0, 0]),
+                wrist + np.array([20, 0, 0]),
+                wrist + np.array([-20, 0, 0]),
+            ]
+        )
         _fill(img, self.cam.project(pts), (120.0, 150.0, 200.0))
 
     def _lighting(self, img: Image, i: int) -> Image:
@@ -522,7 +585,9 @@ class _Scene:
                 grad += gr
         if grad:
             ramp = np.linspace(1 - grad, 1 + grad, self.w, dtype=np.float32)[None, :, None] * gain
-            out: Image = cv2.multiply(img, np.broadcast_to(ramp, img.shape).astype(np.float32), dtype=cv2.CV_8U)
+            out: Image = cv2.multiply(
+                img, np.broadcast_to(ramp, img.shape).astype(np.float32), dtype=cv2.CV_8U
+            )
             return out
         return cv2.convertScaleAbs(img, alpha=gain)
 

@@ -87,7 +87,9 @@ class FakeProtect:
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         self.port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self_signed(self.workdir)).start()
+        await web.TCPSite(
+            self._runner, "127.0.0.1", self.port, ssl_context=self_signed(self.workdir)
+        ).start()
         return self
 
     async def stop(self) -> None:

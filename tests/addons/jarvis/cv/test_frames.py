@@ -17,7 +17,9 @@ def jpeg(w: int, h: int, quality: int = 85) -> bytes:
     return bytes(buf.tobytes())
 
 
-@pytest.mark.parametrize(("w", "h"), [(640, 480), (1280, 720), (1920, 1080), (320, 240), (200, 100)])
+@pytest.mark.parametrize(
+    ("w", "h"), [(640, 480), (1280, 720), (1920, 1080), (320, 240), (200, 100)]
+)
 def test_decode_to_work_width(w: int, h: int) -> None:
     data = jpeg(w, h)
     assert jpeg_size(data) == (w, h)
@@ -31,7 +33,7 @@ def test_decode_to_work_width(w: int, h: int) -> None:
 
 
 def test_png_is_accepted_too() -> None:
-    ok, buf = cv2.imencode(".png", np.full((60, 80), 128, np.uint8))
+    _, buf = cv2.imencode(".png", np.full((60, 80), 128, np.uint8))
     gray, src = decode(buf.tobytes())
     assert src == (80, 60) and gray.shape == (240, 320)
 

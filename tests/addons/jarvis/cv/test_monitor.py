@@ -136,7 +136,7 @@ async def test_failure_pauses_with_evidence_and_mqtt_event(
 async def test_warning_level_publishes_without_pausing(
     broker: Mosquitto, bridge: MqttBridge, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    frames, onset = frames_of(*FAILURE)
+    frames, _ = frames_of(*FAILURE)
     server = await serve(frames)
     probe = await asyncio.to_thread(StatusProbe, broker.host, broker.port, TOPIC)
     printers = LocalPrinters("mk4")
@@ -252,7 +252,9 @@ async def test_snooze_suppresses_the_pause(
         await server.stop()
 
 
-async def test_events_survive_a_broker_outage(session: aiohttp.ClientSession, tmp_path: Path) -> None:
+async def test_events_survive_a_broker_outage(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
     async def nowhere() -> Broker:
         return Broker("127.0.0.1", 1)
 

@@ -41,17 +41,21 @@ async def test_url_snapshot(server: CameraServer, session: aiohttp.ClientSession
     await src.close()
 
 
-async def test_mjpeg_stream_gives_its_first_frame(server: CameraServer, session: aiohttp.ClientSession) -> None:
+async def test_mjpeg_stream_gives_its_first_frame(
+    server: CameraServer, session: aiohttp.ClientSession
+) -> None:
     src = UrlSnapshotSource(session, f"{server.url}/stream.mjpg")
     assert await src.snapshot() == FRAMES[0]
 
 
-async def test_url_failures_are_camera_errors(server: CameraServer, session: aiohttp.ClientSession) -> None:
+async def test_url_failures_are_camera_errors(
+    server: CameraServer, session: aiohttp.ClientSession
+) -> None:
     server.mode = "error"
     with pytest.raises(CameraError, match="HTTP 503"):
         await UrlSnapshotSource(session, f"{server.url}/snap.jpg").snapshot()
     server.mode = "slow"
-    with pytest.raises(CameraError, match="timed out after 0.3s"):
+    with pytest.raises(CameraError, match=r"timed out after 0\.3s"):
         await UrlSnapshotSource(session, f"{server.url}/snap.jpg", timeout=0.3).snapshot()
     with pytest.raises(CameraError, match="ClientConnectorError"):
         await UrlSnapshotSource(session, f"http://127.0.0.1:{free_port()}/x.jpg").snapshot()
@@ -91,5 +95,5 @@ async def test_opencv_reads_a_stream_file(tmp_path: Path) -> None:
 async def test_opencv_unreachable_stream_is_a_camera_error() -> None:
     src = OpenCvStreamSource(f"rtsp://viewer:pw@127.0.0.1:{free_port()}/live", timeout=2)
     assert src.description.startswith("rtsp://***@127.0.0.1")
-    with pytest.raises(CameraError, match="cannot open the stream|no frame"):
+    with pytest.raises(CameraError, match=r"cannot open the stream|no frame"):
         await src.snapshot()

@@ -4,15 +4,16 @@ No HA, no network, no model weights. Per frame (about 320 px wide, see frames.py
 
 1. Photometric match: mean/std outside the print region matched to the current background, so
    slow light drift and exposure changes cancel; phase correlation undoes camera shake.
-2. Background: the per-pixel median of the last `window` frames. The hotend is at a different
-   place in most of them and a hand stays 1-3 frames, so both drop out; plastic that stays (the
-   part, spaghetti, a moved part) is in it.
+2. Background: the per-pixel median of the last `window` frames. The hotend is found by template
+   matching (its look is taken during calibration) and kept out of the frames that enter the
+   median; a hand stays 1-3 frames, so it drops out too. Plastic that stays is in it.
 3. Persistent change: the current background against the background `lag` frames ago (about
-   30 s). Normal growth changes little in that time; spaghetti, a detached or vanished part and
-   blobs change a lot. Noise is removed by an opening; strands are merged by a closing, so a
-   tangle counts as its area. `area` = changed fraction of the print region / `area_ref`.
+   30 s), on pixels that have not flickered within the window. Normal growth changes little in
+   that time; spaghetti, a detached or vanished part change a lot. Opened against noise, closed
+   so a tangle of strands counts as its area, measured in hotend areas (the scene's own scale);
+   `area_ref` of them score 1.0.
 4. Blob: the largest object that differs from the background (the hotend) grown beyond its
-   calibrated size, taken as the minimum over the last 4 frames (a passing hand is shorter).
+   measured size, as the minimum over the last 4 frames (a passing hand is shorter).
 5. A change over much of the view outside the print region is a light switch or a bumped
    camera: the history is rebuilt and the score held.
 6. Decision: an EWMA of the larger score; warning at `warn_level`; pause after `pause_frames`
@@ -63,12 +64,12 @@ class DetectorConfig:
     diff_threshold: float = 18.0
     hotend_match: float = 0.5  # template correlation that counts as the hotend
     settled_range: float = 40.0  # max - min within the window above which a pixel is unsettled
-    area_ref: float = 1.0  # persistent change, in hotend areas, that scores 1.0
-    blob_ratio: float = 2.2  # hotend size multiple that scores 1.0
+    area_ref: float = 0.8  # persistent change, in hotend areas, that scores 1.0
+    blob_ratio: float = 3.0  # hotend size multiple that scores 1.0
     ewma: float = 0.5
     warn_level: float = 0.5
     pause_level: float = 1.0
-    pause_frames: int = 2
+    pause_frames: int = 4
     global_change: float = 0.2
     roi_margin: float = 0.04  # of the frame width, around the calibrated region
     # A configured print region: polygon in 0..1 frame coordinates (overrides calibration).
@@ -116,6 +117,7 @@ class _State:
     calib_crops: list[tuple[int, Gray, tuple[int, int, int, int]]] = field(default_factory=list)
     template: Gray | None = None  # the hotend's look, from calibration
     post_sizes: list[int] = field(default_factory=list)
+    template_small: Gray | None = None
     shape: tuple[int, int] | None = None
     seen: int = 0
     calib_acc: Mask | None = None
@@ -193,7 +195,9 @@ class Detector:
                 1, cv2.countNonZero(outside)
             )
         else:
-            frac_out = cv2.countNonZero(changed) / changed.size
+            frac_out = 0.0
+        # Outside the region, or across the whole view (an uneven light change reaches both).
+        frac_out = max(frac_out, cv2.countNonZero(changed) / changed.size)
         if frac_out > cfg.global_change and len(s.frames) >= 3:
             s.ref = g
             s.frames.clear()
@@ -263,8 +267,10 @@ class Detector:
         area = cv2.countNonZero(closed) / max(s.hotend_size, 50.0)
         area_score = area / cfg.area_ref
         blob_score = grown = 0.0
-        if s.hotend_size > 0 and len(s.sizes) == s.sizes.maxlen and (
-            s.template is None or len(s.post_sizes) >= 10
+        if (
+            s.hotend_size > 0
+            and len(s.sizes) == s.sizes.maxlen
+            and (s.template is None or len(s.post_sizes) >= 10)
         ):
             grown = min(s.sizes) / s.hotend_size
             blob_score = max(0.0, (grown - 1.0) / (cfg.blob_ratio - 1.0))
@@ -343,13 +349,19 @@ class Detector:
         s.roi_poly = max(contours, key=cv2.contourArea) if contours else None
 
     def _find_hotend(self, g8: Gray) -> tuple[int, int, int, int] | None:
-        tmpl = self._s.template
+        s = self._s
+        tmpl = s.template
         if tmpl is None or tmpl.shape[0] >= g8.shape[0] or tmpl.shape[1] >= g8.shape[1]:
             return None
-        res = cv2.matchTemplate(g8, tmpl, cv2.TM_CCOEFF_NORMED)
+        # At half resolution: template matching costs frame x template pixels, 16x less here.
+        if s.template_small is None:
+            s.template_small = cv2.resize(tmpl, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        small = cv2.resize(g8, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        res = cv2.matchTemplate(small, s.template_small, cv2.TM_CCOEFF_NORMED)
         _min, best, _minloc, (x, y) = cv2.minMaxLoc(res)
         if best < self.config.hotend_match:
             return None
+        x, y = 2 * x, 2 * y
         th, tw = tmpl.shape[:2]
         pad = max(2, tw // 5)
         h, w = g8.shape[:2]

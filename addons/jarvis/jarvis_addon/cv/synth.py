@@ -346,7 +346,11 @@ class _Scene:
         nsw = int(rng.integers(2, 6)) if kind == "lights" else (1 if rng.random() < 0.1 else 0)
         for _ in range(nsw):
             self.light_steps.append(
-                (int(rng.integers(min(30, n - 1), n)), rng.uniform(0.55, 1.5), rng.uniform(-0.25, 0.25))
+                (
+                    int(rng.integers(min(30, n - 1), n)),
+                    rng.uniform(0.55, 1.5),
+                    rng.uniform(-0.25, 0.25),
+                )
             )
         self.light_steps.sort()
         # Hands: a few 1-3 frame visits.

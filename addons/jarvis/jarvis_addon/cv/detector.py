@@ -33,7 +33,6 @@ from typing import Final
 import cv2
 from cv2.typing import MatLike
 import numpy as np
-import numpy.typing as npt
 
 # OpenCV's own array type (what its stubs accept and return).
 Gray = MatLike

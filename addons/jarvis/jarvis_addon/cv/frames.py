@@ -12,7 +12,6 @@ from typing import Final
 import cv2
 from cv2.typing import MatLike
 import numpy as np
-import numpy.typing as npt
 
 WORK_WIDTH: Final = 320
 _REDUCED: Final = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2,

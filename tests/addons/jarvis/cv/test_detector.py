@@ -21,7 +21,7 @@ def clean_frames(n: int = 80, seed: int = 1) -> list[np.ndarray]:
 def with_mass(frame: np.ndarray, det: Detector, grow: float) -> np.ndarray:
     """The frame with a bright mass (a detached part / a nest of plastic) in the print region."""
     out = frame.copy()
-    region = det._s.roi  # noqa: SLF001 - place it where the detector watches
+    region = det._s.roi
     assert region is not None
     ys, xs = np.nonzero(region)
     cy, cx = int(ys.mean()), int(xs.mean()) + 10
@@ -94,7 +94,7 @@ def test_configured_region_and_new_resolution() -> None:
     assert det.calibrated and first.region is not None
     assert first.region[0] == pytest.approx((0.2, 0.3), abs=0.01)
     det.process(np.zeros((180, 320), np.uint8))  # another size: starts over
-    assert det._s.shape == (180, 320)  # noqa: SLF001
+    assert det._s.shape == (180, 320)
 
 
 def test_reset_for_a_new_job_forgets_the_region() -> None:

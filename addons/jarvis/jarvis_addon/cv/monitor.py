@@ -170,6 +170,8 @@ class CameraMonitor:
         self._active = False  # a job is printing (not paused)
         self._last_warning_at = -1e9
         self._warned = False
+        self._pausing = False
+        self._resumed = False
 
     # --- job events (called by the service from the printer link) ---------------------------
 
@@ -183,10 +185,13 @@ class CameraMonitor:
             self._resume_watching()
         elif event is JobEvent.PAUSED:
             self._active = False
-            if self.status.state is not MonitorState.PAUSED_BY_CV:
+            if self._pausing:  # our own pause, reported while async_pause is still running
+                self.status.state = MonitorState.PAUSED_BY_CV
+            elif self.status.state is not MonitorState.PAUSED_BY_CV:
                 self.status.state = MonitorState.PRINTER_PAUSED
             self._stop_loop()
         elif event is JobEvent.RESUMED:
+            self._resumed = True
             # Fresh smoothing after a pause: no re-pause on the state that was already judged.
             self.detector.reset()
             self.status.state = MonitorState.WATCHING
@@ -291,6 +296,8 @@ class CameraMonitor:
         spec = self.spec
         reason = f"CV: {det.kind or 'failure'} detected (score {det.score:.2f}) on {spec.camera_id}"
         pause_error = None
+        self._pausing = True
+        self._resumed = False
         try:
             await asyncio.wait_for(
                 self._printers.async_pause(spec.printer_id, reason), PAUSE_TIMEOUT
@@ -300,12 +307,15 @@ class CameraMonitor:
             _LOGGER.error(
                 "CV monitor %s: pausing %s failed: %s", spec.camera_id, spec.printer_id, pause_error
             )
+        finally:
+            self._pausing = False
         evidence = None
         try:
             evidence = await asyncio.to_thread(self._save_evidence, det, jpeg)
         except (OSError, FrameError) as err:
             _LOGGER.error("CV monitor %s: evidence not saved: %s", spec.camera_id, err)
-        self._active = pause_error is not None  # keep watching if the pause did not happen
+        if pause_error is None and not self._resumed:
+            self._active = False  # paused: no frames until the job resumes
         self.status.state = (
             MonitorState.PAUSED_BY_CV if pause_error is None else MonitorState.WARNING
         )

@@ -104,6 +104,10 @@ async def test_failure_pauses_with_evidence_and_mqtt_event(
         assert printers.state["mk4"] == "paused"
         printer_id, reason = printers.pauses[0]
         assert printer_id == "mk4" and reason.startswith("CV: ") and CAMERA in reason
+        # The evidence is saved and the event published right after the pause.
+        await until(
+            lambda: any(e["level"] == "failure" for e in mon.status.events), 10, "failure event"
+        )
         assert mon.status.state is MonitorState.PAUSED_BY_CV
 
         event = mon.status.last_event
@@ -224,7 +228,7 @@ async def test_failed_pause_is_reported_and_watching_continues(
     try:
         for _ in frames:
             await mon.step()
-            if mon.status.events:
+            if any(e["level"] == "failure" for e in mon.status.events):
                 break
         event = mon.status.events[-1]
         assert event["level"] == "failure" and event["paused"] is False

@@ -59,8 +59,8 @@ JobListener = Callable[[str, JobEvent], None]
 class PrinterLink(Protocol):
     """What the monitor needs from the printer manager."""
 
-    async def async_pause(self, printer_id: str, reason: str) -> None:
-        """Pause the printer's job; raises on failure."""
+    async def async_pause(self, printer_id: str, reason: str) -> object:
+        """Pause the printer's job; raises on failure (any result is ignored)."""
         ...
 
     def add_job_listener(self, listener: JobListener) -> Callable[[], None]:

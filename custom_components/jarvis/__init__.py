@@ -23,6 +23,7 @@ from .const import CONF_API_TOKEN, DOMAIN, LEDGER_RETENTION_DAYS, LOGGER
 from .context_store import ContextStore
 from .coordinator import JarvisAddonCoordinator, JarvisConfigEntry, JarvisRuntimeData
 from .exposure import ExposureCache
+from .cv_events import async_setup_cv_events
 from .http import async_register_views
 from .ledger_writer import LedgerWriter
 from .printer_llm import async_register_llm_api
@@ -110,8 +111,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bo
     # Printer job events -> jarvis_printer_job events and their scenes (when MQTT is set up).
     if unsub_jobs := await async_track_job_events(hass):
         entry.async_on_unload(unsub_jobs)
+    entry.async_create_background_task(hass, _cv_events(hass, entry), "jarvis_cv_events")
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+async def _cv_events(hass: HomeAssistant, entry: JarvisConfigEntry) -> None:
+    """Receive the add-on's CV events once MQTT is up (without MQTT there are none)."""
+    unsubscribe = await async_setup_cv_events(hass)
+    if unsubscribe is not None:
+        entry.async_on_unload(unsubscribe)
 
 
 def _open_ledger(path: str) -> Ledger:

@@ -73,3 +73,6 @@ LEDGER_RETENTION_DAYS: Final = 90
 MAX_REQUEST_CHARS: Final = 8_000
 EVENT_ROUTING_DECISION: Final = "jarvis_routing_decision"
 SERVICE_GET_ROUTING_LOG: Final = "get_routing_log"
+# CV monitor (add-on): events on jarvis/cv/<camera>/event are fired as this HA event.
+MQTT_CV_EVENT_TOPIC: Final = "jarvis/cv/+/event"
+EVENT_CV: Final = "jarvis_cv_event"

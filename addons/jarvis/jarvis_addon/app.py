@@ -28,6 +28,8 @@ from aiohttp import web
 from . import __version__, api_token
 from .cad import config as cad_config
 from .cad.service import CadService
+from .cv.printer_link import ManagerLink
+from .cv.service import DEFAULT_EVIDENCE_DIR as CV_EVIDENCE_DIR, build_cv_service
 from .llm.service import LlmOptions, LocalLlm
 from .mqtt import Broker, BrokerResolver, BrokerUnavailableError, MqttBridge
 from .printers.manager import PrinterManager
@@ -272,6 +274,13 @@ async def serve(
             )
         )
         cad = _make_cad(settings, args.data_dir, bridge, environ)
+        # The CV monitor watches each printer's camera while a job runs and pauses it through
+        # the printer manager; the manager's job events tell it when jobs start and stop.
+        link = ManagerLink(printers)
+        printer_mqtt.add_event_listener(link.printer_event)
+        cv = build_cv_service(
+            settings, session, link, bridge, evidence_dir=CV_EVIDENCE_DIR, environ=environ
+        )
         state = ApiState(
             api_token=token,
             mqtt=bridge,
@@ -295,6 +304,7 @@ async def serve(
         if cad is not None:
             cad.start()
         printers.start()
+        cv.start()
         llm.start_in_background()  # the API answers (llm.ready false) while the model loads
         discovery = (
             asyncio.create_task(announce_discovery(supervisor, state, args.port))
@@ -309,6 +319,7 @@ async def serve(
             await asyncio.gather(discovery, return_exceptions=True)
         if cad is not None:
             await cad.stop()
+        await cv.stop()
         await printers.stop()
         await bridge.stop()
         await llm.stop()  # first: proxied answers in flight end now instead of delaying cleanup

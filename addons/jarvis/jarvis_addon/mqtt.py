@@ -34,6 +34,11 @@ def device_topic(device_id: str, leaf: str) -> str:
     return f"{TOPIC_PREFIX}/devices/{device_id}/{leaf}"
 
 
+def cv_event_topic(camera_id: str) -> str:
+    """`jarvis/cv/<camera_id>/event`: CV warnings and failures (not retained)."""
+    return f"{TOPIC_PREFIX}/cv/{camera_id}/event"
+
+
 class BrokerUnavailableError(Exception):
     """The broker's address or credentials could not be obtained (e.g. the Supervisor is down)."""
 

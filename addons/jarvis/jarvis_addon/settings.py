@@ -15,6 +15,8 @@ import re
 from typing import Any, Final
 from urllib.parse import urlparse
 
+from .cv.config import CV_SCHEMA, CameraOptions, parse_cameras
+
 # Must equal config.yaml's `schema` and `options` (a test checks both).
 SCHEMA: Final[dict[str, Any]] = {
     "log_level": "list(debug|info|warning|error)",
@@ -55,6 +57,7 @@ SCHEMA: Final[dict[str, Any]] = {
     ],
     "printer_poll_interval": "int(1,300)?",
     "print_files_dir": "str?",
+    **CV_SCHEMA,
 }
 DEFAULT_OPTIONS: Final[dict[str, Any]] = {
     "log_level": "info",
@@ -167,6 +170,17 @@ class Settings:
     printers: tuple[PrinterConfig, ...] = ()
     printer_poll_interval: int = DEFAULT_PRINTER_POLL_S
     print_files_dir: str = DEFAULT_PRINT_FILES_DIR
+    # CV monitor (cv/config.py): a camera per printer and how sources are reached.
+    cameras: tuple[CameraOptions, ...] = ()
+    cv_interval: float = 2.0
+    ha_url: str | None = None
+    ha_token: str | None = field(default=None, repr=False)
+    unifi_host: str | None = None
+    unifi_port: int = 443
+    unifi_username: str | None = None
+    unifi_password: str | None = field(default=None, repr=False)
+    unifi_api_key: str | None = field(default=None, repr=False)
+    unifi_verify_ssl: bool = True
 
     @classmethod
     def from_options(cls, raw: Mapping[str, Any]) -> Settings:
@@ -178,6 +192,15 @@ class Settings:
             value = opts.get(key)
             return str(value) if value not in (None, "") else None
 
+        unifi_configured = bool(
+            text("unifi_host")
+            and ((text("unifi_username") and text("unifi_password")) or text("unifi_api_key"))
+        )
+        cameras, problems = parse_cameras(
+            opts.get("cameras") or [], unifi_configured=unifi_configured
+        )
+        if problems:
+            raise OptionsError(problems)
         return cls(
             log_level=str(opts["log_level"]),
             api_token=text("api_token"),
@@ -192,6 +215,16 @@ class Settings:
             printers=_printers(opts.get("printers") or []),
             printer_poll_interval=int(opts.get("printer_poll_interval") or DEFAULT_PRINTER_POLL_S),
             print_files_dir=text("print_files_dir") or DEFAULT_PRINT_FILES_DIR,
+            cameras=cameras,
+            cv_interval=float(opts.get("cv_interval") or 2.0),
+            ha_url=text("ha_url"),
+            ha_token=text("ha_token"),
+            unifi_host=text("unifi_host"),
+            unifi_port=int(opts.get("unifi_port") or 443),
+            unifi_username=text("unifi_username"),
+            unifi_password=text("unifi_password"),
+            unifi_api_key=text("unifi_api_key"),
+            unifi_verify_ssl=bool(opts.get("unifi_verify_ssl", True)),
         )
 
 

@@ -19,6 +19,7 @@ import time
 from typing import Any, Final, Protocol
 import uuid
 
+from .. import metrics
 from . import cycler, geometry
 from .errors import CadError, InvalidRequestError
 from .providers.base import Provider, VariantRequest, VariantResult
@@ -194,8 +195,10 @@ class CadService:
     async def _work(self) -> None:
         while True:
             job_id, request = await self._queue.get()
+            started = time.monotonic()
+            failure: str | None = "crashed"
             try:
-                await self._run(job_id, request)
+                failure = await self._run(job_id, request)
             except Exception:
                 _LOGGER.exception("CAD job %s crashed", job_id)
                 await asyncio.to_thread(
@@ -207,6 +210,9 @@ class CadService:
                 )
                 await self._publish(job_id)
             finally:
+                metrics.observe_cad_job(
+                    "cycler", time.monotonic() - started, failure_reason=failure
+                )
                 self._done[job_id].set()
                 self._queue.task_done()
 
@@ -218,7 +224,8 @@ class CadService:
             for name, p in self.providers.items()
         }
 
-    async def _run(self, job_id: str, request: CadRequest) -> None:
+    async def _run(self, job_id: str, request: CadRequest) -> str | None:
+        """Run one job; why it failed (for /metrics), or None when a variant succeeded."""
         out_dir = await asyncio.to_thread(self.store.job_dir, job_id)
         parent = (
             await asyncio.to_thread(self.store.artifact, request.parent_artifact_id)
@@ -263,7 +270,7 @@ class CadService:
                 variants=variants,
             )
             await self._publish(job_id)
-            return
+            return "no_provider"
         await asyncio.to_thread(
             self.store.update_job, job_id, status="running", progress=0.0, variants=variants
         )
@@ -291,6 +298,7 @@ class CadService:
             variants=variants,
         )
         await self._publish(job_id)
+        return None if ok else str(error["code"] if error else "cad_error")
 
     async def _run_variant(
         self,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 import json
 import logging
 from typing import Any, Final, Protocol
 
 import aiomqtt
 
+from .. import metrics
 from .commands import CommandRouter
 from .discovery import device_topic, discovery_messages
 from .manager import PrinterManager
@@ -34,6 +37,14 @@ class Publisher(Protocol):
         """Run after every connect."""
 
 
+# Job events that end a job, and how /metrics names their result.
+_JOB_RESULTS: Final = {
+    "job_finished": "completed",
+    "job_cancelled": "cancelled",
+    "job_failed": "failed",
+}
+
+
 class PrinterMqtt:
     """The manager's Sink on MQTT, and the command subscription feeding the CommandRouter."""
 
@@ -42,6 +53,11 @@ class PrinterMqtt:
         self._bridge = bridge
         self._manager: PrinterManager | None = None
         self._router: CommandRouter | None = None
+        self._event_listeners: list[Callable[[str, dict[str, Any]], None]] = []
+
+    def add_event_listener(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
+        """Also tell listener (printer id, payload) of every job event (the CV monitor)."""
+        self._event_listeners.append(listener)
 
     @property
     def router(self) -> CommandRouter | None:
@@ -78,7 +94,10 @@ class PrinterMqtt:
     async def printer_state(
         self, printer_id: str, payload: dict[str, Any], available: bool
     ) -> None:
-        """State (retained) and availability (retained)."""
+        """State (retained) and availability (retained); the state also in /metrics."""
+        metrics.set_printer_state(
+            printer_id, str(payload.get("state") or "unknown") if available else "offline"
+        )
         await self._bridge.publish(
             device_topic(printer_id, "availability"),
             AVAILABLE if available else UNAVAILABLE,
@@ -89,7 +108,15 @@ class PrinterMqtt:
         )
 
     async def printer_event(self, printer_id: str, payload: dict[str, Any]) -> None:
-        """Job events (not retained: each happens once)."""
+        """Job events (not retained: each happens once); counted in /metrics, told to listeners."""
+        job = payload.get("job") or {}
+        result = _JOB_RESULTS.get(str(payload.get("event")))
+        if result is not None and job.get("started_at") and job.get("ended_at"):
+            started = datetime.fromisoformat(job["started_at"])
+            ended = datetime.fromisoformat(job["ended_at"])
+            metrics.observe_print_job(printer_id, result, (ended - started).total_seconds())
+        for listener in list(self._event_listeners):
+            listener(printer_id, payload)
         await self._bridge.publish(
             device_topic(printer_id, "event"), json.dumps(payload, default=str)
         )

@@ -1,0 +1,1 @@
+"""Camera sources: HA camera entities (Core API proxy), UniFi Protect (uiprotect), plain URLs."""

@@ -1,0 +1,1 @@
+"""CV print-failure monitor: frames, detector (pure), monitor, synthetic data set."""

@@ -1,0 +1,448 @@
+"""Print-failure detector: a classical OpenCV pipeline on small grayscale frames (pure).
+
+No HA, no network, no model weights. Per frame (about 320 px wide, see frames.py):
+
+1. Photometric match: mean/std outside the print region matched to the current background, so
+   slow light drift and exposure changes cancel; phase correlation undoes camera shake.
+2. Background: the per-pixel median of the last `window` frames. The hotend is found by template
+   matching (its look is taken during calibration) and kept out of the frames that enter the
+   median; a hand stays 1-3 frames, so it drops out too. Plastic that stays is in it.
+3. Persistent change: the current background against the background `lag` frames ago (about
+   30 s), on pixels that have not flickered within the window. Normal growth changes little in
+   that time; spaghetti, a detached or vanished part change a lot. Opened against noise, closed
+   so a tangle of strands counts as its area, measured in hotend areas (the scene's own scale);
+   `area_ref` of them score 1.0.
+4. Blob: the largest object that differs from the background (the hotend) grown beyond its
+   measured size, as the minimum over the last 4 frames (a passing hand is shorter).
+5. A change over much of the view outside the print region is a light switch or a bumped
+   camera: the history is rebuilt and the score held.
+6. Decision: an EWMA of the larger score; warning at `warn_level`; pause after `pause_frames`
+   consecutive frames at `pause_level`.
+
+The print region is calibrated from where things change during the first `calibration_frames`
+(the hotend laying down the first layers), or given as a polygon.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final
+
+import cv2
+from cv2.typing import MatLike
+import numpy as np
+
+# OpenCV's own array type (what its stubs accept and return).
+Gray = MatLike
+Mask = MatLike
+_F32 = MatLike
+
+KIND_SPAGHETTI: Final = "spaghetti"
+KIND_DETACHMENT: Final = "detachment"
+KIND_BLOB: Final = "blob"
+
+
+class Level(StrEnum):
+    """What the detector concludes for a frame."""
+
+    CALIBRATING = "calibrating"
+    OK = "ok"
+    WARNING = "warning"
+    PAUSE = "pause"
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorConfig:
+    """Tunable constants (tuned on synth.TUNING_SEEDS only)."""
+
+    calibration_frames: int = 15
+    window: int = 7  # frames in the median background
+    lag: int = 15  # frames between the two backgrounds compared
+    diff_threshold: float = 18.0
+    hotend_match: float = 0.5  # template correlation that counts as the hotend
+    settled_range: float = 40.0  # max - min within the window above which a pixel is unsettled
+    area_ref: float = 0.8  # persistent change, in hotend areas, that scores 1.0
+    blob_ratio: float = 3.0  # hotend size multiple that scores 1.0
+    ewma: float = 0.5
+    warn_level: float = 0.5
+    pause_level: float = 1.0
+    pause_frames: int = 4
+    global_change: float = 0.2
+    roi_margin: float = 0.04  # of the frame width, around the calibrated region
+    # A configured print region: polygon in 0..1 frame coordinates (overrides calibration).
+    roi: tuple[tuple[float, float], ...] | None = None
+
+    def __post_init__(self) -> None:
+        """Reject settings that cannot work, naming the field."""
+        if self.calibration_frames < 2:
+            raise ValueError("calibration_frames must be at least 2")
+        if not 3 <= self.window <= 15:
+            raise ValueError("window must be 3-15 frames")
+        if self.lag < 1:
+            raise ValueError("lag must be at least 1 frame")
+        if not 0 < self.warn_level <= self.pause_level:
+            raise ValueError("warn_level must be > 0 and <= pause_level")
+        if self.roi is not None:
+            if len(self.roi) < 3:
+                raise ValueError("roi needs at least 3 points")
+            if any(not (0 <= x <= 1 and 0 <= y <= 1) for x, y in self.roi):
+                raise ValueError("roi points must be within 0..1")
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """Result for one frame. Boxes and the region are in 0..1 frame coordinates."""
+
+    level: Level
+    score: float  # smoothed, 1.0 = pause level
+    raw: float
+    kind: str | None
+    box: tuple[float, float, float, float] | None  # x0, y0, x1, y1
+    region: tuple[tuple[float, float], ...] | None
+    scene_change: bool = False
+    snoozed: bool = False
+    area: float = 0.0  # persistent change in hotend areas (raw feature)
+    growth: float = 0.0  # hotend size / calibrated size (raw feature)
+
+
+@dataclass(slots=True)
+class _State:
+    ref: _F32 | None = None  # the current background (median of the window)
+    frames: deque[Gray] = field(default_factory=deque)
+    backgrounds: deque[Gray] = field(default_factory=deque)
+    activity: Gray | None = None  # frames since the pixel last flickered (counts down)
+    calib_crops: list[tuple[int, Gray, tuple[int, int, int, int]]] = field(default_factory=list)
+    template: Gray | None = None  # the hotend's look, from calibration
+    post_sizes: list[int] = field(default_factory=list)
+    template_small: Gray | None = None
+    shape: tuple[int, int] | None = None
+    seen: int = 0
+    calib_acc: Mask | None = None
+    calib_sizes: list[int] = field(default_factory=list)
+    hotend_size: float = 0.0
+    roi: Mask | None = None
+    roi_poly: MatLike | None = None
+    sizes: deque[int] = field(default_factory=lambda: deque(maxlen=4))
+    ewma: float = 0.0
+    above: int = 0
+
+
+class Detector:
+    """One camera's detector. Call `process` per frame; `reset` on pause/resume; `snooze`."""
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        """Start uncalibrated."""
+        self.config = config or DetectorConfig()
+        self._s = _State()
+        self._snooze_until = 0.0
+        self._last_now = 0.0
+        self._k2 = cv2.getStructuringElement(cv2.MORPH_RECT, (2, 2))
+        self._k3 = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
+        self._k5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the print region is known."""
+        return self._s.roi is not None
+
+    def reset(self, *, keep_region: bool = True) -> None:
+        """Forget the reference and the smoothing (after a pause/resume or a new job).
+
+        The print region survives a pause (the part has not moved); a new job recalibrates.
+        """
+        old = self._s
+        self._s = _State()
+        if keep_region and old.roi is not None:
+            self._s.roi, self._s.roi_poly = old.roi, old.roi_poly
+            self._s.hotend_size, self._s.shape = old.hotend_size, old.shape
+            self._s.template, self._s.post_sizes = old.template, old.post_sizes
+
+    def snooze(self, until: float) -> None:
+        """No warning or pause before monotonic time `until` (scores are still computed)."""
+        self._snooze_until = until
+
+    def process(self, frame: Gray, now: float = 0.0) -> Detection:
+        """Score one frame (grayscale, any size; a new size restarts calibration)."""
+        cfg = self.config
+        self._last_now = now
+        if frame.ndim != 2 or frame.size == 0:
+            raise ValueError("expected a non-empty grayscale frame")
+        shape = (int(frame.shape[0]), int(frame.shape[1]))
+        if self._s.shape is not None and self._s.shape != shape:
+            self.reset(keep_region=False)
+        s = self._s
+        s.shape = shape
+        if s.ref is None:
+            s.ref = frame.astype(np.float32)
+            s.calib_acc = np.zeros(shape, np.uint8)
+            s.frames.append(frame)
+            if cfg.roi is not None and s.roi is None:
+                self._set_configured_roi(shape)
+            return self._result(Level.CALIBRATING, 0.0, None, None)
+
+        outside = None if s.roi is None else cv2.bitwise_not(s.roi)
+        g = self._match_photometry(frame.astype(np.float32), s.ref, outside)
+        g = self._align(g, s.ref)
+        g8 = np.clip(g, 0, 255).astype(np.uint8)
+        changed = self._change_mask(g, s.ref)  # vs the background: the hotend, hands, new stuff
+
+        # A light switch or a bumped camera changes the whole view: rebuild, hold the score.
+        if outside is not None:
+            frac_out = cv2.countNonZero(cv2.bitwise_and(changed, outside)) / max(
+                1, cv2.countNonZero(outside)
+            )
+        else:
+            frac_out = 0.0
+        # Outside the region, or across the whole view (an uneven light change reaches both).
+        frac_out = max(frac_out, cv2.countNonZero(changed) / changed.size)
+        if frac_out > cfg.global_change and len(s.frames) >= 3:
+            s.ref = g
+            s.frames.clear()
+            s.backgrounds.clear()
+            s.sizes.clear()
+            s.frames.append(g8)
+            return self._result(self._level_for(s.ewma, now), 0.0, None, None, scene_change=True)
+
+        opened = cv2.morphologyEx(changed, cv2.MORPH_OPEN, self._k3)
+        largest, largest_box = _largest_component(opened)
+        # Keep the hotend out of the background: where its template matches, the frame enters
+        # the median with the background's pixels instead (it hovers over small parts, so the
+        # median alone would keep it).
+        stacked = g8
+        hot = self._find_hotend(g8)
+        if hot is not None:
+            x0, y0, x1, y1 = hot
+            stacked = g8.copy()
+            stacked[y0:y1, x0:x1] = np.clip(s.ref[y0:y1, x0:x1], 0, 255).astype(np.uint8)
+        s.frames.append(stacked)
+        while len(s.frames) > cfg.window:
+            s.frames.popleft()
+        bg, spread = _median_and_spread(s.frames)
+        s.ref = bg.astype(np.float32)
+
+        if s.roi is None:
+            s.seen += 1
+            if s.calib_acc is None:
+                s.calib_acc = np.zeros(shape, np.uint8)
+            cv2.bitwise_or(s.calib_acc, opened, s.calib_acc)
+            if largest and largest_box is not None:
+                s.calib_sizes.append(largest)
+                s.calib_crops.append((largest, g8, largest_box))
+            if s.seen >= cfg.calibration_frames:
+                self._calibrate(shape)
+                s.frames.clear()
+                s.frames.append(stacked)
+            return self._result(Level.CALIBRATING, 0.0, None, None)
+
+        s.sizes.append(largest)
+        if s.template is not None and len(s.post_sizes) < 10:
+            # With the hotend kept out of the background it shows whole: measure it again.
+            s.post_sizes.append(largest)
+            if len(s.post_sizes) == 10:
+                s.hotend_size = float(np.median(s.post_sizes)) or s.hotend_size
+        s.backgrounds.append(bg)
+        if s.activity is None:
+            s.activity = np.zeros(shape, np.uint8)
+        np.subtract(s.activity, 1, out=s.activity, where=s.activity > 0)
+        # Shorter than the lag: a change that appeared at once (a detached part) is counted
+        # once it has settled, while the old background still lacks it.
+        s.activity[spread > cfg.settled_range] = cfg.window
+        if len(s.backgrounds) <= cfg.lag or len(s.frames) < cfg.window:
+            while len(s.backgrounds) > cfg.lag + 1:
+                s.backgrounds.popleft()
+            return self._result(self._level_for(s.ewma, now), 0.0, None, None)
+        while len(s.backgrounds) > cfg.lag + 1:
+            s.backgrounds.popleft()
+        old = s.backgrounds[0]
+        persistent = self._change_mask(bg.astype(np.float32), old.astype(np.float32))
+        cv2.bitwise_and(persistent, s.roi, persistent)
+        # Pixels that flickered within the window (the hotend passing) do not count yet.
+        persistent[s.activity > 0] = 0
+        persistent = cv2.morphologyEx(persistent, cv2.MORPH_OPEN, self._k2)
+        closed = cv2.morphologyEx(persistent, cv2.MORPH_CLOSE, self._k5)
+        # Relative to the hotend's size: the scale of the scene, whatever the part's size.
+        area = cv2.countNonZero(closed) / max(s.hotend_size, 50.0)
+        area_score = area / cfg.area_ref
+        blob_score = grown = 0.0
+        if (
+            s.hotend_size > 0
+            and len(s.sizes) == s.sizes.maxlen
+            and (s.template is None or len(s.post_sizes) >= 10)
+        ):
+            grown = min(s.sizes) / s.hotend_size
+            blob_score = max(0.0, (grown - 1.0) / (cfg.blob_ratio - 1.0))
+        raw = max(area_score, blob_score)
+        kind: str | None = None
+        box: tuple[int, int, int, int] | None = None
+        if raw >= cfg.warn_level * 0.5:
+            if blob_score > area_score:
+                kind, box = KIND_BLOB, largest_box
+            else:
+                kind, box = self._classify(closed, g)
+        s.ewma += cfg.ewma * (raw - s.ewma)
+        if s.ewma >= cfg.pause_level:
+            s.above += 1
+        else:
+            s.above = 0
+        return self._result(self._level_for(s.ewma, now), raw, kind, box, area=area, growth=grown)
+
+    # --- steps ----------------------------------------------------------------------------
+
+    def _match_photometry(self, g: _F32, ref: _F32, where: Mask | None) -> _F32:
+        mg, sg = cv2.meanStdDev(g, mask=where)
+        mr, sr = cv2.meanStdDev(ref, mask=where)
+        scale = float(sr[0, 0]) / max(float(sg[0, 0]), 1e-3)
+        scale = min(max(scale, 0.5), 2.0)
+        out: _F32 = (g - np.float32(mg[0, 0])) * np.float32(scale) + np.float32(mr[0, 0])
+        return out
+
+    def _align(self, g: _F32, ref: _F32) -> _F32:
+        (dx, dy), _ = cv2.phaseCorrelate(ref, g)
+        if (abs(dx) < 0.25 and abs(dy) < 0.25) or abs(dx) > 12 or abs(dy) > 12:
+            return g
+        m = np.array([[1, 0, -dx], [0, 1, -dy]], dtype=np.float32)
+        h, w = g.shape
+        out: _F32 = cv2.warpAffine(g, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+        return out
+
+    def _change_mask(self, g: _F32, ref: _F32) -> Mask:
+        diff = cv2.absdiff(g, ref)
+        _, mask = cv2.threshold(diff, self.config.diff_threshold, 255, cv2.THRESH_BINARY)
+        out: Mask = mask.astype(np.uint8)
+        return out
+
+    def _calibrate(self, shape: tuple[int, int]) -> None:
+        s, cfg = self._s, self.config
+        w = shape[1]
+        pts = None if s.calib_acc is None else cv2.findNonZero(s.calib_acc)
+        sizes = [x for x in s.calib_sizes if x > 0]
+        s.hotend_size = float(np.median(sizes)) if sizes else 0.0
+        if s.calib_crops:
+            # The moving object of typical size is the hotend: its crop is the template.
+            _area, frame, (x0, y0, x1, y1) = min(
+                s.calib_crops, key=lambda c: abs(c[0] - s.hotend_size)
+            )
+            if x1 - x0 >= 6 and y1 - y0 >= 6:
+                s.template = frame[y0:y1, x0:x1].copy()
+            s.calib_crops.clear()
+        if cfg.roi is not None:
+            self._set_configured_roi(shape)
+            return
+        roi: MatLike = np.zeros(shape, np.uint8)
+        if pts is None or len(pts) < 20:
+            roi[:] = 255  # nothing moved: watch everything rather than nothing
+            s.roi = roi
+            return
+        hull = cv2.convexHull(pts)
+        bh = cv2.boundingRect(hull)[3]
+        # The part grows upwards in the image: extend the region above the first layers.
+        up = np.array([[[px, max(0, py - bh // 2)]] for px, py in hull[:, 0]], dtype=np.int32)
+        hull = cv2.convexHull(np.vstack([hull, up]))
+        cv2.fillConvexPoly(roi, hull, 255)
+        margin = max(3, int(cfg.roi_margin * w))
+        roi = cv2.dilate(roi, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2))
+        s.roi = roi
+        contours, _ = cv2.findContours(roi, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        s.roi_poly = max(contours, key=cv2.contourArea) if contours else None
+
+    def _find_hotend(self, g8: Gray) -> tuple[int, int, int, int] | None:
+        s = self._s
+        tmpl = s.template
+        if tmpl is None or tmpl.shape[0] >= g8.shape[0] or tmpl.shape[1] >= g8.shape[1]:
+            return None
+        # At half resolution: template matching costs frame x template pixels, 16x less here.
+        if s.template_small is None:
+            s.template_small = cv2.resize(tmpl, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        small = cv2.resize(g8, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        res = cv2.matchTemplate(small, s.template_small, cv2.TM_CCOEFF_NORMED)
+        _min, best, _minloc, (x, y) = cv2.minMaxLoc(res)
+        if best < self.config.hotend_match:
+            return None
+        x, y = 2 * x, 2 * y
+        th, tw = tmpl.shape[:2]
+        pad = max(2, tw // 5)
+        h, w = g8.shape[:2]
+        return (max(0, x - pad), max(0, y - pad), min(w, x + tw + pad), min(h, y + th + pad))
+
+    def _set_configured_roi(self, shape: tuple[int, int]) -> None:
+        s, roi_pts = self._s, self.config.roi or ()
+        h, w = shape
+        poly = np.array([[round(x * (w - 1)), round(y * (h - 1))] for x, y in roi_pts], np.int32)
+        roi = np.zeros(shape, np.uint8)
+        cv2.fillPoly(roi, [poly], 255)
+        s.roi, s.roi_poly = roi, poly.reshape(-1, 1, 2)
+
+    def _classify(self, region: Mask, g: _F32) -> tuple[str, tuple[int, int, int, int] | None]:
+        """Spaghetti (textured: many edges inside the change) or detachment (a solid change)."""
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(region, connectivity=8)
+        if n <= 1:
+            return KIND_DETACHMENT, None
+        i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        x, y, bw, bh, _area = (int(v) for v in stats[i])
+        patch = np.clip(g[y : y + bh, x : x + bw], 0, 255).astype(np.uint8)
+        inside = labels[y : y + bh, x : x + bw] == i
+        edges = cv2.Canny(patch, 40, 100) > 0
+        density = float(edges[inside].mean()) if inside.any() else 0.0
+        kind = KIND_SPAGHETTI if density > 0.18 else KIND_DETACHMENT
+        return kind, (x, y, x + bw, y + bh)
+
+    def _level_for(self, score: float, now: float) -> Level:
+        cfg, s = self.config, self._s
+        if s.above >= cfg.pause_frames and score >= cfg.pause_level:
+            return Level.PAUSE
+        if score >= cfg.warn_level:
+            return Level.WARNING
+        return Level.OK
+
+    def _result(
+        self,
+        level: Level,
+        raw: float,
+        kind: str | None,
+        box: tuple[int, int, int, int] | None,
+        *,
+        scene_change: bool = False,
+        area: float = 0.0,
+        growth: float = 0.0,
+    ) -> Detection:
+        s = self._s
+        h, w = s.shape or (1, 1)
+        snoozed = level in (Level.WARNING, Level.PAUSE) and self._last_now < self._snooze_until
+        region = None
+        if s.roi_poly is not None:
+            region = tuple((float(p[0][0]) / w, float(p[0][1]) / h) for p in s.roi_poly)
+        nbox = None
+        if box is not None:
+            nbox = (box[0] / w, box[1] / h, box[2] / w, box[3] / h)
+        return Detection(
+            level=Level.OK if snoozed else level,
+            score=s.ewma,
+            raw=raw,
+            kind=kind,
+            box=nbox,
+            region=region,
+            scene_change=scene_change,
+            snoozed=snoozed,
+            area=area,
+            growth=growth,
+        )
+
+
+def _largest_component(mask: Mask) -> tuple[int, tuple[int, int, int, int] | None]:
+    n, _labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        return 0, None
+    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, bw, bh, area = (int(v) for v in stats[i])
+    return area, (x, y, x + bw, y + bh)
+
+
+def _median_and_spread(frames: deque[Gray]) -> tuple[Gray, Gray]:
+    """Per-pixel median (np.partition: no full sort) and max - min of a few frames."""
+    stack = np.stack(list(frames))
+    k = len(frames) // 2
+    part = np.partition(stack, (0, k, len(frames) - 1), axis=0)
+    spread: Gray = part[-1] - part[0]
+    return part[k], spread

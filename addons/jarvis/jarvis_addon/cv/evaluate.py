@@ -1,0 +1,100 @@
+"""Run the detector over labelled synthetic sequences and score it (pure).
+
+Used by the benchmark and the tests. Job pause/resume events in a sequence reset the detector,
+as the monitor does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .detector import Detector, DetectorConfig, Level
+from .frames import decode
+from .synth import FRAME_INTERVAL_S, Sequence
+
+
+@dataclass(slots=True)
+class SequenceOutcome:
+    """What the detector did on one sequence."""
+
+    kind: str
+    seed: int
+    onset: int | None
+    frames: int
+    watched_frames: int  # frames seen while the printer was printing
+    first_pause: int | None  # frame index of the first pause decision
+    first_warning: int | None
+    early_pause: bool  # a pause before the onset (a false pause on a failing print)
+
+    @property
+    def caught(self) -> bool:
+        """A pause at or after the onset."""
+        return self.onset is not None and self.first_pause is not None and not self.early_pause
+
+    @property
+    def delay_s(self) -> float | None:
+        """Seconds from onset to pause."""
+        if not self.caught or self.onset is None or self.first_pause is None:
+            return None
+        return (self.first_pause - self.onset + 1) * FRAME_INTERVAL_S
+
+
+def run_sequence(seq: Sequence, config: DetectorConfig | None = None) -> SequenceOutcome:
+    """Feed every frame (decode included); stop at the first pause, as a real printer would."""
+    det = Detector(config)
+    first_pause = first_warning = None
+    watched = 0
+    early = False
+    for frame in seq.frames():
+        if frame.event is not None:
+            det.reset()
+        if frame.paused:
+            continue
+        watched += 1
+        gray, _ = decode(frame.jpeg)
+        result = det.process(gray, now=frame.index * FRAME_INTERVAL_S)
+        if result.level is Level.WARNING and first_warning is None:
+            first_warning = frame.index
+        if result.level is Level.PAUSE:
+            first_warning = frame.index if first_warning is None else first_warning
+            first_pause = frame.index
+            early = seq.onset is None or frame.index < seq.onset
+            break
+    return SequenceOutcome(
+        seq.kind, seq.seed, seq.onset, seq.length, watched, first_pause, first_warning, early
+    )
+
+
+@dataclass(slots=True)
+class Summary:
+    """Aggregates over many sequences."""
+
+    outcomes: list[SequenceOutcome] = field(default_factory=list)
+
+    def add(self, items: Iterable[SequenceOutcome]) -> None:
+        """Collect outcomes."""
+        self.outcomes.extend(items)
+
+    def recall(self, kind: str) -> tuple[int, int]:
+        """(caught, total) for one failure kind."""
+        rows = [o for o in self.outcomes if o.kind == kind]
+        return sum(o.caught for o in rows), len(rows)
+
+    def false_pauses(self) -> tuple[int, float]:
+        """(false pauses, print-hours watched): pauses on negatives plus pauses before an onset."""
+        count = 0
+        seconds = 0.0
+        for o in self.outcomes:
+            if o.onset is None:
+                seconds += o.watched_frames * FRAME_INTERVAL_S
+                count += o.first_pause is not None
+            else:
+                # Only the healthy part of a failing print counts as print time here.
+                seconds += min(o.onset, o.watched_frames) * FRAME_INTERVAL_S
+                count += o.early_pause
+        return count, seconds / 3600.0
+
+    def delays(self) -> list[float]:
+        """Onset-to-pause delays (s) of the caught failures."""
+        return sorted(d for o in self.outcomes if (d := o.delay_s) is not None)

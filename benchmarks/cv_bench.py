@@ -1,0 +1,251 @@
+"""CV print-failure detector: speed and accuracy on held-out synthetic sequences.
+
+Speed: ms per frame (JPEG decode included) at 640x480, 1280x720 and 1920x1080 on one thread
+(cv2.setNumThreads(1)), p50/p95, next to two baselines measured in the same run on the same
+frames: a plain full-resolution JPEG decode, and a naive frame-difference detector (full grayscale
+decode + absdiff + threshold + count). Printed as ratios.
+
+Accuracy: recall per failure type, false pauses per 100 print-hours, onset-to-pause delay p50/p90
+at one frame every 2 s, on `synth.HELDOUT_SEEDS` (never used while tuning). The naive
+frame-difference detector (pause after 3 frames with > 2 % of the image changed) is scored on the
+same frames as a baseline.
+
+    .venv-addon/bin/python benchmarks/cv_bench.py [--quick] [--seeds N] [--jobs J] [--json FILE]
+                                                 [--split heldout|tuning]
+
+Goals (issue 6): <= 33 ms p95 at 720p, recall >= 0.95, <= 1 false pause per 100 print-hours,
+p90 onset-to-pause <= 60 s. Nothing is asserted: the figures are printed whatever they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+from concurrent.futures import ProcessPoolExecutor
+import json
+import math
+import os
+from pathlib import Path
+import platform
+import statistics
+import sys
+import time
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "addons" / "jarvis"))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jarvis_addon.cv.detector import Detector  # noqa: E402
+from jarvis_addon.cv.evaluate import SequenceOutcome, Summary, run_sequence  # noqa: E402
+from jarvis_addon.cv.frames import decode  # noqa: E402
+from jarvis_addon.cv.synth import (  # noqa: E402
+    FAILURES,
+    FRAME_INTERVAL_S,
+    GENERATOR_VERSION,
+    HELDOUT_SEEDS,
+    KINDS,
+    TUNING_SEEDS,
+    make_sequence,
+)
+
+RESOLUTIONS = ((640, 480), (1280, 720), (1920, 1080))
+QUICK_KINDS = ("spaghetti", "detachment", "blob", "clean", "hands", "lights")
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+class NaiveDiff:
+    """Baseline detector: fraction of pixels that changed since the previous frame."""
+
+    def __init__(self, threshold: int = 25, fraction: float = 0.02, frames: int = 3) -> None:
+        self.prev: np.ndarray[Any, Any] | None = None
+        self.threshold, self.fraction, self.frames = threshold, fraction, frames
+        self.above = 0
+
+    def process_jpeg(self, data: bytes) -> bool:
+        gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+        return self.process(gray)
+
+    def process(self, gray: np.ndarray[Any, Any]) -> bool:
+        prev, self.prev = self.prev, gray
+        if prev is None or prev.shape != gray.shape:
+            return False
+        diff = cv2.absdiff(gray, prev)
+        changed = cv2.countNonZero(cv2.threshold(diff, self.threshold, 255, cv2.THRESH_BINARY)[1])
+        self.above = self.above + 1 if changed > self.fraction * gray.size else 0
+        return self.above >= self.frames
+
+
+def speed(seed: int, frames: int) -> list[dict[str, Any]]:
+    """Per resolution: p50/p95 ms of full decode, naive diff, and ours (decode + detector)."""
+    rows = []
+    for size in RESOLUTIONS:
+        seq = make_sequence(seed, "spaghetti", size=size)
+        jpegs = [f.jpeg for f in seq.frames()][: max(frames, 30)]
+        timings: dict[str, list[float]] = {"decode": [], "naive": [], "ours": []}
+        det, naive = Detector(), NaiveDiff()
+        for data in jpegs:
+            t0 = time.perf_counter()
+            cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            t1 = time.perf_counter()
+            naive.process_jpeg(data)
+            t2 = time.perf_counter()
+            gray, _ = decode(data)
+            det.process(gray)
+            t3 = time.perf_counter()
+            timings["decode"].append((t1 - t0) * 1000)
+            timings["naive"].append((t2 - t1) * 1000)
+            timings["ours"].append((t3 - t2) * 1000)
+        row: dict[str, Any] = {"resolution": f"{size[0]}x{size[1]}", "frames": len(jpegs)}
+        for key, values in timings.items():
+            row[f"{key}_p50"] = statistics.median(values)
+            row[f"{key}_p95"] = pct(values, 95)
+        rows.append(row)
+    return rows
+
+
+def evaluate(job: tuple[int, str]) -> tuple[SequenceOutcome, dict[str, Any]]:
+    """One sequence: our detector and the naive baseline on the same frames."""
+    cv2.setNumThreads(1)
+    seed, kind = job
+    seq = make_sequence(seed, kind, length=JOB_LENGTH.get(kind))
+    ours = run_sequence(seq)
+    naive = NaiveDiff()
+    first = None
+    watched = 0
+    for frame in seq.frames():
+        if frame.paused:
+            naive.prev = None
+            continue
+        watched += 1
+        if naive.process_jpeg(frame.jpeg):
+            first = frame.index
+            break
+    return ours, {"kind": kind, "onset": seq.onset, "first_pause": first, "watched": watched}
+
+
+JOB_LENGTH: dict[str, int | None] = {}
+
+
+def naive_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Recall per failure and false pauses per 100 h for the naive baseline."""
+    out: dict[str, Any] = {}
+    for kind in FAILURES:
+        sel = [r for r in rows if r["kind"] == kind]
+        caught = sum(
+            1 for r in sel if r["first_pause"] is not None and r["first_pause"] >= r["onset"]
+        )
+        out[f"recall_{kind}"] = caught / len(sel) if sel else math.nan
+    false = 0
+    seconds = 0.0
+    for r in rows:
+        if r["onset"] is None:
+            seconds += r["watched"] * FRAME_INTERVAL_S
+            false += r["first_pause"] is not None
+        else:
+            seconds += r["onset"] * FRAME_INTERVAL_S
+            false += r["first_pause"] is not None and r["first_pause"] < r["onset"]
+    out["false_pauses"] = false
+    out["hours"] = seconds / 3600
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="CI smoke run (< 1 min)")
+    parser.add_argument("--seeds", type=int, default=20, help="seeds per kind")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--split", choices=("heldout", "tuning"), default="heldout")
+    parser.add_argument("--speed-frames", type=int, default=60)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    cv2.setNumThreads(1)
+    kinds: tuple[str, ...] = KINDS
+    seeds = args.seeds
+    if args.quick:
+        kinds, seeds, args.speed_frames = QUICK_KINDS, 1, 30
+        JOB_LENGTH.update({k: 120 for k in kinds if k not in FAILURES})
+    pool = HELDOUT_SEEDS if args.split == "heldout" else TUNING_SEEDS
+    chosen = list(pool)[:seeds]
+    print(
+        f"CV benchmark: generator {GENERATOR_VERSION}, {args.split} seeds {chosen[0]}..{chosen[-1]}"
+        f" ({seeds} per kind), OpenCV {cv2.__version__}, numpy {np.__version__},"
+        f" {platform.processor() or platform.machine()}, 1 thread per process"
+    )
+    started = time.monotonic()
+
+    print("\nSpeed, ms per frame, one thread, JPEG decode included:")
+    rows = speed(chosen[0], args.speed_frames)
+    print(
+        f"  {'resolution':>10} {'ours p50':>9} {'ours p95':>9} {'decode p95':>11} {'naive p95':>10}"
+        f" {'ours/decode':>12} {'ours/naive':>11}"
+    )
+    for r in rows:
+        print(
+            f"  {r['resolution']:>10} {r['ours_p50']:9.2f} {r['ours_p95']:9.2f} {r['decode_p95']:11.2f}"
+            f" {r['naive_p95']:10.2f} {r['ours_p95'] / r['decode_p95']:12.2f}"
+            f" {r['ours_p95'] / r['naive_p95']:11.2f}"
+        )
+
+    jobs = [(seed, kind) for kind in kinds for seed in chosen]
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as ex:
+        results = list(ex.map(evaluate, jobs, chunksize=1))
+    summary = Summary()
+    summary.add(o for o, _ in results)
+    naive = naive_summary([n for _, n in results])
+
+    print(
+        f"\nAccuracy on {len(jobs)} sequences ({args.split}), one frame every {FRAME_INTERVAL_S:g} s:"
+    )
+    figures: dict[str, Any] = {"speed": rows, "split": args.split, "seeds": chosen}
+    for kind in FAILURES:
+        if kind not in kinds:
+            continue
+        caught, total = summary.recall(kind)
+        figures[f"recall_{kind}"] = caught / total if total else math.nan
+        print(
+            f"  recall {kind:<11} {caught:3d}/{total:<3d} = {caught / max(total, 1):.2f}"
+            f"   (naive baseline {naive[f'recall_{kind}']:.2f})"
+        )
+    false, hours = summary.false_pauses()
+    rate = false / hours * 100 if hours else math.nan
+    upper = 3.0 / hours * 100 if hours and false == 0 else None
+    figures.update(false_pauses=false, print_hours=hours, false_per_100h=rate)
+    print(
+        f"  false pauses: {false} in {hours:.1f} print-hours = {rate:.1f} per 100 h"
+        + (f" (none seen; 95 % upper bound {upper:.1f} per 100 h)" if upper else "")
+        + f"   (naive baseline {naive['false_pauses'] / max(naive['hours'], 1e-9) * 100:.0f} per 100 h)"
+    )
+    for kind in kinds:
+        if kind in FAILURES:
+            continue
+        sel = [o for o in summary.outcomes if o.kind == kind]
+        fp = sum(o.first_pause is not None for o in sel)
+        print(f"    negatives {kind:<10} {fp} false pause(s) in {len(sel)} sequences")
+    early = sum(o.early_pause for o in summary.outcomes if o.onset is not None)
+    print(f"    of which before a failure's onset: {early}")
+    delays = summary.delays()
+    figures.update(delay_p50=pct(delays, 50), delay_p90=pct(delays, 90))
+    print(
+        f"  onset to pause: p50 {pct(delays, 50):.0f} s, p90 {pct(delays, 90):.0f} s (n={len(delays)})"
+    )
+    print(
+        f"\nGoals: p95 at 720p <= 33 ms: {rows[1]['ours_p95']:.1f} ms; recall >= 0.95;"
+        " <= 1 false pause per 100 h; p90 <= 60 s."
+    )
+    print(f"Took {time.monotonic() - started:.0f} s.")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

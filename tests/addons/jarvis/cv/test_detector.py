@@ -1,0 +1,148 @@
+"""The detector (pure): calibration, decisions on an unmistakable failure, reset, snooze, scene
+changes, bad input; and pinned synthetic sequences of every failure type and hard negative."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from jarvis_addon.cv.detector import Detection, Detector, DetectorConfig, Level
+from jarvis_addon.cv.evaluate import run_sequence
+from jarvis_addon.cv.frames import decode
+from jarvis_addon.cv.synth import NEGATIVES, make_sequence
+
+
+def clean_frames(n: int = 80, seed: int = 1) -> list[np.ndarray]:
+    seq = make_sequence(seed, "clean", length=n)
+    return [decode(f.jpeg)[0] for f in seq.frames()]
+
+
+def with_mass(frame: np.ndarray, det: Detector, grow: float) -> np.ndarray:
+    """The frame with a bright mass (a detached part / a nest of plastic) in the print region."""
+    out = frame.copy()
+    region = det._s.roi
+    assert region is not None
+    ys, xs = np.nonzero(region)
+    cy, cx = int(ys.mean()), int(xs.mean()) + 10
+    r = int(8 + 24 * grow)
+    cv2.circle(out, (cx, cy + 15), r, 250, -1)
+    return out
+
+
+def feed(det: Detector, frames: list[np.ndarray], start: float = 0.0) -> list[Detection]:
+    return [det.process(f, now=start + 2.0 * i) for i, f in enumerate(frames)]
+
+
+def test_calibrates_then_watches_quietly() -> None:
+    det = Detector()
+    results = feed(det, clean_frames())
+    assert all(r.level is Level.CALIBRATING for r in results[:15])
+    assert det.calibrated and results[-1].region is not None and len(results[-1].region) >= 3
+    assert all(r.level is Level.OK for r in results[16:]), [(r.level, r.score) for r in results]
+
+
+def test_unmistakable_failure_warns_then_pauses_and_reset_clears_it() -> None:
+    det = Detector()
+    frames = clean_frames(60)
+    feed(det, frames[:45])
+    failing = [with_mass(f, det, min(1.0, k / 5)) for k, f in enumerate(frames[45:] * 2)]
+    results = feed(det, failing, start=90.0)
+    levels = [r.level for r in results]
+    assert Level.PAUSE in levels
+    first_pause = levels.index(Level.PAUSE)
+    assert Level.WARNING in levels[:first_pause]  # the warning level comes first
+    assert results[first_pause].kind in ("detachment", "spaghetti") and results[first_pause].box
+    # After a pause/resume the judgement starts afresh: no pause on the same frames right away.
+    det.reset()
+    assert det.calibrated
+    after = feed(det, failing[:8], start=500.0)
+    assert all(r.level is not Level.PAUSE for r in after)
+
+
+def test_snooze_suppresses_warning_and_pause() -> None:
+    det = Detector()
+    frames = clean_frames(60)
+    feed(det, frames[:45])
+    det.snooze(until=10_000.0)
+    failing = [with_mass(f, det, min(1.0, k / 5)) for k, f in enumerate(frames[45:] * 2)]
+    results = feed(det, failing, start=90.0)
+    assert all(r.level is Level.OK for r in results)
+    assert any(r.snoozed for r in results) and max(r.score for r in results) >= 1.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: an uneven light change (one side dimmed) is not recognised as a scene "
+    "change and ends in a false pause; see docs/cv.md",
+)
+def test_light_switch_is_not_a_failure() -> None:
+    det = Detector()
+    frames = clean_frames(90)
+    feed(det, frames[:40])
+    # Dimmer, and unevenly: a lamp on one side switched off.
+    ramp = np.linspace(0.3, 1.2, frames[0].shape[1], dtype=np.float32)[None, :]
+    dimmed = [np.clip(f * ramp, 0, 255).astype(np.uint8) for f in frames[40:]]
+    results = feed(det, dimmed, start=80.0)
+    assert all(r.level is not Level.PAUSE for r in results), [(r.level, r.score) for r in results]
+
+
+def test_configured_region_and_new_resolution() -> None:
+    poly = ((0.2, 0.3), (0.8, 0.3), (0.8, 0.9), (0.2, 0.9))
+    det = Detector(DetectorConfig(roi=poly))
+    first = det.process(clean_frames(2)[0])
+    assert det.calibrated and first.region is not None
+    assert first.region[0] == pytest.approx((0.2, 0.3), abs=0.01)
+    det.process(np.zeros((180, 320), np.uint8))  # another size: starts over
+    assert det._s.shape == (180, 320)
+
+
+def test_reset_for_a_new_job_forgets_the_region() -> None:
+    det = Detector()
+    feed(det, clean_frames(20))
+    det.reset(keep_region=False)
+    assert not det.calibrated
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"calibration_frames": 1}, "calibration_frames"),
+        ({"window": 2}, "window"),
+        ({"lag": 0}, "lag"),
+        ({"warn_level": 2.0, "pause_level": 1.0}, "warn_level"),
+        ({"roi": ((0, 0), (1, 1))}, "at least 3 points"),
+        ({"roi": ((0, 0), (1, 1), (2, 0))}, "within 0..1"),
+    ],
+)
+def test_bad_config(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        DetectorConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_frames() -> None:
+    det = Detector()
+    with pytest.raises(ValueError, match="grayscale"):
+        det.process(np.zeros((10, 10, 3), np.uint8))
+    with pytest.raises(ValueError, match="grayscale"):
+        det.process(np.zeros((0, 0), np.uint8))
+
+
+# Pinned tuning-split sequences: each failure type is caught after its onset, each hard negative
+# passes without a pause. Rates over many seeds are the benchmark's job (benchmarks/cv_bench.py).
+# (Blob has no pinned catch: the tuned detector misses blobs; see docs/cv.md "Measured".)
+CAUGHT = [("detachment", 2), ("spaghetti", 4)]
+IGNORED = [(kind, 0) for kind in NEGATIVES]
+
+
+@pytest.mark.parametrize(("kind", "seed"), CAUGHT)
+def test_failure_sequences_are_caught(kind: str, seed: int) -> None:
+    outcome = run_sequence(make_sequence(seed, kind))
+    assert outcome.caught, outcome
+    assert outcome.delay_s is not None and outcome.delay_s <= 90
+
+
+@pytest.mark.parametrize(("kind", "seed"), IGNORED)
+def test_hard_negatives_are_ignored(kind: str, seed: int) -> None:
+    outcome = run_sequence(make_sequence(seed, kind))
+    assert outcome.first_pause is None, outcome

@@ -22,8 +22,8 @@ from .candidates import CandidatePool
 from .const import CONF_API_TOKEN, DOMAIN, LEDGER_RETENTION_DAYS, LOGGER
 from .context_store import ContextStore
 from .coordinator import JarvisAddonCoordinator, JarvisConfigEntry, JarvisRuntimeData
-from .exposure import ExposureCache
 from .cv_events import async_setup_cv_events
+from .exposure import ExposureCache
 from .http import async_register_views
 from .ledger_writer import LedgerWriter
 from .printer_llm import async_register_llm_api

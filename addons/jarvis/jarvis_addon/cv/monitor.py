@@ -31,8 +31,8 @@ from typing import Any, Final, Protocol
 import cv2
 import numpy as np
 
-from ..cameras.base import CameraError, FrameSource
 from .. import metrics
+from ..cameras.base import CameraError, FrameSource
 from ..mqtt import cv_event_topic
 from .detector import Detection, Detector, DetectorConfig, Level
 from .frames import FrameError, decode, decode_color

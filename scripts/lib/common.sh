@@ -44,7 +44,8 @@ pick_python() {
 pick_peer_python() {
   local cand
   PEER_PYTHON=""
-  for cand in python3.12 python3.11 "${PYENV_ROOT:-/nonexistent}"/versions/3.12*/bin/python3 "${PYENV_ROOT:-/nonexistent}"/versions/3.11*/bin/python3; do
+  # 3.12 first: some of OctoPrint's unpinned dependencies (Deprecated 1.3) use 3.12 syntax.
+  for cand in python3.12 "${PYENV_ROOT:-/nonexistent}"/versions/3.12*/bin/python3 python3.11 "${PYENV_ROOT:-/nonexistent}"/versions/3.11*/bin/python3; do
     if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; assert sys.version_info[:2] in ((3, 12), (3, 11))' 2>/dev/null; then
       PEER_PYTHON=$(command -v "$cand"); return
     fi

@@ -8,6 +8,7 @@ it as the Supervisor's ingress peer. Screenshots go to artifacts/ui/ (CI keeps t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+import contextlib
 from dataclasses import dataclass
 import math
 from pathlib import Path
@@ -68,16 +69,9 @@ async def _start(app: web.Application) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
-@pytest_asyncio.fixture
-async def site() -> AsyncIterator[Site]:
-    state = ApiState(
-        api_token=TOKEN,
-        mqtt=Bridge(broker=Broker("core-mosquitto", 1883, source="supervisor")),
-        instance_id="0123abcd",
-        hostname="jarvis-ui-test",
-        supervised=True,
-        ingress_peer="127.0.0.1",
-    )
+@contextlib.asynccontextmanager
+async def ingress_site(state: ApiState) -> AsyncIterator[Site]:
+    """The add-on's app for this state, behind a proxy that behaves like the Supervisor's ingress."""
     addon_runner, addon_url = await _start(create_app(state))
     session = aiohttp.ClientSession()
     proxied: list[str] = []
@@ -108,10 +102,31 @@ async def site() -> AsyncIterator[Site]:
     proxy = web.Application()
     proxy.router.add_route("*", INGRESS_PATH + "/{tail:.*}", ingress)
     proxy_runner, proxy_url = await _start(proxy)
-    yield Site(addon_url, proxy_url + INGRESS_PATH, proxied)
-    await proxy_runner.cleanup()
-    await session.close()
-    await addon_runner.cleanup()
+    try:
+        yield Site(addon_url, proxy_url + INGRESS_PATH, proxied)
+    finally:
+        await proxy_runner.cleanup()
+        await session.close()
+        await addon_runner.cleanup()
+
+
+def ui_state(**extra: Any) -> ApiState:
+    """The add-on's API state as under the Supervisor (ingress trusted from loopback)."""
+    return ApiState(
+        api_token=TOKEN,
+        mqtt=Bridge(broker=Broker("core-mosquitto", 1883, source="supervisor")),
+        instance_id="0123abcd",
+        hostname="jarvis-ui-test",
+        supervised=True,
+        ingress_peer="127.0.0.1",
+        **extra,
+    )
+
+
+@pytest_asyncio.fixture
+async def site() -> AsyncIterator[Site]:
+    async with ingress_site(ui_state()) as started:
+        yield started
 
 
 @pytest_asyncio.fixture

@@ -88,7 +88,7 @@ async function overview() {
 async function command(printer, action, button) {
   button.disabled = true;
   try {
-    const response = await fetch(`api/v1/printers/${encodeURIComponent(printer)}/commands`, {
+    const response = await fetch(`api/v1/printers/${encodeURIComponent(printer)}/command`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ command: action }),
@@ -113,12 +113,17 @@ async function printers() {
   }
   if (!printerList.length) return show(empty("No printers configured."));
   show(el("div", { class: "grid" }, printerList.map((p) => {
-    const job = p.job || {};
-    const progress = typeof job.progress === "number" ? job.progress : null;
-    const actions = p.state === "printing" ? ["pause", "cancel"] : p.state === "paused" ? ["resume", "cancel"] : [];
-    return el("div", { class: "card printer", "data-printer": p.id },
+    // GET api/v1/printers: {id, name, type, state: the printer's last state payload or null}.
+    const s = p.state && typeof p.state === "object" ? p.state : { state: p.state || "unknown" };
+    const job = s.job || {};
+    const progress = typeof job.progress === "number" ? job.progress : typeof s.progress === "number" ? s.progress : null;
+    const temps = s.temperatures || {};
+    const temp = (t) => (t && typeof t === "object" ? `${Math.round(t.actual)} / ${Math.round(t.target || 0)} °C` : t);
+    const nozzle = temps.tool0 || temps.extruder;
+    const actions = s.state === "printing" ? ["pause", "cancel"] : s.state === "paused" ? ["resume", "cancel"] : [];
+    return el("div", { class: "card printer", "data-printer": p.id, "data-state": s.state },
       el("h3", {}, p.name || p.id),
-      fields([["State", p.state], ["Job", job.name], ["Nozzle", p.temperatures?.tool0], ["Bed", p.temperatures?.bed]]),
+      fields([["State", s.state], ["Job", job.filename || job.name || s.file], ["Nozzle", temp(nozzle)], ["Bed", temp(temps.bed || temps.heater_bed)]]),
       progress === null ? null : el("progress", { max: "100", value: String(progress) }),
       el("div", {}, actions.map((a) => el("button", { "data-action": a, onclick: (e) => command(p.id, a, e.target) }, a))));
   })));

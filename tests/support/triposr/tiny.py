@@ -23,7 +23,7 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "addons/jarvis/jarvis_addon/cad"))
-import triposr_runner as runner  # noqa: E402
+import triposr_runner as runner
 
 TINY = {
     "cond_image_size": 32,
@@ -100,8 +100,11 @@ def main() -> None:
     (args.out / "config.yaml").write_text(yaml.safe_dump(TINY, sort_keys=False))
     ckpt = args.out / "model.ckpt"
     torch.save(model.state_dict(), ckpt)
-    torch.save({"weights": torch.zeros(1), "payload": Evil(str(args.out / "pwned"))}, args.out / "evil.ckpt")
-    print(hashlib.sha256(ckpt.read_bytes()).hexdigest())
+    torch.save(
+        {"weights": torch.zeros(1), "payload": Evil(str(args.out / "pwned"))},
+        args.out / "evil.ckpt",
+    )
+    sys.stdout.write(hashlib.sha256(ckpt.read_bytes()).hexdigest() + "\n")
 
 
 if __name__ == "__main__":

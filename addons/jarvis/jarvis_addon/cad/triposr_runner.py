@@ -1,3 +1,6 @@
+# Module constructors take the config sections' keys as they are (upstream's names), so: no
+# __init__ docstrings, and as many arguments as the config has. F is torch's own convention.
+# ruff: noqa: D107, PLR0917, N812
 """TripoSR image → mesh, our own implementation of the published architecture (runs in .venv-triposr).
 
 TripoSR (Stability AI / Tripo AI, MIT; arXiv 2403.02151) is an LRM: a DINO ViT-B/16 turns the
@@ -34,10 +37,10 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
 
 # Config `*_cls` values TripoSR publishes, and the only ones accepted.
 ALLOWED_CLASSES: dict[str, str] = {
@@ -133,8 +136,12 @@ def _section(cfg: dict[str, Any], name: str, defaults: dict[str, Any]) -> dict[s
 class DINOSingleImageTokenizer(nn.Module):
     """ViT (DINO ViT-B/16 in the published model) → patch tokens, channels first."""
 
-    def __init__(self, pretrained_model_name_or_path: str, vit_config: dict[str, Any] | None,
-                 enable_gradient_checkpointing: bool = False) -> None:
+    def __init__(
+        self,
+        pretrained_model_name_or_path: str,
+        vit_config: dict[str, Any] | None,
+        enable_gradient_checkpointing: bool = False,
+    ) -> None:
         super().__init__()
         from transformers import ViTConfig, ViTModel
 
@@ -146,12 +153,19 @@ class DINOSingleImageTokenizer(nn.Module):
                     "give image_tokenizer.vit_config",
                 )
             vit_config = DINO_VITB16
-        self.model = ViTModel(ViTConfig(**vit_config))
+        self.model = ViTModel(ViTConfig(**vit_config))  # type: ignore[no-untyped-call]
+        # Non-persistent buffers, as upstream: not in the state dict.
+        self.image_mean: torch.Tensor
+        self.image_std: torch.Tensor
         self.register_buffer(
-            "image_mean", torch.tensor([0.485, 0.456, 0.406]).reshape(1, 1, 3, 1, 1), persistent=False
+            "image_mean",
+            torch.tensor([0.485, 0.456, 0.406]).reshape(1, 1, 3, 1, 1),
+            persistent=False,
         )
         self.register_buffer(
-            "image_std", torch.tensor([0.229, 0.224, 0.225]).reshape(1, 1, 3, 1, 1), persistent=False
+            "image_std",
+            torch.tensor([0.229, 0.224, 0.225]).reshape(1, 1, 3, 1, 1),
+            persistent=False,
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -159,7 +173,7 @@ class DINOSingleImageTokenizer(nn.Module):
         batch, views = images.shape[:2]
         images = (images - self.image_mean) / self.image_std
         out = self.model(images.flatten(0, 1), interpolate_pos_encoding=True)
-        local = out.last_hidden_state.permute(0, 2, 1)
+        local: torch.Tensor = out.last_hidden_state.permute(0, 2, 1)
         return local.reshape(batch, views, *local.shape[1:])
 
 
@@ -191,8 +205,9 @@ class Triplane1DTokenizer(nn.Module):
 class Attention(nn.Module):
     """Multi-head (cross-)attention with to_q/to_k/to_v/to_out.0 projections."""
 
-    def __init__(self, query_dim: int, heads: int, dim_head: int,
-                 cross_attention_dim: int | None, bias: bool) -> None:
+    def __init__(
+        self, query_dim: int, heads: int, dim_head: int, cross_attention_dim: int | None, bias: bool
+    ) -> None:
         super().__init__()
         inner = heads * dim_head
         self.heads = heads
@@ -202,14 +217,16 @@ class Attention(nn.Module):
         self.to_out = nn.ModuleList([nn.Linear(inner, query_dim), nn.Dropout(0.0)])
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, N, D), context (B, M, Dc) or None for self-attention."""
+        """X (B, N, D), context (B, M, Dc) or None for self-attention."""
         ctx = x if context is None else context
         b = x.shape[0]
 
         def heads(t: torch.Tensor) -> torch.Tensor:
             return t.reshape(b, t.shape[1], self.heads, -1).transpose(1, 2)
 
-        out = F.scaled_dot_product_attention(heads(self.to_q(x)), heads(self.to_k(ctx)), heads(self.to_v(ctx)))
+        out = F.scaled_dot_product_attention(
+            heads(self.to_q(x)), heads(self.to_k(ctx)), heads(self.to_v(ctx))
+        )
         out = out.transpose(1, 2).reshape(b, x.shape[1], -1)
         return self.to_out[1](self.to_out[0](out))  # type: ignore[no-any-return]
 
@@ -224,7 +241,8 @@ class GEGLU(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Project and gate."""
         hidden, gate = self.proj(x).chunk(2, dim=-1)
-        return hidden * F.gelu(gate)
+        out: torch.Tensor = hidden * F.gelu(gate)
+        return out
 
 
 class FeedForward(nn.Module):
@@ -232,7 +250,9 @@ class FeedForward(nn.Module):
 
     def __init__(self, dim: int, mult: int = 4) -> None:
         super().__init__()
-        self.net = nn.ModuleList([GEGLU(dim, dim * mult), nn.Dropout(0.0), nn.Linear(dim * mult, dim)])
+        self.net = nn.ModuleList(
+            [GEGLU(dim, dim * mult), nn.Dropout(0.0), nn.Linear(dim * mult, dim)]
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the three layers."""
@@ -244,8 +264,15 @@ class FeedForward(nn.Module):
 class BasicTransformerBlock(nn.Module):
     """Pre-norm self-attention, cross-attention to the image tokens, feed-forward."""
 
-    def __init__(self, dim: int, heads: int, dim_head: int, cross_attention_dim: int | None,
-                 attention_bias: bool, norm_elementwise_affine: bool) -> None:
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        dim_head: int,
+        cross_attention_dim: int | None,
+        attention_bias: bool,
+        norm_elementwise_affine: bool,
+    ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, elementwise_affine=norm_elementwise_affine)
         self.attn1 = Attention(dim, heads, dim_head, None, attention_bias)
@@ -258,7 +285,8 @@ class BasicTransformerBlock(nn.Module):
         """Residual self-attention, cross-attention and feed-forward."""
         x = x + self.attn1(self.norm1(x))
         x = x + self.attn2(self.norm2(x), context)
-        return x + self.ff(self.norm3(x))
+        out: torch.Tensor = x + self.ff(self.norm3(x))
+        return out
 
 
 TRANSFORMER_DEFAULTS: dict[str, Any] = {
@@ -291,7 +319,9 @@ class Transformer1D(nn.Module):
             or cfg["only_cross_attention"]
             or cfg["double_self_attention"]
         ):
-            raise RunnerError("config_invalid", "backbone: only TripoSR's published variant is supported")
+            raise RunnerError(
+                "config_invalid", "backbone: only TripoSR's published variant is supported"
+            )
         channels = int(cfg["in_channels"])
         inner = int(cfg["num_attention_heads"]) * int(cfg["attention_head_dim"])
         self.norm = nn.GroupNorm(int(cfg["norm_num_groups"]), channels, eps=1e-6, affine=True)
@@ -315,11 +345,12 @@ class Transformer1D(nn.Module):
         x = self.proj_in(self.norm(tokens).permute(0, 2, 1))
         for block in self.transformer_blocks:
             x = block(x, encoder_hidden_states)
-        return self.proj_out(x).permute(0, 2, 1).contiguous() + residual
+        out: torch.Tensor = self.proj_out(x).permute(0, 2, 1).contiguous() + residual
+        return out
 
 
 class TriplaneUpsampleNetwork(nn.Module):
-    """A 2×2 stride-2 transposed convolution per plane (32² → 64² in the published model)."""
+    """A 2x2 stride-2 transposed convolution per plane (32² → 64² in the published model)."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
@@ -328,7 +359,7 @@ class TriplaneUpsampleNetwork(nn.Module):
     def forward(self, planes: torch.Tensor) -> torch.Tensor:
         """(B, 3, Ci, P, P) → (B, 3, Co, 2P, 2P)."""
         b = planes.shape[0]
-        up = self.upsample(planes.flatten(0, 1))
+        up: torch.Tensor = self.upsample(planes.flatten(0, 1))
         return up.reshape(b, 3, *up.shape[1:])
 
 
@@ -338,9 +369,16 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "silu": nn.SiLU}
 class NeRFMLP(nn.Module):
     """Plane features at a point → (density, rgb logits); `layers.<i>` as an nn.Sequential."""
 
-    def __init__(self, in_channels: int, n_neurons: int, n_hidden_layers: int,
-                 activation: str = "relu", bias: bool = True,
-                 weight_init: str | None = None, bias_init: str | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        n_neurons: int,
+        n_hidden_layers: int,
+        activation: str = "relu",
+        bias: bool = True,
+        weight_init: str | None = None,
+        bias_init: str | None = None,
+    ) -> None:
         super().__init__()  # the *_init fields only matter for training; weights are loaded
         if activation not in ACTIVATIONS:
             raise RunnerError("config_invalid", f"decoder: activation {activation!r} not supported")
@@ -359,24 +397,41 @@ class NeRFMLP(nn.Module):
 class TriplaneNeRFRenderer:
     """Only what meshing needs: sample the planes at points and decode them (no parameters)."""
 
-    def __init__(self, radius: float, feature_reduction: str = "concat",
-                 density_activation: str = "trunc_exp", density_bias: float = -1.0,
-                 num_samples_per_ray: int = 128, randomized: bool = False) -> None:
-        if feature_reduction not in ("concat", "mean") or density_activation not in ("trunc_exp", "exp"):
-            raise RunnerError("config_invalid", "renderer: unsupported feature_reduction or density_activation")
+    def __init__(
+        self,
+        radius: float,
+        feature_reduction: str = "concat",
+        density_activation: str = "trunc_exp",
+        density_bias: float = -1.0,
+        num_samples_per_ray: int = 128,
+        randomized: bool = False,
+    ) -> None:
+        if feature_reduction not in ("concat", "mean") or density_activation not in (
+            "trunc_exp",
+            "exp",
+        ):
+            raise RunnerError(
+                "config_invalid", "renderer: unsupported feature_reduction or density_activation"
+            )
         self.radius = float(radius)
         self.feature_reduction = feature_reduction
         self.density_bias = float(density_bias)
 
-    def query(self, decoder: NeRFMLP, positions: torch.Tensor, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """positions (N, 3) in [-radius, radius], planes (3, C, H, W) → density (N,), rgb (N, 3)."""
+    def query(
+        self, decoder: NeRFMLP, positions: torch.Tensor, planes: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Positions (N, 3) in [-radius, radius], planes (3, C, H, W) → density (N,), rgb (N, 3)."""
         densities, colours = [], []
         for start in range(0, positions.shape[0], CHUNK):
             x = positions[start : start + CHUNK] / self.radius  # to grid_sample's [-1, 1]
             idx = torch.stack((x[:, [0, 1]], x[:, [0, 2]], x[:, [1, 2]]))  # (3, N, 2): xy, xz, yz
             out = F.grid_sample(planes, idx.unsqueeze(1), align_corners=False, mode="bilinear")
             out = out.squeeze(2)  # (3, C, N)
-            feats = out.permute(2, 0, 1).flatten(1) if self.feature_reduction == "concat" else out.mean(0).T
+            feats = (
+                out.permute(2, 0, 1).flatten(1)
+                if self.feature_reduction == "concat"
+                else out.mean(0).T
+            )
             raw = decoder(feats)
             densities.append(torch.exp(raw[:, 0] + self.density_bias))  # trunc_exp forward is exp
             colours.append(torch.sigmoid(raw[:, 1:4]))
@@ -388,26 +443,60 @@ class TSR(nn.Module):
 
     def __init__(self, cfg: dict[str, Any]) -> None:
         super().__init__()
-        it = _section(cfg, "image_tokenizer", {"pretrained_model_name_or_path": "facebook/dino-vitb16",
-                                                "vit_config": None, "enable_gradient_checkpointing": False})
+        it = _section(
+            cfg,
+            "image_tokenizer",
+            {
+                "pretrained_model_name_or_path": "facebook/dino-vitb16",
+                "vit_config": None,
+                "enable_gradient_checkpointing": False,
+            },
+        )
         self.cond_image_size = int(cfg.get("cond_image_size", 512))
         self.image_tokenizer = DINOSingleImageTokenizer(**it)
-        self.tokenizer = Triplane1DTokenizer(**_section(cfg, "tokenizer", {"plane_size": 32, "num_channels": 1024}))
+        self.tokenizer = Triplane1DTokenizer(
+            **_section(cfg, "tokenizer", {"plane_size": 32, "num_channels": 1024})
+        )
         self.backbone = Transformer1D(_section(cfg, "backbone", TRANSFORMER_DEFAULTS))
         self.post_processor = TriplaneUpsampleNetwork(
             **_section(cfg, "post_processor", {"in_channels": 1024, "out_channels": 40})
         )
-        self.decoder = NeRFMLP(**_section(cfg, "decoder", {"in_channels": 120, "n_neurons": 64,
-                                                           "n_hidden_layers": 9, "activation": "relu", "bias": True,
-                                                           "weight_init": None, "bias_init": None}))
-        self.renderer = TriplaneNeRFRenderer(**_section(
-            cfg, "renderer", {"radius": 0.87, "feature_reduction": "concat", "density_activation": "trunc_exp",
-                              "density_bias": -1.0, "num_samples_per_ray": 128, "randomized": False}))
+        self.decoder = NeRFMLP(
+            **_section(
+                cfg,
+                "decoder",
+                {
+                    "in_channels": 120,
+                    "n_neurons": 64,
+                    "n_hidden_layers": 9,
+                    "activation": "relu",
+                    "bias": True,
+                    "weight_init": None,
+                    "bias_init": None,
+                },
+            )
+        )
+        self.renderer = TriplaneNeRFRenderer(
+            **_section(
+                cfg,
+                "renderer",
+                {
+                    "radius": 0.87,
+                    "feature_reduction": "concat",
+                    "density_activation": "trunc_exp",
+                    "density_bias": -1.0,
+                    "num_samples_per_ray": 128,
+                    "randomized": False,
+                },
+            )
+        )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """(B, H, W, 3) in [0, 1] → scene codes (B, 3, C, 2P, 2P)."""
         b = image.shape[0]
-        image_tokens = self.image_tokenizer(image.permute(0, 3, 1, 2).unsqueeze(1))  # (B, 1, Ct, Nt)
+        image_tokens = self.image_tokenizer(
+            image.permute(0, 3, 1, 2).unsqueeze(1)
+        )  # (B, 1, Ct, Nt)
         image_tokens = image_tokens.permute(0, 1, 3, 2).flatten(1, 2)  # (B, Nt, Ct)
         tokens = self.backbone(self.tokenizer(b), encoder_hidden_states=image_tokens)
         return self.post_processor(self.tokenizer.detokenize(tokens))  # type: ignore[no-any-return]
@@ -429,7 +518,10 @@ def find_files(weights: Path) -> tuple[Path, Path]:
     """A directory with config.yaml and model.ckpt (or model.safetensors), or the checkpoint itself."""
     if weights.is_dir():
         folder = weights
-        ckpt = next((folder / n for n in ("model.ckpt", "model.safetensors") if (folder / n).is_file()), None)
+        ckpt = next(
+            (folder / n for n in ("model.ckpt", "model.safetensors") if (folder / n).is_file()),
+            None,
+        )
         if ckpt is None:
             raise RunnerError("weights_missing", f"no model.ckpt or model.safetensors in {weights}")
     elif weights.is_file():
@@ -462,10 +554,14 @@ def read_state_dict(ckpt: Path) -> dict[str, torch.Tensor]:
     except pickle.UnpicklingError as err:
         # weights_only's refusal of anything but tensors and plain containers lands here.
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise RunnerError("weights_unsafe", f"the checkpoint holds more than tensors and was refused: {first}") from None
+        raise RunnerError(
+            "weights_unsafe", f"the checkpoint holds more than tensors and was refused: {first}"
+        ) from None
     except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile, Exception) as err:  # noqa: BLE001
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise RunnerError("weights_invalid", f"cannot read the checkpoint {ckpt.name}: {first[:300]}") from None
+        raise RunnerError(
+            "weights_invalid", f"cannot read the checkpoint {ckpt.name}: {first[:300]}"
+        ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -486,12 +582,16 @@ def load_model(weights: Path, expected_sha256: str) -> tuple[TSR, str]:
     try:
         model = TSR(cfg)
     except (TypeError, ValueError) as err:
-        raise RunnerError("config_invalid", f"config.yaml does not describe a TripoSR model: {err}") from None
+        raise RunnerError(
+            "config_invalid", f"config.yaml does not describe a TripoSR model: {err}"
+        ) from None
     state = read_state_dict(ckpt)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        raise RunnerError("weights_invalid", f"checkpoint does not match config.yaml: {str(err)[:400]}") from None
+        raise RunnerError(
+            "weights_invalid", f"checkpoint does not match config.yaml: {str(err)[:400]}"
+        ) from None
     model.eval()
     return model, actual
 
@@ -531,19 +631,23 @@ def load_image(path: Path, size: int, foreground_ratio: float = 0.85) -> tuple[t
         rgb = arr[..., :3]
         note = "background not removed (no rembg): use a plain background or an RGBA cut-out"
     tensor = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).unsqueeze(0)
-    tensor = F.interpolate(tensor, (size, size), mode="bilinear", align_corners=False, antialias=True)
+    tensor = F.interpolate(
+        tensor, (size, size), mode="bilinear", align_corners=False, antialias=True
+    )
     return tensor.permute(0, 2, 3, 1).clamp(0, 1), note
 
 
-def extract_mesh(model: TSR, scene_code: torch.Tensor, resolution: int, threshold: float) -> tuple[Any, dict[str, Any]]:
+def extract_mesh(
+    model: TSR, scene_code: torch.Tensor, resolution: int, threshold: float
+) -> tuple[Any, dict[str, Any]]:
     """Density on a resolution³ grid over the renderer's cube, marching cubes, vertex colours.
 
     The grid is padded with empty space so the surface closes where the object reaches the cube's
     edge (upstream leaves those holes): the mesh is watertight whenever marching cubes gives a
     manifold surface.
     """
-    import trimesh
     from skimage.measure import marching_cubes
+    import trimesh
 
     radius = model.renderer.radius
     axis = torch.linspace(-radius, radius, resolution)
@@ -551,7 +655,7 @@ def extract_mesh(model: TSR, scene_code: torch.Tensor, resolution: int, threshol
     with torch.no_grad():
         density, _ = model.renderer.query(model.decoder, grid, scene_code)
     volume = density.reshape(resolution, resolution, resolution).numpy().astype(np.float32)
-    stats = {
+    stats: dict[str, Any] = {
         "density_min": float(volume.min()),
         "density_max": float(volume.max()),
         "density_median": float(np.median(volume)),
@@ -564,14 +668,19 @@ def extract_mesh(model: TSR, scene_code: torch.Tensor, resolution: int, threshol
             f" to {stats['density_max']:.3g} (wrong weights, or an image without an object)",
         )
     padded = np.pad(volume, 1, constant_values=min(float(volume.min()), threshold) - 1.0)
-    verts, faces, _, _ = marching_cubes(padded, level=threshold)
+    verts, faces, _, _ = marching_cubes(padded, level=threshold)  # type: ignore[no-untyped-call]
     verts = (verts - 1.0) / (resolution - 1) * (2 * radius) - radius
     with torch.no_grad():
-        _, colour = model.renderer.query(model.decoder, torch.from_numpy(verts.astype(np.float32)), scene_code)
+        _, colour = model.renderer.query(
+            model.decoder, torch.from_numpy(verts.astype(np.float32)), scene_code
+        )
     mesh = trimesh.Trimesh(
-        vertices=verts, faces=faces, vertex_colors=(colour.numpy() * 255).astype(np.uint8), process=True
+        vertices=verts,
+        faces=faces,
+        vertex_colors=(colour.numpy() * 255).astype(np.uint8),
+        process=True,
     )
-    trimesh.repair.fix_normals(mesh)
+    trimesh.repair.fix_normals(mesh)  # type: ignore[no-untyped-call]
     stats.update(
         vertices=len(mesh.vertices),
         triangles=len(mesh.faces),
@@ -624,13 +733,17 @@ def _version(dist: str) -> str:
     return version(dist)
 
 
+def _request(text: str) -> dict[str, Any]:
+    request = json.loads(text)
+    if not isinstance(request, dict):
+        raise RunnerError("invalid_request", "the request must be a JSON object")
+    return request
+
+
 def main() -> int:
     """JSON request on stdin → JSON answer as the last stdout line; exit 0 either way when answered."""
     try:
-        request = json.loads(sys.stdin.read())
-        if not isinstance(request, dict):
-            raise RunnerError("invalid_request", "the request must be a JSON object")
-        answer = run(request)
+        answer = run(_request(sys.stdin.read()))
     except RunnerError as err:
         answer = {"ok": False, "error": err.code, "message": str(err)}
     except MemoryError:

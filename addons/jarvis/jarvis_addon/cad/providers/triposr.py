@@ -31,7 +31,7 @@ from .base import Kind, ProducedFile, Progress, VariantRequest, VariantResult
 NAME: Final = "triposr"
 RUNNER: Final = Path(__file__).resolve().parent.parent / "triposr_runner.py"
 # scripts/setup's venv in a checkout (add-on package is installed editable from addons/jarvis).
-DEV_PYTHON: Final = Path(__file__).resolve().parents[4] / ".venv-triposr" / "bin" / "python"
+DEV_PYTHON: Final = Path(__file__).resolve().parents[5] / ".venv-triposr" / "bin" / "python"
 
 
 @dataclass(frozen=True, slots=True)

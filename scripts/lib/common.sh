@@ -6,6 +6,7 @@ VENV="${JARVIS_VENV:-$ROOT/.venv}"              # Home Assistant + integration +
 ADDON_VENV="${JARVIS_ADDON_VENV:-$ROOT/.venv-addon}"  # the add-on worker (its own container in production)
 OCTOPRINT_VENV="${JARVIS_OCTOPRINT_VENV:-$ROOT/.venv-octoprint}"  # real OctoPrint 1.11.8 for printer tests
 MOONRAKER_VENV="${JARVIS_MOONRAKER_VENV:-$ROOT/.venv-moonraker}"  # real Moonraker 0.11.0 for printer tests
+TRIPOSR_VENV="${JARVIS_TRIPOSR_VENV:-$ROOT/.venv-triposr}"  # the TripoSR runner: CPU torch on Python 3.11
 
 log() { printf '\033[1;34m[jarvis]\033[0m %s\n' "$*" >&2; }
 warn() { printf '\033[1;33m[jarvis] WARNING:\033[0m %s\n' "$*" >&2; }
@@ -51,4 +52,17 @@ pick_peer_python() {
     fi
   done
   die "no Python 3.12 or 3.11 found for OctoPrint/Moonraker (install one, e.g. with pyenv)"
+}
+
+# The only CPU torch wheel on this machine is for Python 3.11: prefer python3.11, then pyenv's 3.11.x.
+# Sets PYTHON311 (empty when there is none).
+pick_python311() {
+  local cand
+  PYTHON311=""
+  for cand in "$(command -v python3.11 2>/dev/null || true)" "${PYENV_ROOT:-/nonexistent}"/versions/3.11*/bin/python3; do
+    [ -n "$cand" ] && [ -x "$cand" ] || continue
+    if "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+      PYTHON311="$cand"; return
+    fi
+  done
 }

@@ -39,6 +39,13 @@ SCHEMA: Final[dict[str, Any]] = {
         "tripo_api_key": "password?",
         "tripo_base_url": "url?",
         "tripo_model_version": "str?",
+        # TripoSR, local image-to-mesh (providers/triposr.py): off until weights are configured.
+        "triposr_weights": "str?",
+        "triposr_sha256": "match(^[0-9a-fA-F]{64}$)?",
+        "triposr_python": "str?",
+        "triposr_resolution": "int(8,512)?",
+        "triposr_threshold": "float?",
+        "triposr_timeout": "float?",
     },
     # Printers (docs/printers.md): one entry per OctoPrint or Moonraker instance.
     "printers": [

@@ -11,6 +11,7 @@ from typing import Any
 from .providers.base import Provider
 from .providers.cadquery_local import CadQuerySandbox, CadQueryTemplates
 from .providers.tripo import TripoModel, TripoOptions
+from .providers.triposr import DEV_PYTHON, TripoSRLocal, TripoSROptions
 from .providers.zoo import ZooOptions, ZooTextToCad
 from .service import CadService, Publish
 from .store import DEFAULT_ROOT, ArtifactStore
@@ -27,6 +28,7 @@ class CadConfig:
     budget_usd: float | None
     zoo: ZooOptions
     tripo: TripoOptions
+    triposr: TripoSROptions
 
 
 def load(
@@ -58,6 +60,27 @@ def load(
             base_url=str(options.get("tripo_base_url") or "https://openapi.tripo3d.ai"),
             model_version=str(options.get("tripo_model_version") or "v2.5-20250123"),
         ),
+        triposr=_triposr(options, env),
+    )
+
+
+def _triposr(options: Mapping[str, Any], env: Mapping[str, str]) -> TripoSROptions:
+    """TripoSR's options; off (skipped with the reason) until weights and their sha256 are set.
+
+    The runner's Python: the option, then JARVIS_TRIPOSR_PYTHON, then the checkout's .venv-triposr.
+    """
+    weights = options.get("triposr_weights")
+    python = options.get("triposr_python") or env.get("JARVIS_TRIPOSR_PYTHON")
+    defaults = TripoSROptions(None, None)
+    return TripoSROptions(
+        weights=Path(str(weights)) if weights else None,
+        sha256=str(options["triposr_sha256"]).strip().lower()
+        if options.get("triposr_sha256")
+        else None,
+        python=Path(str(python)) if python else DEV_PYTHON,
+        resolution=int(options.get("triposr_resolution") or defaults.resolution),
+        threshold=float(options.get("triposr_threshold") or defaults.threshold),
+        timeout=float(options.get("triposr_timeout") or defaults.timeout),
     )
 
 
@@ -71,6 +94,7 @@ def build_service(
         "cadquery_code": CadQuerySandbox(worker),
         "zoo": ZooTextToCad(config.zoo),
         "tripo": TripoModel(config.tripo),
+        "triposr": TripoSRLocal(config.triposr),
     }
     return CadService(
         ArtifactStore(config.root),

@@ -80,3 +80,27 @@ class WeightsMissingError(ProviderUnavailableError):
     """The local image-to-mesh model's weights are not where they were configured."""
 
     code = "weights_missing"
+
+
+class WeightsInvalidError(ProviderError):
+    """The local model's checkpoint is not the configured one (sha256), unreadable, or unsafe."""
+
+    code = "weights_invalid"
+
+
+class ImageInvalidError(InvalidRequestError):
+    """The input image cannot be read (or holds nothing)."""
+
+    code = "image_invalid"
+
+
+class OutOfMemoryError(ProviderError):
+    """A local model ran out of memory (or was killed by the kernel for it)."""
+
+    code = "out_of_memory"
+
+
+class WeightsUnsafeError(WeightsInvalidError):
+    """The checkpoint holds more than tensors (pickled code) and was refused unread."""
+
+    code = "weights_unsafe"

@@ -42,6 +42,32 @@ def test_defaults_outside_the_container(tmp_path: Path) -> None:
     assert cfg.tripo.model_version == "v2.5-20250123"
 
 
+def test_triposr_options(tmp_path: Path) -> None:
+    sha = "AB" * 32
+    settings = Settings.from_options(
+        {
+            "mqtt_host": "h",
+            "cad": {
+                "triposr_weights": str(tmp_path / "w"),
+                "triposr_sha256": sha,
+                "triposr_resolution": 128,
+                "triposr_timeout": 60,
+            },
+        }
+    )
+    cfg = config.load(settings.cad, tmp_path, {"JARVIS_TRIPOSR_PYTHON": "/opt/tsr/bin/python"})
+    assert cfg.triposr.weights == tmp_path / "w" and cfg.triposr.sha256 == sha.lower()
+    assert cfg.triposr.python == Path("/opt/tsr/bin/python")
+    assert (cfg.triposr.resolution, cfg.triposr.threshold, cfg.triposr.timeout) == (128, 25.0, 60.0)
+    off = config.load({}, tmp_path, {})
+    assert off.triposr.weights is None and off.triposr.python.name == "python"
+    with pytest.raises(OptionsError) as err:
+        Settings.from_options(
+            {"mqtt_host": "h", "cad": {"triposr_sha256": "abc", "triposr_resolution": 4096}}
+        )
+    assert "cad.triposr_sha256" in str(err.value) and "cad.triposr_resolution" in str(err.value)
+
+
 def test_bad_cad_options_are_named() -> None:
     with pytest.raises(OptionsError) as err:
         Settings.from_options(
@@ -57,7 +83,7 @@ async def test_service_lists_every_provider(tmp_path: Path) -> None:
     cfg = config.load({"dir": str(tmp_path)}, tmp_path, {})
     service = config.build_service(cfg, None)
     try:
-        assert set(service.providers) == {"cadquery", "cadquery_code", "zoo", "tripo"}
+        assert set(service.providers) == {"cadquery", "cadquery_code", "zoo", "tripo", "triposr"}
         assert (tmp_path / "lineage.sqlite3").is_file()
     finally:
         await service.stop()

@@ -37,6 +37,14 @@ SCHEMA: Final[dict[str, Any]] = {
         "tripo_api_key": "password?",
         "tripo_base_url": "url?",
         "tripo_model_version": "str?",
+        # Optional S3-compatible artifact storage (cad/s3.py); files stay local when unset.
+        "s3_endpoint_url": "url?",
+        "s3_bucket": "str?",
+        "s3_access_key": "str?",
+        "s3_secret_key": "password?",
+        "s3_region": "str?",
+        "s3_prefix": "str?",
+        "s3_verify_tls": "bool?",
     },
 }
 DEFAULT_OPTIONS: Final[dict[str, Any]] = {

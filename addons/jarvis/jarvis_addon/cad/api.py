@@ -170,7 +170,7 @@ async def _s3_file(request: web.Request, found: Mapping[str, Any]) -> web.Stream
             f"artifact {found['id']} is stored in S3 ({found['path']}) but cad.s3_endpoint_url is not set",
         )
     try:
-        chunks: Generator[bytes, None, None] = await asyncio.to_thread(remote.open, found["object_key"])
+        chunks: Generator[bytes] = await asyncio.to_thread(remote.open, found["object_key"])
     except S3ObjectMissingError as err:
         return _error(404, err.code, str(err))
     except S3StorageError as err:

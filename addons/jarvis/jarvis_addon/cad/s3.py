@@ -119,13 +119,18 @@ def options_from(cad: Mapping[str, Any]) -> S3Options | None:
 
     Raises S3ConfigError naming every problem (checked without contacting the endpoint).
     """
-    keys = ("s3_bucket", "s3_access_key", "s3_secret_key", "s3_region", "s3_prefix", "s3_verify_tls")
+    keys = (
+        "s3_bucket",
+        "s3_access_key",
+        "s3_secret_key",
+        "s3_region",
+        "s3_prefix",
+        "s3_verify_tls",
+    )
     endpoint = cad.get("s3_endpoint_url")
     if not endpoint:
         if stray := [k for k in keys if cad.get(k) not in (None, "")]:
-            raise S3ConfigError(
-                [f"cad.{', cad.'.join(stray)} given without cad.s3_endpoint_url"]
-            )
+            raise S3ConfigError([f"cad.{', cad.'.join(stray)} given without cad.s3_endpoint_url"])
         return None
     problems: list[str] = []
     parts = urlsplit(str(endpoint))
@@ -224,7 +229,7 @@ class S3Storage:
             )
         return str(result.etag)
 
-    def open(self, key: str) -> Generator[bytes, None, None]:
+    def open(self, key: str) -> Generator[bytes]:
         """The object's bytes in chunks (the connection is released when the iterator ends or closes).
 
         The request is made before this returns, so a missing object or a dead endpoint raises here.
@@ -232,7 +237,7 @@ class S3Storage:
         with self._errors(f"reading {key}", key):
             response = self._client.get_object(self.options.bucket, key)
 
-        def chunks() -> Generator[bytes, None, None]:
+        def chunks() -> Generator[bytes]:
             try:
                 with self._errors(f"reading {key}", key):
                     yield from response.stream(CHUNK)
@@ -269,7 +274,9 @@ class S3Storage:
                 ) from err
             if err.code in ("NoSuchKey", "NoSuchObject"):
                 raise S3ObjectMissingError(f"S3 object {key!r} is gone from {where}") from err
-            raise S3StorageError(f"S3 error while {doing} at {where}: {err.code}: {err.message}") from err
+            raise S3StorageError(
+                f"S3 error while {doing} at {where}: {err.code}: {err.message}"
+            ) from err
         except (ServerError, InvalidResponseError) as err:
             raise S3StorageError(f"S3 answered badly while {doing} at {where}: {err}") from err
         except MinioException as err:

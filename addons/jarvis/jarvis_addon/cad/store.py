@@ -226,16 +226,16 @@ class ArtifactStore:
             )
         return [r["id"] for r in rows]
 
-    def _upload(self, dest: Path, key: str, sha256: str, fmt: str) -> S3StorageError | None:
+    def _upload(
+        self, remote: S3Storage, dest: Path, key: str, sha256: str, fmt: str
+    ) -> S3StorageError | None:
         """Put the file in the bucket (None) or say why it stays local."""
-        assert self.remote is not None
         failed = self._s3_failed
         if failed is not None and time.monotonic() - failed[0] < self._s3_retry_after:
             ago = time.monotonic() - failed[0]
-            error = type(failed[1])(f"not tried: S3 failed {ago:.0f} s ago: {failed[1]}")
-            return error
+            return type(failed[1])(f"not tried: S3 failed {ago:.0f} s ago: {failed[1]}")
         try:
-            self.remote.put(
+            remote.put(
                 key,
                 str(dest),
                 sha256=sha256,
@@ -265,7 +265,7 @@ class ArtifactStore:
         storage, object_key, path, storage_error = "local", None, str(dest), None
         if self.remote is not None:
             key = self.remote.key(job_id, dest.name)
-            failure = self._upload(dest, key, sha256, new.fmt)
+            failure = self._upload(self.remote, dest, key, sha256, new.fmt)
             if failure is None:
                 storage, object_key = "s3", key
                 path = f"s3://{self.remote.options.bucket}/{key}"

@@ -29,7 +29,6 @@ from jarvis_addon.cad.s3 import (
     S3ObjectMissingError,
     S3Options,
     S3Storage,
-    S3StorageError,
     S3TimeoutError,
     S3UnreachableError,
     options_from,
@@ -103,9 +102,7 @@ def silent() -> Iterator[Silent]:
 
 
 @pytest_asyncio.fixture
-async def make_service(
-    tmp_path: Path, cad_worker: CadWorker
-) -> AsyncIterator[Any]:
+async def make_service(tmp_path: Path, cad_worker: CadWorker) -> AsyncIterator[Any]:
     """Factory: the add-on's own config path (`cad` options → load → build_service), offline."""
     services: list[CadService] = []
 
@@ -237,7 +234,7 @@ def test_put_open_and_check(s3: S3Server, bucket: str, tmp_path: Path) -> None:
     assert body == src.read_bytes() and meta == {"sha256": digest}
     assert b"".join(storage.open(key)) == body
     storage.delete(key)
-    with pytest.raises(S3ObjectMissingError, match="'shop/job1/part.stl' is gone from"):
+    with pytest.raises(S3ObjectMissingError, match=r"'shop/job1/part\.stl' is gone from"):
         storage.open(key)
 
 
@@ -253,10 +250,13 @@ def test_bucket_missing(s3: S3Server, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("access", "secret", "code"),
-    [("AKIAUNKNOWN000000000", "whatever", "InvalidAccessKeyId"), (None, "wrong", "SignatureDoesNotMatch")],
+    [
+        ("AKIAUNKNOWN000000000", "whatever", "InvalidAccessKeyId"),
+        (None, "wrong", "SignatureDoesNotMatch"),
+    ],
 )
 def test_bad_credentials(
-    s3: S3Server, bucket: str, tmp_path: Path, access: str | None, secret: str, code: str
+    *, s3: S3Server, bucket: str, tmp_path: Path, access: str | None, secret: str, code: str
 ) -> None:
     storage = S3Storage(opts(s3, bucket, access_key=access or s3.access_key, secret_key=secret))
     src = tmp_path / "f.stl"
@@ -280,16 +280,14 @@ def test_timeout(silent: Silent, tmp_path: Path) -> None:
     )
     src = tmp_path / "f.stl"
     src.write_bytes(b"x")
-    with pytest.raises(S3TimeoutError, match="did not answer within 0.5 s while uploading k"):
+    with pytest.raises(S3TimeoutError, match=r"did not answer within 0\.5 s while uploading k"):
         storage.put("k", str(src), sha256="0", content_type="model/stl")
 
 
 # -- jobs -----------------------------------------------------------------------------------------
 
 
-async def test_job_stores_in_s3_end_to_end(
-    s3: S3Server, bucket: str, make_service: Any
-) -> None:
+async def test_job_stores_in_s3_end_to_end(s3: S3Server, bucket: str, make_service: Any) -> None:
     service: CadService = make_service(s3_options(s3, bucket, s3_prefix="jarvis/cad"))
     state = ApiState(api_token=TOKEN, mqtt=BridgeStatus(), cad=service)
     client: TestClient[Any, Any] = TestClient(TestServer(create_app(state), host="127.0.0.1"))
@@ -309,7 +307,9 @@ async def test_job_stores_in_s3_end_to_end(
             row = service.store.artifact(art["id"])
             assert row is not None and row["object_key"] == key
             # Only the bucket has the file now.
-            assert not (service.store.root / job["job_id"] / f"{art['id']}.{art['format']}").exists()
+            assert not (
+                service.store.root / job["job_id"] / f"{art['id']}.{art['format']}"
+            ).exists()
             resp = await client.get(art["url"], headers=bearer())
             assert resp.status == 200 and await resp.read() == body
         step = next(a for a in job["artifacts"] if a["format"] == "step")
@@ -345,7 +345,9 @@ async def test_job_stores_in_s3_end_to_end(
         await client.close()
 
 
-@pytest.mark.parametrize("failure", ["bucket_missing", "bad_credentials", "endpoint_down", "timeout"])
+@pytest.mark.parametrize(
+    "failure", ["bucket_missing", "bad_credentials", "endpoint_down", "timeout"]
+)
 async def test_a_failing_s3_keeps_the_files_local(
     s3: S3Server, bucket: str, silent: Silent, make_service: Any, failure: str
 ) -> None:
@@ -382,9 +384,7 @@ async def test_a_failing_s3_keeps_the_files_local(
     assert s3.client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 
 
-async def test_s3_is_tried_again_after_the_pause(
-    s3: S3Server, bucket: str, tmp_path: Path
-) -> None:
+async def test_s3_is_tried_again_after_the_pause(s3: S3Server, bucket: str, tmp_path: Path) -> None:
     """A failure pauses uploads for `s3_retry_after`; the next file after it goes to S3 again."""
     store = ArtifactStore(tmp_path, S3Storage(opts(s3, "not-created")), s3_retry_after=0.0)
     try:
@@ -421,4 +421,3 @@ def test_an_older_database_gains_the_storage_columns(tmp_path: Path) -> None:
         assert row is not None and row["storage"] == "local" and row["sha256"] is None
     finally:
         store.close()
-

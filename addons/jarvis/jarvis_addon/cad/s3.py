@@ -194,6 +194,7 @@ class S3Storage:
                 read=0,
                 backoff_factor=0.2,
                 status_forcelist=[500, 502, 503, 504],
+                raise_on_status=False,  # the SDK turns the last 5xx answer into its own error
             ),
         )
         self._client = Minio(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 import hashlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 import socket
 import sqlite3
@@ -29,6 +30,7 @@ from jarvis_addon.cad.s3 import (
     S3ObjectMissingError,
     S3Options,
     S3Storage,
+    S3StorageError,
     S3TimeoutError,
     S3UnreachableError,
     options_from,
@@ -282,6 +284,47 @@ def test_timeout(silent: Silent, tmp_path: Path) -> None:
     src.write_bytes(b"x")
     with pytest.raises(S3TimeoutError, match=r"did not answer within 0\.5 s while uploading k"):
         storage.put("k", str(src), sha256="0", content_type="model/stl")
+
+
+def test_a_busy_endpoint_is_retried_once_then_named(tmp_path: Path) -> None:
+    """A server that answers 503 SlowDown (S3's XML error) to every upload: one retry, then s3_error."""
+    seen: list[str] = []
+
+    class Busy(BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            seen.append(self.command)
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            body = (
+                b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+                b"<Message>Please reduce your request rate.</Message><Resource>/b/k</Resource>"
+                b"<RequestId>r1</RequestId><HostId>h1</HostId></Error>"
+            )
+            self.send_response(503)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        storage = S3Storage(
+            S3Options(f"http://127.0.0.1:{server.server_address[1]}", "jarvis", "a", "b", timeout=2)
+        )
+        src = tmp_path / "f.stl"
+        src.write_bytes(b"x")
+        with pytest.raises(S3StorageError) as err:
+            storage.put("k", str(src), sha256="0", content_type="model/stl")
+        assert type(err.value) is S3StorageError and err.value.code == "s3_error"
+        assert "SlowDown: Please reduce your request rate." in str(err.value)
+        assert seen == ["PUT", "PUT"]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # -- jobs -----------------------------------------------------------------------------------------

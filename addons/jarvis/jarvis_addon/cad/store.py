@@ -269,7 +269,6 @@ class ArtifactStore:
             if failure is None:
                 storage, object_key = "s3", key
                 path = f"s3://{self.remote.options.bucket}/{key}"
-                dest.unlink()
             else:
                 storage_error = json.dumps({"code": failure.code, "message": str(failure)})
         row = {
@@ -302,6 +301,8 @@ class ArtifactStore:
                 f"INSERT INTO artifacts ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",  # noqa: S608 - fixed column names
                 tuple(row.values()),
             )
+        if storage == "s3":  # only once the row that points at the object is committed
+            dest.unlink()
         return self._decode(row)
 
     @staticmethod

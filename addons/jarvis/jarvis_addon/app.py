@@ -27,6 +27,7 @@ from aiohttp import web
 
 from . import __version__, api_token
 from .cad import config as cad_config
+from .cad.s3 import S3ConfigError
 from .cad.service import CadService
 from .cv.printer_link import ManagerLink
 from .cv.service import DEFAULT_EVIDENCE_DIR as CV_EVIDENCE_DIR, build_cv_service
@@ -332,7 +333,11 @@ def _make_cad(
     settings: Settings, data_dir: Path, bridge: MqttBridge, environ: Mapping[str, str]
 ) -> CadService | None:
     """The CAD service (jobs publish on MQTT through the bridge), or None when disabled."""
-    config = cad_config.load(settings.cad, data_dir, environ)
+    try:
+        config = cad_config.load(settings.cad, data_dir, environ)
+    except S3ConfigError as err:  # inconsistent cad.s3_* options: CAD off, the worker runs on
+        _LOGGER.error("CAD disabled: invalid S3 options: %s", err)
+        return None
     if not config.enabled:
         return None
     try:
@@ -340,7 +345,12 @@ def _make_cad(
     except (OSError, sqlite3.Error) as err:  # an unwritable /share must not stop the worker
         _LOGGER.error("CAD disabled: cannot use %s (%s)", config.root, err)
         return None
-    _LOGGER.info("CAD: artifacts in %s%s", config.root, " (offline mode)" if config.offline else "")
+    _LOGGER.info(
+        "CAD: artifacts in %s%s%s",
+        config.root,
+        f" and S3 {config.s3.location}" if config.s3 else "",
+        " (offline mode)" if config.offline else "",
+    )
     return service
 
 
@@ -375,7 +385,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
     redactor = setup_logging(settings.log_level)
     redactor.add_secret(settings.mqtt_password)
-    for key in ("zoo_api_token", "tripo_api_key"):
+    for key in ("zoo_api_token", "tripo_api_key", "s3_secret_key"):
         redactor.add_secret(settings.cad.get(key))
     redactor.add_secret(env.get("SUPERVISOR_TOKEN"))
     try:

@@ -46,6 +46,14 @@ SCHEMA: Final[dict[str, Any]] = {
         "triposr_resolution": "int(8,512)?",
         "triposr_threshold": "float?",
         "triposr_timeout": "float?",
+        # Optional S3-compatible artifact storage (cad/s3.py); files stay local when unset.
+        "s3_endpoint_url": "url?",
+        "s3_bucket": "str?",
+        "s3_access_key": "str?",
+        "s3_secret_key": "password?",
+        "s3_region": "str?",
+        "s3_prefix": "str?",
+        "s3_verify_tls": "bool?",
     },
     # Printers (docs/printers.md): one entry per OctoPrint or Moonraker instance.
     "printers": [

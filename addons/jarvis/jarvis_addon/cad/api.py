@@ -6,36 +6,36 @@
     GET  /api/v1/cad/jobs                          recent jobs
     GET  /api/v1/cad/jobs/{job_id}                 one job with its artifacts
     GET  /api/v1/cad/artifacts/{id}                one artifact and its lineage (parents)
-    GET  /api/v1/cad/artifacts/{id}/file           the file itself
+    GET  /api/v1/cad/artifacts/{id}/file           the file itself (streamed from S3 when stored there)
     GET  /api/v1/cad/conversations/{cid}/artifacts everything made for one conversation
 
-Errors are JSON: `{"error": <code>, "message": ...}` with 400 for bad input, 404 for unknown ids.
+Errors are JSON: `{"error": <code>, "message": ...}` with 400 for bad input, 404 for unknown ids
+(or an object gone from the bucket), 502/504 when S3 cannot serve a file.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Generator, Mapping
+import hashlib
 import json
+import logging
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 
 from .errors import CadError
 from .parts import KINDS
 from .providers.base import VariantRequest
+from .s3 import S3ObjectMissingError, S3StorageError, S3TimeoutError
 from .service import TERMINAL, CadService, _public
+from .store import CONTENT_TYPES
 
+_LOGGER = logging.getLogger(__name__)
 PREFIX: Final = "/api/v1/cad"
 MAX_WAIT: Final = 600.0
 SERVICE_KEY: Final = web.AppKey("jarvis_cad", CadService)
-_MIME: Final = {
-    "step": "model/step",
-    "stl": "model/stl",
-    "glb": "model/gltf-binary",
-    "kcl": "text/plain",
-    "obj": "model/obj",
-}
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -142,16 +142,71 @@ async def artifact_file(request: web.Request) -> web.StreamResponse:
     )
     if found is None:
         return _error(404, "not_found", f"no CAD artifact {request.match_info['artifact_id']}")
+    if found.get("storage") == "s3":
+        return await _s3_file(request, found)
     path = Path(found["path"])
     if not await asyncio.to_thread(path.is_file):
         return _error(404, "not_found", f"the file of artifact {found['id']} is gone")
     return web.FileResponse(
         path,
         headers={
-            "Content-Type": _MIME.get(found["format"], "application/octet-stream"),
+            "Content-Type": CONTENT_TYPES.get(found["format"], "application/octet-stream"),
             "Content-Disposition": f'attachment; filename="{path.name}"',
         },
     )
+
+
+async def _s3_file(request: web.Request, found: Mapping[str, Any]) -> web.StreamResponse:
+    """Stream an object from the bucket, checking it against the sha256 in the lineage row.
+
+    The last chunk is held back until the hash matches: a client never receives the whole of an
+    object that changed in the bucket (the connection is cut short instead).
+    """
+    remote = request.app[SERVICE_KEY].store.remote
+    if remote is None:
+        return _error(
+            503,
+            "s3_not_configured",
+            f"artifact {found['id']} is stored in S3 ({found['path']}) but cad.s3_endpoint_url is not set",
+        )
+    try:
+        chunks: Generator[bytes] = await asyncio.to_thread(remote.open, found["object_key"])
+    except S3ObjectMissingError as err:
+        return _error(404, err.code, str(err))
+    except S3StorageError as err:
+        return _error(504 if isinstance(err, S3TimeoutError) else 502, err.code, str(err))
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": CONTENT_TYPES.get(found["format"], "application/octet-stream"),
+            "Content-Disposition": f'attachment; filename="{found["object_key"].rsplit("/", 1)[-1]}"',
+        }
+    )
+    response.content_length = int(found["bytes"])
+    digest = hashlib.sha256()
+    held: bytes | None = None
+    try:
+        await response.prepare(request)
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+            digest.update(chunk)
+            if held is not None:
+                await response.write(held)
+            held = chunk
+    except S3StorageError as err:
+        _LOGGER.error("CAD artifact %s: S3 failed mid-download: %s", found["id"], err)
+        raise ConnectionResetError(str(err)) from err
+    finally:
+        await asyncio.to_thread(chunks.close)
+    if digest.hexdigest() != found["sha256"]:
+        _LOGGER.error(
+            "CAD artifact %s: the object %s no longer matches its sha256; download cut short",
+            found["id"],
+            found["path"],
+        )
+        raise ConnectionResetError(f"{found['path']} changed in the bucket")
+    if held is not None:
+        await response.write(held)
+    await response.write_eof()
+    return response
 
 
 async def conversation(request: web.Request) -> web.Response:

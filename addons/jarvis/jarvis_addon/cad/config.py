@@ -13,6 +13,7 @@ from .providers.cadquery_local import CadQuerySandbox, CadQueryTemplates
 from .providers.tripo import TripoModel, TripoOptions
 from .providers.triposr import DEV_PYTHON, TripoSRLocal, TripoSROptions
 from .providers.zoo import ZooOptions, ZooTextToCad
+from .s3 import S3Options, S3Storage, options_from
 from .service import CadService, Publish
 from .store import DEFAULT_ROOT, ArtifactStore
 from .worker_client import CadWorker
@@ -29,12 +30,16 @@ class CadConfig:
     zoo: ZooOptions
     tripo: TripoOptions
     triposr: TripoSROptions
+    s3: S3Options | None = None  # None: files stay under `root`
 
 
 def load(
     options: Mapping[str, Any], data_dir: Path, environ: Mapping[str, str] | None = None
 ) -> CadConfig:
-    """Options win; ZOO_API_TOKEN/KITTYCAD_API_TOKEN, ZOO_HOST and TRIPO_API_KEY fill the gaps."""
+    """Options win; ZOO_API_TOKEN/KITTYCAD_API_TOKEN, ZOO_HOST and TRIPO_API_KEY fill the gaps.
+
+    Raises S3ConfigError when the `s3_*` options are set but inconsistent.
+    """
     env = os.environ if environ is None else environ
     if "dir" in options:
         root = Path(str(options["dir"]))
@@ -61,6 +66,7 @@ def load(
             model_version=str(options.get("tripo_model_version") or "v2.5-20250123"),
         ),
         triposr=_triposr(options, env),
+        s3=options_from(options),
     )
 
 
@@ -97,7 +103,7 @@ def build_service(
         "triposr": TripoSRLocal(config.triposr),
     }
     return CadService(
-        ArtifactStore(config.root),
+        ArtifactStore(config.root, S3Storage(config.s3) if config.s3 else None),
         providers,
         publish,
         offline=config.offline,

@@ -1,5 +1,9 @@
 """Artifact store: files under one root (default /share/jarvis/cad) and their lineage in SQLite.
 
+With S3 configured (`remote`), each file is uploaded to the bucket and its local copy removed; the
+row keeps the object key and the file's sha256. When S3 fails the file stays local and the row
+says why (`storage_error`): a job never loses its artifacts to the object store.
+
 Every artifact row ties a file to its job, conversation id, HA user, prompt, provider, model and
 version, parameters, parent artifact (iterations), a stable content hash (normalised for STEP) and
 the validation result. Synchronous sqlite3; async callers use `asyncio.to_thread`.
@@ -11,15 +15,21 @@ from collections.abc import Iterator, Mapping
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+import hashlib
 import json
+import logging
 from pathlib import Path
 import shutil
 import sqlite3
 import threading
+import time
 from typing import Any, Final
 import uuid
 
 from .geometry import file_hash
+from .s3 import S3Storage, S3StorageError
+
+_LOGGER = logging.getLogger(__name__)
 
 DEFAULT_ROOT: Final = Path("/share/jarvis/cad")
 DB_NAME: Final = "lineage.sqlite3"
@@ -56,11 +66,30 @@ CREATE TABLE IF NOT EXISTS artifacts (
     bytes INTEGER NOT NULL,
     content_hash TEXT NOT NULL,
     validation TEXT NOT NULL,
-    extra TEXT NOT NULL DEFAULT '{}'
+    extra TEXT NOT NULL DEFAULT '{}',
+    storage TEXT NOT NULL DEFAULT 'local',
+    object_key TEXT,
+    sha256 TEXT,
+    storage_error TEXT
 );
 CREATE INDEX IF NOT EXISTS artifacts_job ON artifacts(job_id);
 CREATE INDEX IF NOT EXISTS artifacts_conversation ON artifacts(conversation_id);
 """
+# Columns added after the first schema: (name, declaration) added to older databases at open.
+_ADDED_COLUMNS: Final = (
+    ("storage", "TEXT NOT NULL DEFAULT 'local'"),
+    ("object_key", "TEXT"),
+    ("sha256", "TEXT"),
+    ("storage_error", "TEXT"),
+)
+CONTENT_TYPES: Final = {
+    "step": "model/step",
+    "stl": "model/stl",
+    "glb": "model/gltf-binary",
+    "kcl": "text/plain",
+    "obj": "model/obj",
+}
+S3_RETRY_AFTER: Final = 30.0  # after an S3 failure, files stay local without trying for this long
 
 
 def _now() -> str:
@@ -83,18 +112,39 @@ class NewArtifact:
     extra: Mapping[str, Any] | None = None
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class ArtifactStore:
     """Files plus lineage; one instance per process, safe across threads (one lock)."""
 
-    def __init__(self, root: Path) -> None:
-        """Create the root and the database if needed."""
+    def __init__(
+        self,
+        root: Path,
+        remote: S3Storage | None = None,
+        *,
+        s3_retry_after: float = S3_RETRY_AFTER,
+    ) -> None:
+        """Create the root and the database if needed; with `remote`, files go to that bucket."""
         self.root = root
+        self.remote = remote
+        self._s3_retry_after = s3_retry_after
+        self._s3_failed: tuple[float, S3StorageError] | None = None
         root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(root / DB_NAME, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        present = {r["name"] for r in self._db.execute("PRAGMA table_info(artifacts)")}
+        for name, declaration in _ADDED_COLUMNS:
+            if name not in present:
+                self._db.execute(f"ALTER TABLE artifacts ADD COLUMN {name} {declaration}")
 
     def close(self) -> None:
         """Close the database."""
@@ -176,8 +226,30 @@ class ArtifactStore:
             )
         return [r["id"] for r in rows]
 
+    def _upload(
+        self, remote: S3Storage, dest: Path, key: str, sha256: str, fmt: str
+    ) -> S3StorageError | None:
+        """Put the file in the bucket (None) or say why it stays local."""
+        failed = self._s3_failed
+        if failed is not None and time.monotonic() - failed[0] < self._s3_retry_after:
+            ago = time.monotonic() - failed[0]
+            return type(failed[1])(f"not tried: S3 failed {ago:.0f} s ago: {failed[1]}")
+        try:
+            remote.put(
+                key,
+                str(dest),
+                sha256=sha256,
+                content_type=CONTENT_TYPES.get(fmt, "application/octet-stream"),
+            )
+        except S3StorageError as err:
+            self._s3_failed = (time.monotonic(), err)
+            _LOGGER.warning("CAD: %s stays local: %s", dest.name, err)
+            return err
+        self._s3_failed = None
+        return None
+
     def add(self, job_id: str, variant: int, new: NewArtifact) -> dict[str, Any]:
-        """Move the file into the job's folder, hash it, and record its lineage row."""
+        """Move the file into the job's folder, hash it, upload it (S3), record its lineage row."""
         job = self.job(job_id)
         if job is None:
             raise KeyError(job_id)
@@ -187,6 +259,18 @@ class ArtifactStore:
         dest = self.job_dir(job_id) / f"{artifact_id}.{new.fmt}"
         if new.source.resolve() != dest.resolve():
             shutil.move(str(new.source), dest)
+        size = dest.stat().st_size
+        content_hash = file_hash(dest)
+        sha256 = _sha256(dest)
+        storage, object_key, path, storage_error = "local", None, str(dest), None
+        if self.remote is not None:
+            key = self.remote.key(job_id, dest.name)
+            failure = self._upload(self.remote, dest, key, sha256, new.fmt)
+            if failure is None:
+                storage, object_key = "s3", key
+                path = f"s3://{self.remote.options.bucket}/{key}"
+            else:
+                storage_error = json.dumps({"code": failure.code, "message": str(failure)})
         row = {
             "id": artifact_id,
             "job_id": job_id,
@@ -202,23 +286,37 @@ class ArtifactStore:
             "params": json.dumps(dict(new.params or {}), sort_keys=True),
             "parent_id": new.parent_id,
             "format": new.fmt,
-            "path": str(dest),
-            "bytes": dest.stat().st_size,
-            "content_hash": file_hash(dest),
+            "path": path,
+            "bytes": size,
+            "content_hash": content_hash,
             "validation": json.dumps(dict(new.validation or {})),
             "extra": json.dumps(dict(new.extra or {}), sort_keys=True),
+            "storage": storage,
+            "object_key": object_key,
+            "sha256": sha256,
+            "storage_error": storage_error,
         }
         with self._tx() as db:
             db.execute(
                 f"INSERT INTO artifacts ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",  # noqa: S608 - fixed column names
                 tuple(row.values()),
             )
+        if storage == "s3":  # only once the row that points at the object is committed
+            dest.unlink()
         return self._decode(row)
 
     @staticmethod
     def _decode(row: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(row)
-        for key in ("params", "validation", "extra", "request", "error", "variants"):
+        for key in (
+            "params",
+            "validation",
+            "extra",
+            "request",
+            "error",
+            "variants",
+            "storage_error",
+        ):
             if key in out and isinstance(out[key], str):
                 out[key] = json.loads(out[key])
         return out

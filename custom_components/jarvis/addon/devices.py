@@ -266,6 +266,8 @@ async def async_send_device_command(
     down, no ack in time).
     """
     validate_device_command(device_id, command, args)
+    if not await mqtt.async_wait_for_mqtt_client(hass):
+        raise _mqtt_unavailable()
     decision = await async_check_action(
         hass, device_action(device_id, command, args), user_id=user_id, source="device"
     )

@@ -361,8 +361,9 @@ async def test_moonraker_service_llm_and_errors(
     assert resp.status == 400 and (await resp.json())["error"] == "invalid_json"
     resp = await client.post("/api/jarvis/device/voron/command", json=["status"])
     assert resp.status == 400
+    # An unknown command is the add-on's to refuse (the gate would first ask for a confirmation).
     with pytest.raises(DeviceCommandError, match="unknown_command"):
-        await async_send_device_command(hass, "voron", "fly", {})
+        await devices._send(hass, "voron", "fly", {}, user_id=None)
     with pytest.raises(vol.Invalid, match="value must be one of"):
         await hass.services.async_call(
             DOMAIN,
@@ -458,14 +459,15 @@ async def test_command_times_out_without_addon(
     )
     mqtt_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    # The transport itself (what the gate calls once a command may run): no Jarvis entry here.
     with pytest.raises(HomeAssistantError, match="did not answer"):
-        await async_send_device_command(hass, "nobody_here", "status", {}, ack_timeout=1)
+        await devices._send(hass, "nobody_here", "status", {}, user_id=None, ack_timeout=1)
     # Malformed acks are ignored (logged), never raised; a later command still works out.
     await mqtt.async_publish(hass, "jarvis/devices/x/ack", "not json")
     await mqtt.async_publish(hass, "jarvis/devices/x/ack", "[1]")
     await _until(lambda: "Ignoring a non-JSON ack" in caplog.text, 5, "logged")
     with pytest.raises(HomeAssistantError, match="did not answer"):
-        await async_send_device_command(hass, "nobody_here", "status", {}, ack_timeout=0.5)
+        await devices._send(hass, "nobody_here", "status", {}, user_id=None, ack_timeout=0.5)
 
 
 async def test_http_without_mqtt_or_answer(
@@ -485,16 +487,17 @@ async def test_http_without_mqtt_or_answer(
     )
     mqtt_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
-    # No add-on listens: the wait for the ack ends (the limit is a setting, 1 s here).
+    # MQTT is up but no Jarvis entry (so no safety gate) is loaded: fail closed, 403.
     monkeypatch.setattr(devices, "DEFAULT_COMMAND_TIMEOUT", 1.0)
     resp = await client.post("/api/jarvis/device/printer2/command", json={"command": "status"})
     body = await resp.json()
-    assert resp.status == 504 and body["error"] == "device_command_timeout"
-    assert "printer2 did not answer status" in body["message"]
-    # MQTT reloaded: a new client, a new ack subscription, still a clean timeout.
+    assert resp.status == 403 and body["error"] == "gate_unavailable", body
+    # The transport: no add-on listens, the wait for the ack ends; after an MQTT reload too.
+    with pytest.raises(HomeAssistantError, match="printer2 did not answer status"):
+        await devices._send(hass, "printer2", "status", {}, user_id=None)
     assert await hass.config_entries.async_reload(mqtt_entry.entry_id)
     with pytest.raises(HomeAssistantError, match="did not answer"):
-        await async_send_device_command(hass, "printer2", "status", {}, ack_timeout=1)
+        await devices._send(hass, "printer2", "status", {}, user_id=None, ack_timeout=1)
 
 
 async def test_job_events_fire_and_run_scenes(

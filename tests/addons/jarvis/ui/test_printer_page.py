@@ -63,7 +63,8 @@ async def test_the_pause_button_pauses_the_virtual_printer(
             await asyncio.to_thread(octoprint.wait_state, lambda st: st == "Printing", 30)
             await manager.refresh("mk3")
             async with ingress_site(ui_state(printers=manager)) as site:
-                page, _requested, problems = await _open(browser, f"{site.ingress_url}/#printers")
+                page, _requested, problems = await _open(browser, f"{site.ingress_url}/")
+                await page.click("nav a[data-page=printers]")
                 card = page.locator('.printer[data-printer="mk3"][data-state="printing"]')
                 await card.wait_for(timeout=20_000)
                 await page.screenshot(path=str(ARTIFACTS / "printers-printing.png"))

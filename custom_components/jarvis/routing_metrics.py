@@ -120,6 +120,8 @@ class RoutingMetricsCoordinator(DataUpdateCoordinator[RoutingMetrics]):
         self._last_decision: dict[str, Any] | None = None
 
     async def _async_update_data(self) -> RoutingMetrics:
+        # Decisions reach the ledger just after their answer (ledger_writer.py): write them first.
+        await self.config_entry.runtime_data.writer.async_flush()
         try:
             day, month, figures = await self.hass.async_add_executor_job(
                 _read, self.ledger, dt_util.utcnow()

@@ -32,7 +32,7 @@ async def test_records_are_written_shortly_after_in_order(
         writer.async_append(record(minute, id=f"r{minute}"))
     assert ledger.count() == 0  # nothing on the request path
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=WRITE_DELAY_S + 0.1))
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert [r.id for r in ledger.query(limit=10)] == ["r2", "r1", "r0"]
 
 

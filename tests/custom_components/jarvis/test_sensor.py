@@ -256,6 +256,7 @@ async def test_exhausted_budget_blocks_cloud_raises_an_issue_and_clears_at_midni
     assert speech.startswith("Probably forty I guess")
     assert "budget is used up" in speech
     assert not cloud.requests
+    await shop.entry.runtime_data.writer.async_flush()  # written just after the answer
     (record, *_) = shop.entry.runtime_data.ledger.query(limit=1)
     assert record.outcome == "budget_fallback"
     assert [a["outcome"] for a in record.attempts if a["tier"] == "t2"] == ["skipped_budget"]
@@ -357,6 +358,7 @@ async def test_entry_options_cap_all_agents_together(
     result = await _ask(hass, "how should I glue a printed hinge")
     assert "budget is used up" in str(result.response.speech["plain"]["speech"])
     assert not servers.cloud.requests
+    await entry.runtime_data.writer.async_flush()  # written just after the answer
     (record, *_) = entry.runtime_data.ledger.query(limit=1)
     (skipped,) = [a for a in record.attempts if a["tier"] == "t2"]
     assert skipped["outcome"] == "skipped_budget"

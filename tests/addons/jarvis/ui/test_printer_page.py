@@ -70,6 +70,9 @@ async def test_the_pause_button_pauses_the_virtual_printer(
                 await page.screenshot(path=str(ARTIFACTS / "printers-printing.png"))
                 await card.locator('button[data-action="pause"]').click()
                 await asyncio.to_thread(octoprint.wait_state, lambda st: st == "Paused", 30)
+                # The page shows what the manager last saw: let it look, then open the page again.
+                await manager.refresh("mk3")
+                await page.click("nav a[data-page=printers]")
                 await page.locator('.printer[data-printer="mk3"][data-state="paused"]').wait_for(
                     timeout=20_000
                 )

@@ -26,16 +26,25 @@ class JarvisEntity(CoordinatorEntity[JarvisAddonCoordinator]):
         """Name the entity after its description, under the add-on's device."""
         super().__init__(coordinator)
         self.entity_description = description
-        instance_id = coordinator.config_entry.unique_id
-        self._attr_unique_id = f"{instance_id}_{description.key}"
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, str(instance_id))},
-            name="Jarvis add-on",
-            manufacturer="Jarvis",
-            model="Workshop add-on",
-            sw_version=coordinator.data.version if coordinator.data else None,
-            configuration_url=configuration_url(coordinator.config_entry.data),
-        )
+        self._attr_unique_id = f"{coordinator.config_entry.unique_id}_{description.key}"
+        self._attr_device_info = addon_device_info(coordinator)
+
+
+def addon_device_info(coordinator: JarvisAddonCoordinator) -> DeviceInfo:
+    """The add-on's device, in full: whichever platform adds its first entity creates it.
+
+    A bare identifiers link would leave the device nameless (and the entity ids unprefixed)
+    when that platform happens to be set up first.
+    """
+    entry = coordinator.config_entry
+    return DeviceInfo(
+        identifiers={(DOMAIN, str(entry.unique_id))},
+        name="Jarvis add-on",
+        manufacturer="Jarvis",
+        model="Workshop add-on",
+        sw_version=coordinator.data.version if coordinator.data else None,
+        configuration_url=configuration_url(entry.data),
+    )
 
 
 def configuration_url(data: Mapping[str, Any]) -> str:

@@ -9,8 +9,8 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import DOMAIN
 from .coordinator import JarvisConfigEntry
+from .entity import addon_device_info
 from .safety.const import SIGNAL_SAFETY_UPDATE
 
 DECISIONS = [
@@ -46,7 +46,7 @@ class SafetyDecisionEvent(EventEntity):
         """Belongs to the Jarvis add-on device."""
         self._entry_id = entry.entry_id
         self._attr_unique_id = f"{entry.unique_id}_safety_decision"
-        self._attr_device_info = {"identifiers": {(DOMAIN, str(entry.unique_id))}}
+        self._attr_device_info = addon_device_info(entry.runtime_data.coordinator)
 
     async def async_added_to_hass(self) -> None:
         """Listen to the gate."""

@@ -8,8 +8,8 @@ from homeassistant.components.sensor import SensorEntity, SensorStateClass
 from homeassistant.core import callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
-from ..const import DOMAIN
 from ..coordinator import JarvisConfigEntry
+from ..entity import addon_device_info
 from .const import SIGNAL_SAFETY_UPDATE
 from .gate import SafetyGate
 
@@ -27,7 +27,7 @@ class PendingApprovalsSensor(SensorEntity):
         self._gate = gate
         self._entry_id = entry.entry_id
         self._attr_unique_id = f"{entry.unique_id}_pending_approvals"
-        self._attr_device_info = {"identifiers": {(DOMAIN, str(entry.unique_id))}}
+        self._attr_device_info = addon_device_info(entry.runtime_data.coordinator)
 
     async def async_added_to_hass(self) -> None:
         """Refresh whenever the gate changes."""

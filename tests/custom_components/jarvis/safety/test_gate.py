@@ -10,11 +10,12 @@ from typing import Any
 from homeassistant.components.person import async_create_person
 from homeassistant.core import Context, HomeAssistant, ServiceCall
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import llm
+from homeassistant.helpers import device_registry as dr, entity_registry as er, llm
 import pytest
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 import voluptuous as vol
 
+from custom_components.jarvis.event import SafetyDecisionEvent
 from custom_components.jarvis.safety import (
     async_check_action,
     async_register_executor,
@@ -22,6 +23,7 @@ from custom_components.jarvis.safety import (
 )
 from custom_components.jarvis.safety.gate import REQUEST_SOURCE_IP, GateError
 from custom_components.jarvis.safety.policy import Action
+from custom_components.jarvis.safety.sensor import PendingApprovalsSensor
 from custom_components.jarvis.safety.tools import API_ID, UNLOCK_TOOL
 from tests.support.fake_providers import openai as oai
 from tests.support.fake_providers.base import Reply
@@ -312,3 +314,22 @@ async def test_http_callers_are_checked_by_address(
         REQUEST_SOURCE_IP.reset(token)
     assert result["gated"][0]["code"] == "remote_requester"
     assert not shop.hazardous_calls()
+
+
+async def test_safety_entities_create_the_named_add_on_device_themselves(
+    hass: HomeAssistant, shop: Workshop
+) -> None:
+    """Platforms set up in any order: the sensor or the event may be the first on the device.
+
+    With a bare identifiers link the device would be created nameless and the entity ids would
+    lose their "jarvis_add_on_" prefix (seen once in CI).
+    """
+    for entity in (PendingApprovalsSensor(shop.entry, shop.gate), SafetyDecisionEvent(shop.entry)):
+        info = entity.device_info
+        assert info is not None and info["name"] == "Jarvis add-on"
+    ent_reg, dev_reg = er.async_get(hass), dr.async_get(hass)
+    for entity_id in (SENSOR, "event.jarvis_add_on_safety_decision"):
+        registered = ent_reg.async_get(entity_id)
+        assert registered is not None and registered.device_id is not None
+        device = dev_reg.async_get(registered.device_id)
+        assert device is not None and device.name == "Jarvis add-on"

@@ -32,6 +32,7 @@ from .base import (
     PrinterUnreachableError,
     Temperature,
 )
+from .http import request_text
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -84,28 +85,19 @@ class MoonrakerClient:
         limit: float | None = None,
     ) -> Any:
         """One HTTP call; returns the `result` member; raises a PrinterError."""
-        limit = limit or self._timeout
-        try:
-            async with self._session.request(
-                method,
-                f"{self.url}{path}",
-                json=json_body,
-                data=data,
-                headers={"X-Api-Key": self._api_key},
-                timeout=aiohttp.ClientTimeout(total=limit),
-            ) as resp:
-                text = await resp.text()
-                if resp.status < 300:
-                    return json.loads(text).get("result") if text.strip() else None
-                raise _error_for(resp.status, text, path)
-        except TimeoutError:
-            raise PrinterUnreachableError(
-                f"Moonraker at {self.url} did not answer {method} {path} within {limit:.0f} s"
-            ) from None
-        except aiohttp.ClientError as err:
-            raise PrinterUnreachableError(
-                f"Moonraker at {self.url} is unreachable: {err}"
-            ) from None
+        text = await request_text(
+            self._session,
+            "Moonraker",
+            self.url,
+            method,
+            path,
+            api_key=self._api_key,
+            limit_s=limit or self._timeout,
+            error_for=lambda status, body: _error_for(status, body, path),
+            json_body=json_body,
+            data=data,
+        )
+        return json.loads(text).get("result") if text.strip() else None
 
     async def server_info(self) -> dict[str, Any]:
         """`GET /server/info` (klippy_connected, klippy_state)."""

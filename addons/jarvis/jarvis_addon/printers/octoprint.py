@@ -31,6 +31,7 @@ from .base import (
     PrinterUnreachableError,
     Temperature,
 )
+from .http import request_text
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -86,27 +87,19 @@ class OctoPrintClient:
         job: bool = False,
     ) -> Any:
         """One REST call; returns decoded JSON (or None for 204); raises a PrinterError."""
-        try:
-            async with self._session.request(
-                method,
-                f"{self.url}{path}",
-                json=json_body,
-                data=data,
-                headers={"X-Api-Key": self._api_key},
-                timeout=aiohttp.ClientTimeout(total=limit or self._timeout),
-            ) as resp:
-                text = await resp.text()
-                if resp.status < 300:
-                    return json.loads(text) if text.strip() else None
-                raise _error_for(resp.status, text, path, job=job)
-        except TimeoutError:
-            raise PrinterUnreachableError(
-                f"OctoPrint at {self.url} did not answer {method} {path} within {limit or self._timeout:.0f} s"
-            ) from None
-        except aiohttp.ClientError as err:
-            raise PrinterUnreachableError(
-                f"OctoPrint at {self.url} is unreachable: {err}"
-            ) from None
+        text = await request_text(
+            self._session,
+            "OctoPrint",
+            self.url,
+            method,
+            path,
+            api_key=self._api_key,
+            limit_s=limit or self._timeout,
+            error_for=lambda status, body: _error_for(status, body, path, job=job),
+            json_body=json_body,
+            data=data,
+        )
+        return json.loads(text) if text.strip() else None
 
     async def version(self) -> dict[str, Any]:
         """`GET /api/version` (checks the key too)."""

@@ -12,16 +12,14 @@ import contextlib
 import json
 import os
 from pathlib import Path
-import signal
 import socket
 import subprocess
 import sys
 import time
 from typing import Any
-import urllib.error
-import urllib.request
 
 from .mosquitto import free_port
+from .peer_process import PeerProcess, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = "0.11.0"
@@ -36,19 +34,7 @@ def moonraker_bin() -> str:
     return str(exe)
 
 
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
-class Moonraker:
+class Moonraker(PeerProcess):
     """Moonraker + the Klipper stub; `api_key` is read after start."""
 
     def __init__(
@@ -119,7 +105,7 @@ class Moonraker:
 
     def stop_klipper(self) -> None:
         proc, self.klipper = self.klipper, None
-        _stop(proc)
+        stop(proc)
         self.klippy_sock.unlink(missing_ok=True)
 
     def start(self, timeout: float = 30.0) -> Moonraker:
@@ -173,29 +159,6 @@ class Moonraker:
             raise OSError(out.stderr.strip()[-300:])
         return out.stdout.strip()
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def request(
-        self, method: str, path: str, body: Any = None, *, api_key: str | None = None
-    ) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(  # noqa: S310 - loopback
-            self.url + path,
-            data=data,
-            method=method,
-            headers={"X-Api-Key": api_key or self.api_key, "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
-                status, raw = resp.status, resp.read()
-        except urllib.error.HTTPError as err:
-            status, raw = err.code, err.read()
-        try:
-            return status, json.loads(raw) if raw else None
-        except ValueError:
-            return status, raw.decode(errors="replace")
-
     def print_stats(self) -> dict[str, Any]:
         status, body = self.request("GET", "/printer/objects/query?print_stats&virtual_sdcard")
         assert status == 200, (status, body)
@@ -220,7 +183,7 @@ class Moonraker:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        _stop(proc)
+        stop(proc)
         self.stop_klipper()
 
     def __enter__(self) -> Moonraker:

@@ -13,14 +13,12 @@ import json
 import os
 from pathlib import Path
 import secrets
-import signal
 import subprocess
 import time
 from typing import Any
-import urllib.error
-import urllib.request
 
 from .mosquitto import free_port
+from .peer_process import PeerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = "1.11.8"
@@ -48,7 +46,7 @@ def _yaml(value: Any, indent: int = 0) -> str:
     return "\n".join(lines)
 
 
-class OctoPrint:
+class OctoPrint(PeerProcess):
     """One OctoPrint server; `api_key` is admin. `start()` waits until /api/version answers."""
 
     def __init__(self, workdir: Path, *, port: int | None = None) -> None:
@@ -137,31 +135,6 @@ class OctoPrint:
                 raise TimeoutError(f"OctoPrint not up after {timeout}s:\n{self.log()[-3000:]}")
             time.sleep(0.2)
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def request(
-        self, method: str, path: str, body: Any = None, *, api_key: str | None = None
-    ) -> tuple[int, Any]:
-        """One API call with the admin key -> (status, JSON or None)."""
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(  # noqa: S310 - loopback
-            self.url + path,
-            data=data,
-            method=method,
-            headers={"X-Api-Key": api_key or self.api_key, "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
-                raw = resp.read()
-                status = resp.status
-        except urllib.error.HTTPError as err:
-            status, raw = err.code, err.read()
-        try:
-            return status, json.loads(raw) if raw else None
-        except ValueError:
-            return status, raw.decode(errors="replace")
-
     def connect_virtual(self, timeout: float = 10.0) -> None:
         """Connect to the Virtual Printer and wait for Operational."""
         status, body = self.request(
@@ -203,16 +176,7 @@ class OctoPrint:
         return [f["name"] for f in body.get("files", [])]
 
     def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        self.stop_process()
 
     def restart(self) -> None:
         self.stop()

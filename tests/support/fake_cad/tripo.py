@@ -9,14 +9,12 @@ by this server. `creates` counts billed creations so tests can prove nothing is 
 from __future__ import annotations
 
 import io
-from typing import Any, Self
+from typing import Any
 import uuid
 
 from aiohttp import web
 
-from tests.support.mosquitto import free_port
-
-HOST = "127.0.0.1"
+from tests.support.loopback import LoopbackServer
 
 
 def glb_box() -> bytes:
@@ -28,11 +26,12 @@ def glb_box() -> bytes:
     return buf.getvalue()
 
 
-class FakeTripo:
+class FakeTripo(LoopbackServer):
     """Serve apiv3 on a free 127.0.0.1 port; record requests and task creations."""
 
     def __init__(self) -> None:
         """Defaults: 300 credits, tasks finish on the third poll."""
+        super().__init__()
         self.balance = 300.0
         self.polls_to_finish = 3
         self.create_error: dict[str, Any] | None = None
@@ -46,34 +45,15 @@ class FakeTripo:
         self.creates: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.download_auth: list[str | None] = []
-        self.port = 0
         self._glb = glb_box()
-        self._runner: web.AppRunner | None = None
 
-    @property
-    def url(self) -> str:
-        """Base URL for TripoClient(v3_base_url=...)."""
-        return f"http://{HOST}:{self.port}"
-
-    async def start(self) -> Self:
-        """Listen."""
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
+        """The documented endpoints the SDK uses."""
         app.router.add_get("/v3/account/balance", self._balance)
         app.router.add_post("/v3/generation/{kind}", self._create)
         app.router.add_post("/v3/files", self._upload)
         app.router.add_get("/v3/tasks/{task_id}", self._task)
         app.router.add_get("/signed/{name}", self._download)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await self._runner.setup()
-        self.port = free_port()
-        await web.TCPSite(self._runner, HOST, self.port).start()
-        return self
-
-    async def stop(self) -> None:
-        """Stop listening."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     def _auth_ok(self, request: web.Request) -> bool:
         self.requests.append((request.method, request.path, dict(request.headers)))

@@ -11,15 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 import uuid
 
 from aiohttp import WSMsgType, web
 import bson
 
-from tests.support.mosquitto import free_port
+from tests.support.loopback import LoopbackServer
 
-HOST = "127.0.0.1"
 KCL = """// Pipe bracket, made by the fake Zookeeper
 pipeDiameter = 40
 thickness = 3
@@ -31,40 +30,22 @@ bracket = extrude(sketch001, length = 20)
 STEP = (Path(__file__).parent / "zoo_part.step").read_text()  # a 20 x 10 x 5 mm box
 
 
-class FakeZoo:
+class FakeZoo(LoopbackServer):
     """Serve the copilot websocket on a free 127.0.0.1 port; record what clients send."""
 
     def __init__(self) -> None:
         """Not started yet; default mode answers with KCL."""
+        super().__init__()
         self.mode = "ok"
         self.received: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.queries: list[dict[str, str]] = []
         self.sessions = 0
-        self.port = 0
-        self._runner: web.AppRunner | None = None
 
-    @property
-    def url(self) -> str:
-        """http://127.0.0.1:PORT: the kittycad Client's base_url (it swaps http for ws itself)."""
-        return f"http://{HOST}:{self.port}"
-
-    async def start(self) -> Self:
-        """Listen."""
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
+        """The documented endpoints the SDK uses."""
         app.router.add_get("/ws/ml/copilot", self._ws)
         app.router.add_get("/", self._spec)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await self._runner.setup()
-        self.port = free_port()
-        await web.TCPSite(self._runner, HOST, self.port).start()
-        return self
-
-    async def stop(self) -> None:
-        """Stop listening."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _spec(self, request: web.Request) -> web.Response:
         return web.json_response({"openapi": "3.0.3", "paths": {"/ws/ml/copilot": {}}})

@@ -14,14 +14,13 @@ from collections.abc import AsyncIterator, Sequence
 import contextlib
 from dataclasses import dataclass, field
 import json
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
 from custom_components.jarvis.router.types import Completion, TextDelta
+from tests.support.loopback import HOST, LoopbackServer
 from tests.support.mosquitto import free_port
-
-HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -79,39 +78,25 @@ def refused_url() -> str:
     return f"http://{HOST}:{free_port()}"
 
 
-class FakeServer:
+class FakeServer(LoopbackServer):
     """Serve scripted replies on a free 127.0.0.1 port and record every request."""
 
     def __init__(self) -> None:
         """A server that is not started yet."""
+        super().__init__()
         self.requests: list[Recorded] = []
         self._scripts: dict[str, deque[Reply]] = {}
         self._defaults: dict[str, Reply] = {}
         self._stopping = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
-    @property
-    def url(self) -> str:
-        """http://127.0.0.1:PORT (no trailing slash)."""
-        return f"http://{HOST}:{self.port}"
-
-    async def start(self) -> Self:
-        """Listen on a free port."""
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
+        """Every path: the scripts decide."""
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await self._runner.setup()
-        self.port = free_port()
-        await web.TCPSite(self._runner, HOST, self.port).start()
-        return self
 
     async def stop(self) -> None:
         """Stop listening; replies still held back are abandoned."""
         self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await super().stop()
 
     def script(self, path: str, *replies: Reply) -> None:
         """Answer the next requests to path with these replies, in order."""

@@ -20,6 +20,8 @@ from pathlib import Path
 import platform
 import time
 from typing import Any, Final
+import urllib.error
+import urllib.request
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ NO_CORS_ORIGIN: Final = "https://jarvis-addon.invalid"
 # common_log verbosity: 1 errors, 2 warnings, 3 info (model load, per-request timings), 4 debug.
 VERBOSITY_QUIET: Final = 1
 VERBOSITY_DEBUG: Final = 3
+# How long the freshly created server may take to answer /health.
+HEALTH_WAIT_S: Final = 30.0
 # The x86_64 wheel is compiled for these (its system info reports them at compile time); on a CPU
 # without them llama.cpp dies with SIGILL and takes the worker with it, so check first.
 X86_REQUIRED_FLAGS: Final = ("avx", "avx2", "fma", "f16c", "bmi2")
@@ -110,6 +114,20 @@ def build_params(xllamacpp: Any, config: LlamaConfig) -> Any:
     return params
 
 
+def _wait_healthy(address: str, limit_s: float) -> bool:
+    """Until the HTTP loop answers: a server destroyed before its loop runs can hang on join."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{address}/health", timeout=2) as resp:  # noqa: S310 - loopback
+                if resp.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.02)
+    return False
+
+
 class LlamaServer:
     """One llama.cpp server; `start()` and `stop()` run the blocking parts in a thread."""
 
@@ -155,6 +173,9 @@ class LlamaServer:
         if not address.startswith(f"http://{LOOPBACK}:"):
             del server
             raise LlamaServerError(f"llama.cpp listens on {address}, not on {LOOPBACK}")
+        if not _wait_healthy(address, HEALTH_WAIT_S):
+            del server
+            raise LlamaServerError(f"llama.cpp at {address} did not answer /health")
         box.append(server)
         return address
 

@@ -400,6 +400,24 @@ demo:
             await asyncio.sleep(0.5)
         raise TimeoutError(f"entries not loaded after {timeout}s: {states}")
 
+    async def wait_local_model(self, session: aiohttp.ClientSession, timeout: float = 180) -> None:
+        """READY also means the add-on's bundled model answers (it loads in the background)."""
+        url = f"http://127.0.0.1:{self.settings['addon_port']}/api/v1/llm"
+        headers = {"Authorization": f"Bearer {self.settings['addon_token']}"}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        status: dict[str, Any] = {}
+        while loop.time() < deadline:
+            async with session.get(url, headers=headers) as resp:
+                status = await resp.json()
+            if status.get("ready") or not status.get("enabled") or status.get("error"):
+                break
+            await asyncio.sleep(0.5)
+        if status.get("ready"):
+            log(f"local model {status['model']['name']} ready")
+        else:  # the rest works without it: say so rather than fail
+            log(f"local model not ready: {status.get('error') or status}")
+
     async def run(self) -> None:
         self.mosquitto.start()
         log(f"mosquitto on 127.0.0.1:{self.mosquitto.port} (pid {self.mosquitto.pid})")
@@ -417,6 +435,7 @@ demo:
             token = await self.ensure_token(session)
             await self.ensure_entries(session, token)
             await self.wait_entries_loaded(session, token)
+            await self.wait_local_model(session)
         log(
             f"READY  {self.base_url}  login: {USERNAME} / {PASSWORD}  token: {self.state / 'token'}"
         )

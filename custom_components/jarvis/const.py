@@ -66,6 +66,7 @@ RECOMMENDED_CONVERSATION: Final = {
 }
 # The add-on's bundled model (llama.cpp + SmolLM2-135M), used as T1 when no local provider exists.
 BUNDLED_MODEL_NAME: Final = "bundled"
+BUNDLED_CANDIDATE_NAME: Final = "add-on model"  # how the ledger and reasons name it
 BUNDLED_MAX_OUTPUT_TOKENS: Final = 128
 BUNDLED_TEMPERATURE: Final = 0.0
 LEDGER_RETENTION_DAYS: Final = 90

@@ -11,6 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.httpx_client import get_async_client
 
 from .const import (
+    BUNDLED_CANDIDATE_NAME,
     BUNDLED_MAX_OUTPUT_TOKENS,
     BUNDLED_MODEL_NAME,
     BUNDLED_TEMPERATURE,
@@ -102,7 +103,7 @@ def bundled_candidate(hass: HomeAssistant, entry_data: Mapping[str, Any]) -> Can
     # short cap and temperature 0 (benchmarks/routing_suite.py --real-t1 measures it).
     return Candidate(
         tier=Tier.LOCAL_MODEL,
-        name="add-on model",
+        name=BUNDLED_CANDIDATE_NAME,
         provider=provider,
         price=Price(),
         local=True,

@@ -104,7 +104,8 @@ class Worker:
         req = urllib.request.Request(  # noqa: S310 - loopback http
             f"{self.url}/api/v1/health", headers={"Authorization": f"Bearer {self.api_token}"}
         )
-        with urllib.request.urlopen(req, timeout=2) as resp:  # noqa: S310
+        # Generous: while the bundled model loads on a busy CI core, the worker answers slowly.
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
             return dict(json.load(resp))
 
     def wait_healthy(self, timeout: float = 20.0, *, mqtt: bool = True) -> dict[str, object]:

@@ -2,16 +2,37 @@
 
 Each request in data/routing_requests.jsonl has a category (device_control, state_query,
 chit_chat, reasoning, fresh_fact), the tier an ideal router would need (t1, t2, t2f) and what a
-right answer must contain (tool calls with arguments, or answer words). Providers are simulated:
-per category a configurable probability of a right answer (lower when the request needs a higher
-tier than the provider's), calibrated-but-noisy token logprobs on the local model (right answers
-drawn around --logprob-right, wrong ones around --logprob-wrong), typical small-model failures
-(tool calls naming entities that do not exist, chatter instead of a tool call, refusals, hedges),
-prices and latencies. Everything is seeded: the same flags give the same numbers.
+right answer must contain (tool calls with arguments, or answer words). Every answer, whoever
+gave it, is judged on its content by the same judge().
 
-It prints, for the cascade and the baselines: task success, cost, local share, simulated latency,
-their ratios to "always cloud", and routing precision (rejections that were needed / rejections
-made; a rejection was needed when the rejected answer was wrong) with its recall.
+What runs, as the agent runs it:
+- t0 is real: Home Assistant's own strict intents (`conversation.async_handle_intents`, what the
+  agent's T0 calls) on an in-process HA holding the suite's workshop, with the agent's safety
+  filter (routing_t0.py). Free; its measured latency counts.
+- t1, then the cloud models in their configured order, then (fresh facts) Perplexity, through
+  the router's own plan() and route(): t2s, a cheap cloud model, then t2, a strong one. A cheap
+  model's answer is escalated to the strong one on its confidence like any other step (OpenAI's
+  non-reasoning models return logprobs; Anthropic's and OpenAI's reasoning models do not, and
+  are judged on the structural and language signals).
+- "always cloud" sends every request to the strong model (t2): what a user of HA's own LLM agent
+  (openai_conversation) runs.
+- Tokens billed per request are HA's real Assist prompt and tools for the home (measured on the
+  T0 HA: instructions, every exposed entity, the tool schemas) plus the request; prices are the
+  providers' public list prices, in the flags (DEFAULT_MODELS names the sources).
+
+Simulated, with every assumption a flag: the models' answers (per model and category a
+probability of a right answer, lower when the request needs a higher tier than the model's),
+calibrated-but-noisy token logprobs for the models that return them (right answers drawn around
+--logprob-right, wrong ones around --logprob-wrong), typical small-model failures (tool calls
+naming entities that do not exist, chatter instead of a tool call, refusals, hedges) and
+latencies. Everything is seeded: the same flags give the same numbers.
+
+The confidence threshold is calibrated on a tuning half of the requests (per category, alternate
+rows in file order) and every figure is reported on the other, held-out half: task success,
+cost, local share (t0 + t1), latency, their ratios to always-cloud, routing precision
+(escalations that were needed / escalations made; needed when the rejected answer was wrong) with
+its recall, per strategy and per category; then the goal line, the share of the cost that fresh
+facts take, and the same answers priced with other strong models (--compare-strong).
 
 A real local model can replace the simulated T1: every provider is wrapped in a Recorder and
 judged on its answer's content, never on the simulator's internals. Pass a Provider as
@@ -22,11 +43,11 @@ monotonic time plus the simulated providers' latency, so real latency counts too
 SmolLM2-135M through llama.cpp on one thread, and plugs the integration's own OpenAI-compatible
 provider in as T1, exactly as the agent builds it (`<worker>/api/v1/llm/v1`, the add-on's token,
 no tools, 128 output tokens, temperature 0; --t1-tools / --t1-max-tokens / --t1-temperature
-change that); the cloud tiers stay simulated. The model is asked once
-per request: "always local" and the cascade replay the same answer (its measured latency is added
-to the clock), so both judge the same answers and the run takes minutes, not tens of minutes.
+change that); the cloud tiers stay simulated. The model is asked once per distinct request:
+calibration and every strategy replay the same answer (its measured latency is added to the
+clock), so all judge the same answers and the run takes minutes, not tens of minutes.
 
-    .venv/bin/python benchmarks/routing_suite.py [--seed 7] [--threshold 0.6] [--t1-accuracy ...]
+    .venv/bin/python benchmarks/routing_suite.py [--seed 7] [--threshold 0.6] [--t2-model ...]
     .venv/bin/python benchmarks/routing_suite.py --real-t1 [--t1-temperature 0] [--sample 60]
 """
 

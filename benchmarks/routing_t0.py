@@ -3,11 +3,12 @@
 One in-process Home Assistant (the pytest-homeassistant-custom-component harness, no pytest)
 holds the suite's workshop as real states, areas and entity registry entries, every entity
 exposed to Assist. Each request goes through `conversation.async_handle_intents`, exactly what
-the agent's T0 calls (strict matching only: exposed entities, exact wording, no fuzzy match), with
-the agent's safety filter: a match whose actions the default safety policy does not simply allow
-(opening the garage door, anything switching on the laser) is left to the models, as
-`safety.tools.intent_filter` does. Service calls are recorded by HA's test helper instead of
-reaching devices; the intent handlers, target matching and answers are HA's own.
+the agent's T0 calls (strict matching only: exposed entities, exact wording, no fuzzy match),
+with the agent's filters: its wildcard check (agent.wildcard_miss) and its safety filter, so a
+match whose actions the default safety policy does not simply allow (opening the garage door,
+anything switching on the laser) is left to the models, as `safety.tools.intent_filter` does.
+Service calls are recorded by HA's test helper instead of reaching devices; the intent
+handlers, target matching and answers are HA's own.
 
 What HA did becomes a Completion the suite judges like any model's answer:
 - an action: one tool call named after the intent with HA's slot values as arguments
@@ -51,6 +52,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 from voluptuous_openapi import convert
 
+from custom_components.jarvis.agent import wildcard_miss
 from custom_components.jarvis.router.types import Completion, ToolCall
 from custom_components.jarvis.safety.policy import Policy, Requester, Verdict
 from custom_components.jarvis.safety.tools import READ_ONLY_INTENTS, intent_actions
@@ -251,6 +253,8 @@ class HaT0:
         filtered: list[str] = []
 
         def intent_filter(result: Any) -> bool:
+            if wildcard_miss(hass, result):  # the agent's own check, then its safety filter
+                return True
             if self._filtered(result):
                 filtered.append(result.intent.name)
                 return True

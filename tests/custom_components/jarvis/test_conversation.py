@@ -119,6 +119,29 @@ async def test_t0_answers_state_queries(
     assert (await _log(hass))[0]["tier"] == "t0"
 
 
+async def test_a_question_matching_only_a_wildcard_goes_to_the_models(
+    hass: HomeAssistant,
+    session_worker: Worker,
+    servers: Servers,
+) -> None:
+    """HA's "who is [in] [the] {zone}" takes any words, and would answer "Not any"."""
+    local = servers.local
+    await setup_shop(hass, session_worker, _subentries(servers))
+    hass.states.async_set("zone.home", "0", {"friendly_name": "Home"})
+    hass.states.async_set("person.ada", "not_home", {"friendly_name": "Ada"})
+    local.script(CHAT_PATH, Reply(json=confident("Ask the workshop manager.")))
+    result = await _ask(hass, "who is the night shift lead")
+    assert _speech(result) == "Ask the workshop manager."
+    (decision,) = await _log(hass)
+    assert decision["tier"] == "t1"
+    assert decision["attempts"][0]["tier"] == "t0"
+    assert decision["attempts"][0]["outcome"] == "no_match"
+    # A real zone is still T0's: HA answers who is there, no model is asked.
+    result = await _ask(hass, "who is home")
+    assert len(local.requests_to(CHAT_PATH)) == 1
+    assert (await _log(hass, limit=1))[0]["tier"] == "t0"
+
+
 async def test_t1_confident_answer_is_accepted(
     hass: HomeAssistant,
     session_worker: Worker,

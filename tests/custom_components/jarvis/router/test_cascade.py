@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 import json
+import math
 from typing import Any
 
 import pytest
@@ -230,6 +232,50 @@ async def test_low_confidence_escalates() -> None:
     assert outcomes(result) == [("ollama", "low_confidence"), ("openai", "accepted")]
     assert "t1 ollama rejected (confidence 0.00 < 0.60)" in result.reason
     assert result.escalations == 1
+
+
+def _with_logprobs(completion: Completion, p: float, runner_up: float) -> Completion:
+    """The answer with every token at probability p, the runner-up at runner_up."""
+    tokens = tuple(
+        TokenLogprob(f"t{i}", math.log(p), ((f"t{i}", math.log(p)), ("alt", math.log(runner_up))))
+        for i in range(12)
+    )
+    return replace(completion, logprobs=tokens)
+
+
+async def test_cloud_models_escalate_to_the_next_cloud_model_on_confidence() -> None:
+    # "t2: cloud in the configured order": a cheap cloud model whose answer is weak (its
+    # logprobs; OpenAI's non-reasoning models return them) goes on to the strong one, which
+    # is asked only then; the cheap one's confident answer is kept.
+    weak = _with_logprobs(ANSWER, 0.3, 0.25)
+    cheap, strong = cloud(weak, name="gpt-4.1-nano"), cloud(ANSWER, name="gpt-5.4-mini")
+    result = await run([local(UNSURE), cheap, strong], request=QUESTION)
+    assert outcomes(result) == [
+        ("ollama", "low_confidence"),
+        ("gpt-4.1-nano", "low_confidence"),
+        ("gpt-5.4-mini", "accepted"),
+    ]
+    assert result.candidate is strong
+    assert result.escalations == 2
+    assert "t2 gpt-4.1-nano rejected (confidence" in result.reason
+    assert result.total_cost_usd == pytest.approx(2 * (2_000 * 1.0 + 100 * 5.0) / 1e6)
+
+    sure = _with_logprobs(ANSWER, 0.95, 0.01)
+    cheap, strong = cloud(sure, name="gpt-4.1-nano"), cloud(ANSWER, name="gpt-5.4-mini")
+    result = await run([local(UNSURE), cheap, strong], request=QUESTION)
+    assert result.candidate is cheap
+    assert provider_of(strong).calls == []
+
+
+async def test_a_cloud_answer_without_logprobs_is_judged_on_structure() -> None:
+    # Anthropic returns no logprobs: its answer stands on tool validity and language, so a
+    # refusal still goes on to the next cloud model and a valid tool call does not.
+    cheap, strong = cloud(UNSURE, name="claude-haiku"), cloud(ANSWER, name="claude-sonnet")
+    result = await run([cheap, strong], request=QUESTION)
+    assert outcomes(result) == [("claude-haiku", "low_confidence"), ("claude-sonnet", "accepted")]
+    cheap, strong = cloud(GOOD_CALL, name="claude-haiku"), cloud(ANSWER, name="claude-sonnet")
+    result = await run([cheap, strong])
+    assert outcomes(result) == [("claude-haiku", "accepted")]
 
 
 async def test_action_request_answered_with_chatter_escalates() -> None:

@@ -9,9 +9,11 @@ mobile_app fires with the phone owner's identity.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import asyncio
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+import time
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +22,7 @@ from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 import pytest
+from pytest_homeassistant_custom_component.common import async_capture_events
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.jarvis.const import DOMAIN
@@ -103,6 +106,14 @@ async def _tap(client: Any, webhook_id: str, action: str) -> None:
     assert response.status == HTTPStatus.OK
 
 
+async def _until(check: Callable[[], Any], what: str, timeout: float = 15) -> None:
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"{what}: not within {timeout}s")
+        await asyncio.sleep(0.05)
+
+
 def _button(message: dict[str, Any], title: str) -> str:
     return next(a["action"] for a in message["data"]["actions"] if a["title"] == title)
 
@@ -134,6 +145,7 @@ async def test_approval_on_phones(
     devices = [d.id for d in dev_reg.devices.values() if d.name and "iPhone" in d.name]
     assert len(devices) == 3
     await setup_automation(hass, "hazard_approval_notification", {"approvers": devices})
+    safety = async_capture_events(hass, "jarvis_safety_event")
 
     # Alice asks for laser power: a dual-control action (the gate's default laser rule).
     decision = await hass.services.async_call(
@@ -146,7 +158,8 @@ async def test_approval_on_phones(
     )
     assert decision is not None and decision["status"] == "pending"
     request_id = decision["request_id"]
-    await hass.async_block_till_done()
+    # (Not async_block_till_done: the automation's run waits for the answer until it comes.)
+    await _until(lambda: len(relay.received) == 3, "a notification on each phone")
 
     # Each phone got an actionable notification with buttons of its own.
     sent = {who: relay.to(f"{who.capitalize()} iPhone") for who in phones}
@@ -162,11 +175,11 @@ async def test_approval_on_phones(
 
     # Alice approving her own request from her phone is refused; it stays pending.
     await _tap(client, phones["alice"], _button(sent["alice"][0], "Approve"))
-    await hass.async_block_till_done()
+    await _until(lambda: [e for e in safety if e.data["kind"] == "refused"], "the refusal")
     assert hass.states.get(LASER).state == "off"
     # Bob's tap approves it: the gate signs, verifies and runs it as the approval of Bob.
     await _tap(client, phones["bob"], _button(sent["bob"][0], "Approve"))
-    await hass.async_block_till_done()
+    await _until(lambda: len(relay.received) == 6, "the notifications cleared")
     assert hass.states.get(LASER).state == "on"
 
     audit = await hass.services.async_call(
@@ -193,7 +206,10 @@ async def test_approval_on_phones(
         assert last["data"]["tag"] == f"jarvis_safety_{request_id}"
     # Carol's old button no longer works (the request is closed), and does nothing.
     await _tap(client, phones["carol"], _button(sent["carol"][0], "Deny"))
-    await hass.async_block_till_done()
+    await _until(
+        lambda: len([e for e in safety if e.data["kind"] == "refused"]) == 2, "Carol's refusal"
+    )
+    assert safety[-1].data["by"] == carol.id
     assert hass.states.get(LASER).state == "on"
 
 

@@ -28,7 +28,7 @@ from tests.support.fake_unifi_access import FakeUnifiAccess
 from tests.support.worker import Worker
 
 from ..routing_helpers import streamed_tool_call
-from .helpers import Workshop, ask, audit, setup_workshop
+from .helpers import Workshop, ask, audit, rule, setup_workshop
 
 # What a model that ignores the gate's tool result might say: the answer must not be this.
 MISLEADING = "Done, the laser cutter is on."
@@ -170,3 +170,32 @@ def test_parse_networks() -> None:
         parse_networks(["tailscale"])
     assert err.value.value == "tailscale"
     assert "CIDR" in str(err.value)
+
+
+async def test_rule_that_needs_presence_says_so(
+    hass: HomeAssistant, session_worker: Worker, cloud: OpenAIServer, unifi: FakeUnifiAccess
+) -> None:
+    shop = await setup_workshop(
+        hass,
+        session_worker,
+        cloud,
+        unifi,
+        extra=[
+            rule(
+                name="laser on site", verdict="confirm", keywords=["laser"], presence_required=True
+            )
+        ],
+    )
+    _script_laser_on(shop)
+
+    # Alice has no person entity: nobody can tell she is there.
+    result = await ask(hass, "turn on the laser cutter", shop.alice)
+
+    answer = result.response.speech["plain"]["speech"]
+    assert answer.startswith("I can't do that for you now: switch.turn_on on " + shop.laser)
+    assert "needs you to be there in person" in answer
+    assert "ask someone who is there to request it" in answer
+    _assert_nothing_ran(hass, shop)
+    (record,) = await audit(hass, shop.bob)
+    assert record["data"]["code"] == "presence_required"
+    assert record["data"]["rule"] == "laser_on_site"

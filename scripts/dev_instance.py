@@ -7,6 +7,8 @@ long-lived access token to `<state>/token`. Later runs reuse all of it. Ctrl-C (
 SIGTERM stops every process this started, by PID.
 
 Environment: JARVIS_DEV_DIR (state dir), JARVIS_DEV_PORT (HA's port, default 8123; 0 = any free).
+`--check`: start, ask Jarvis one thing over its HTTP API, print the answer, stop (exit 0 when it
+answered): the non-interactive smoke run that docs/quickstart.md uses.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ def log(msg: str) -> None:
 class DevInstance:
     """Starts, wires and stops the three processes."""
 
-    def __init__(self, state: Path, ha_port: int) -> None:
+    def __init__(self, state: Path, ha_port: int, *, check: bool = False) -> None:
+        self.check_only = check
         self.state = state
         self.config_dir = state / "config"
         self.addon_dir = state / "addon"
@@ -418,6 +421,19 @@ demo:
         else:  # the rest works without it: say so rather than fail
             log(f"local model not ready: {status.get('error') or status}")
 
+    async def smoke_check(self, session: aiohttp.ClientSession, token: str) -> None:
+        """One request through Jarvis's HTTP API (HA's own intents answer it, no model needed)."""
+        async with session.post(
+            f"{self.base_url}/api/jarvis/query",
+            json={"text": "turn on the kitchen lights"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=aiohttp.ClientTimeout(total=120),
+        ) as resp:
+            body = await resp.json()
+        if resp.status != 200 or not str(body.get("answer", "")).strip():
+            raise RuntimeError(f"Jarvis did not answer: HTTP {resp.status} {body}")
+        log(f"CHECK OK  Jarvis answered ({body['tier']}): {body['answer']}")
+
     async def run(self) -> None:
         self.mosquitto.start()
         log(f"mosquitto on 127.0.0.1:{self.mosquitto.port} (pid {self.mosquitto.pid})")
@@ -439,6 +455,10 @@ demo:
         log(
             f"READY  {self.base_url}  login: {USERNAME} / {PASSWORD}  token: {self.state / 'token'}"
         )
+        if self.check_only:
+            async with aiohttp.ClientSession() as session:
+                await self.smoke_check(session, token)
+            return
         log("Ctrl-C stops everything")
         while self.hass.poll() is None and self.worker.poll() is None:
             await asyncio.sleep(0.5)
@@ -448,7 +468,7 @@ demo:
 def main() -> int:
     state = Path(os.environ.get("JARVIS_DEV_DIR", ROOT / ".dev")).resolve()
     port = int(os.environ.get("JARVIS_DEV_PORT", "8123"))
-    dev = DevInstance(state, port)
+    dev = DevInstance(state, port, check="--check" in sys.argv[1:])
 
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt

@@ -60,6 +60,7 @@ from .router.pricing import cost_usd
 from .router.providers.base import ProviderError
 from .router.types import Completion, CompletionRequest, Message, Tier, ToolCall, ToolSpec, Usage
 from .safety.gate import async_get_gate
+from .safety.remote import answer_for, collect_refusals
 from .safety.tools import gated_instance, intent_filter
 
 MAX_TOOL_ITERATIONS = 10
@@ -371,9 +372,14 @@ class RoutingAgent:
                 # Every tool call of every model tier passes the safety gate.
                 chat_log.llm_api = gated_instance(self.hass, chat_log.llm_api)
         if result is None:
-            result = await self._route_models(user_input, chat_log, agent_id, turn)
-        if result is None:
-            result = conversation.async_get_result_from_chat_log(user_input, chat_log)
+            # Refusals for where the requester is (remote mode) are said plainly, whatever
+            # the model made of the tool result.
+            with collect_refusals() as refusals:
+                result = await self._route_models(user_input, chat_log, agent_id, turn)
+                if result is None:
+                    result = conversation.async_get_result_from_chat_log(user_input, chat_log)
+            if (remote_answer := answer_for(refusals)) is not None:
+                result.response.async_set_speech(remote_answer)
         record = await self._log(user_input, turn, chat_log.conversation_id)
         await self._remember(user_input, chat_log, record)
         self._mirror_device_actions(record, turn)

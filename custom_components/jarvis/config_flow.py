@@ -41,7 +41,14 @@ from .const import (
     SUBENTRY_PROVIDER,
 )
 from .safety.config_flow import RuleSubentryFlow, UnifiAccessSubentryFlow, ZoneSubentryFlow
-from .safety.const import SUBENTRY_RULE, SUBENTRY_UNIFI_ACCESS, SUBENTRY_ZONE
+from .safety.const import (
+    CONF_TRUSTED_NETWORKS,
+    DEFAULT_TRUSTED_NETWORKS,
+    SUBENTRY_RULE,
+    SUBENTRY_UNIFI_ACCESS,
+    SUBENTRY_ZONE,
+)
+from .safety.remote import NetworkListError, parse_networks
 from .subentry_flow import _PRICE, ConversationSubentryFlow, ProviderSubentryFlow
 
 DEFAULT_URL = "http://local-jarvis:8099"
@@ -217,37 +224,67 @@ class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class JarvisOptionsFlow(OptionsFlow):
-    """The entry-wide daily and monthly cloud budgets (USD), for all its agents together.
+    """Entry-wide cloud budgets (USD, all agents together) and the safety gate's local networks.
 
-    Each agent also has caps of its own (its subentry). Empty means no cap; saving reloads the
+    The local networks are where requests count as on site (the remote guard). Each agent also has caps of its own (its subentry). Empty means no cap; saving reloads the
     entry (its update listener), so the agents route with the new caps at once.
     """
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Show the caps; store them (absent = no cap)."""
+        """Show the caps and the local networks; store them (absent cap = no cap)."""
+        errors: dict[str, str] = {}
+        placeholders = {"network": ""}
         if user_input is not None:
-            caps = {
-                key: float(user_input[key])
-                for key in (CONF_BUDGET_DAILY, CONF_BUDGET_MONTHLY)
-                if user_input.get(key) is not None
-            }
-            return self.async_create_entry(data={**_others(self.config_entry.options), **caps})
+            try:
+                networks = parse_networks(user_input.get(CONF_TRUSTED_NETWORKS) or ())
+            except NetworkListError as err:
+                errors[CONF_TRUSTED_NETWORKS] = "invalid_network"
+                placeholders["network"] = err.value
+            else:
+                caps = {
+                    key: float(user_input[key])
+                    for key in (CONF_BUDGET_DAILY, CONF_BUDGET_MONTHLY)
+                    if user_input.get(key) is not None
+                }
+                # Empty: the defaults (private ranges and Tailscale's) apply.
+                local = {CONF_TRUSTED_NETWORKS: list(networks)} if networks else {}
+                return self.async_create_entry(
+                    data={**_others(self.config_entry.options), **caps, **local}
+                )
         options = self.config_entry.options
+        shown = user_input or options
         schema = vol.Schema(
             {
                 vol.Optional(
                     CONF_BUDGET_DAILY,
-                    description={"suggested_value": options.get(CONF_BUDGET_DAILY)},
+                    description={"suggested_value": shown.get(CONF_BUDGET_DAILY)},
                 ): _PRICE,
                 vol.Optional(
                     CONF_BUDGET_MONTHLY,
-                    description={"suggested_value": options.get(CONF_BUDGET_MONTHLY)},
+                    description={"suggested_value": shown.get(CONF_BUDGET_MONTHLY)},
                 ): _PRICE,
+                vol.Optional(
+                    CONF_TRUSTED_NETWORKS,
+                    description={
+                        "suggested_value": shown.get(
+                            CONF_TRUSTED_NETWORKS, list(DEFAULT_TRUSTED_NETWORKS)
+                        )
+                    },
+                ): TextSelector(TextSelectorConfig(multiple=True)),
             }
         )
-        return self.async_show_form(step_id="init", data_schema=schema)
+        return self.async_show_form(
+            step_id="init",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders=placeholders,
+        )
 
 
 def _others(options: Any) -> dict[str, Any]:
     """Options this form does not own (kept as they are)."""
-    return {k: v for k, v in options.items() if k not in (CONF_BUDGET_DAILY, CONF_BUDGET_MONTHLY)}
+    return {
+        k: v
+        for k, v in options.items()
+        if k not in (CONF_BUDGET_DAILY, CONF_BUDGET_MONTHLY, CONF_TRUSTED_NETWORKS)
+    }

@@ -110,6 +110,9 @@ def settings_from_entry(entry: ConfigEntry) -> GateSettings:
         if sub.data.get(CONF_TRUSTED_NETWORKS):
             trusted = tuple(str(n) for n in sub.data[CONF_TRUSTED_NETWORKS])
     settings = GateSettings(policy=policy, unifi=unifi, notify=notify)
+    # The entry's options (remote mode, set in the UI) win over the console's older field.
+    if entry.options.get(CONF_TRUSTED_NETWORKS):
+        trusted = tuple(str(n) for n in entry.options[CONF_TRUSTED_NETWORKS])
     if trusted:
         settings.trusted_networks = trusted
     return settings

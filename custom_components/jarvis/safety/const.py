@@ -18,6 +18,7 @@ SERVICE_DENY: Final = "deny"
 SERVICE_ROTATE_SIGNING_KEY: Final = "rotate_signing_key"
 SERVICE_VERIFY_AUDIT_LOG: Final = "verify_audit_log"
 SERVICE_GET_AUDIT_LOG: Final = "get_audit_log"
+SERVICE_ISSUE_APPROVAL_ACTIONS: Final = "issue_approval_actions"
 
 # Zone / rule / console subentry fields.
 CONF_AREAS: Final = "areas"

@@ -40,6 +40,7 @@ from .const import (
 )
 from .evidence import async_capture, combined_sha256
 from .policy import Action, Decision, Policy, Requester, Verdict, Zone
+from .remote import PRESENCE_CODE, REMOTE_CODE, WHERE_CODES, note_refusal, where_message
 from .signing import ReplayCache, SigningKey, TokenError, mint, verify
 from .unifi_access import UnifiAccessClient, UnifiAccessError, UnifiAccessUnavailableError
 from .workflow import DEFAULT_EXPIRY, Request, Status, Workflow, WorkflowError
@@ -82,6 +83,7 @@ class GateDecision:
     reason: str
     request_id: str | None = None
     code: str | None = None
+    action: str | None = None  # what was asked, in words (for the remote-mode answer)
 
     @property
     def allowed(self) -> bool:
@@ -104,6 +106,8 @@ class GateDecision:
                 f"{self.request_id} is waiting: {who} within "
                 f"{int(DEFAULT_EXPIRY.total_seconds() // 60)} minutes."
             )
+        if self.code in WHERE_CODES:
+            return where_message(self.code or "", self.action or "this action", self.reason)
         return f"Refused: {self.reason}."
 
     def to_dict(self) -> dict[str, Any]:
@@ -356,9 +360,19 @@ class SafetyGate:
             "context_id": context.id if context else None,
         }
         if decision.verdict is Verdict.DENY:
-            code = "remote_requester" if "remotely" in decision.reason else "denied_by_policy"
+            code = (
+                REMOTE_CODE
+                if "remotely" in decision.reason
+                else PRESENCE_CODE
+                if "needs the requester at home" in decision.reason
+                else "denied_by_policy"
+            )
             await self._audit("refused", {**base, "code": code, "reason": decision.reason})
-            return GateDecision("denied", Verdict.DENY, decision.reason, code=code)
+            refused = GateDecision(
+                "denied", Verdict.DENY, decision.reason, code=code, action=action.describe()
+            )
+            note_refusal(code, action.describe(), refused.message)
+            return refused
         async with self._lock:
             try:
                 identity = await self._check_identity(user_id, decision.zone, action)
@@ -657,19 +671,32 @@ class SafetyGate:
 
     # -- notifications -----------------------------------------------------------------------
 
-    async def _notify(self, request: Request, zone: Zone | None) -> None:
-        services = self.settings.notify.get(zone.name if zone else "", ())
-        if not services:
-            return
-        approve = self.workflow.issue_nonce(request.id, "approve")
-        deny = self.workflow.issue_nonce(request.id, "deny")
-        await self._save()
-        message = (
-            f"{request.action.describe()} was requested ({request.reason}). "
-            f"Request {request.id} expires at {dt_util.as_local(request.expires):%H:%M}."
-        )
-        data = {
+    async def async_approval_notification(self, request_id: str) -> dict[str, Any]:
+        """Title, message, tag and Approve/Deny buttons with fresh one-time nonces, for a phone.
+
+        The buttons come back as `mobile_app_notification_action` with the identity of the
+        phone's owner, and `handle_notification_action` redeems them; whoever sends the
+        notification (the gate itself, or a blueprint) never approves anything.
+        """
+        async with self._lock:
+            try:
+                request = self.workflow.get(request_id)
+                approve = self.workflow.issue_nonce(request.id, "approve")
+                deny = self.workflow.issue_nonce(request.id, "deny")
+            except WorkflowError as err:
+                raise GateError(err.code, str(err), request_id=request_id) from err
+            await self._save()
+        now = dt_util.utcnow()
+        return {
+            "request_id": request.id,
+            "title": "Jarvis safety approval",
+            "message": (
+                f"{request.action.describe()} was requested ({request.reason}). "
+                f"Request {request.id} expires at {dt_util.as_local(request.expires):%H:%M}."
+            ),
             "tag": f"jarvis_safety_{request.id}",
+            "expires": request.expires.isoformat(),
+            "expires_in": max(0, int((request.expires - now).total_seconds())),
             "actions": [
                 {
                     "action": f"{NOTIFY_PREFIX}_APPROVE_{request.id}_{approve}",
@@ -683,6 +710,14 @@ class SafetyGate:
                 },
             ],
         }
+
+    async def _notify(self, request: Request, zone: Zone | None) -> None:
+        services = self.settings.notify.get(zone.name if zone else "", ())
+        if not services:
+            return
+        payload = await self.async_approval_notification(request.id)
+        message = payload["message"]
+        data = {"tag": payload["tag"], "actions": payload["actions"]}
         for service in services:
             try:
                 await self.hass.services.async_call(

@@ -21,6 +21,7 @@ from .const import (
     SERVICE_APPROVE,
     SERVICE_DENY,
     SERVICE_GET_AUDIT_LOG,
+    SERVICE_ISSUE_APPROVAL_ACTIONS,
     SERVICE_REQUEST_ACTION,
     SERVICE_ROTATE_SIGNING_KEY,
     SERVICE_VERIFY_AUDIT_LOG,
@@ -99,6 +100,10 @@ async def _deny(call: ServiceCall) -> ServiceResponse:
     return await _gate(call.hass).async_deny(call.data[ATTR_REQUEST_ID], call.context.user_id)
 
 
+async def _issue_approval_actions(call: ServiceCall) -> ServiceResponse:
+    return await _gate(call.hass).async_approval_notification(call.data[ATTR_REQUEST_ID])
+
+
 async def _rotate(call: ServiceCall) -> ServiceResponse:
     return await _gate(call.hass).async_rotate_key(call.context.user_id)
 
@@ -163,6 +168,16 @@ def async_setup_safety_services(hass: HomeAssistant) -> None:
         SERVICE_VERIFY_AUDIT_LOG,
         _verify,
         schema=vol.Schema({}),
+        supports_response=SupportsResponse.ONLY,
+    )
+    # Fresh one-time nonces for notification buttons (the hazard-approval blueprint): admins
+    # and automations only; redeeming one still needs the tap of an authorised other person.
+    async_register_admin_service(
+        hass,
+        DOMAIN,
+        SERVICE_ISSUE_APPROVAL_ACTIONS,
+        _issue_approval_actions,
+        schema=REQUEST_ID_SCHEMA,
         supports_response=SupportsResponse.ONLY,
     )
     async_register_admin_service(

@@ -19,7 +19,7 @@ from tests.support.fake_providers.openai import CHAT_PATH, OpenAIServer
 from tests.support.fake_unifi_access import FakeUnifiAccess
 from tests.support.worker import Worker
 
-from ..routing_helpers import streamed_tool_call
+from ..routing_helpers import streamed, streamed_tool_call
 from ..safety.helpers import Workshop, ask, audit, rule, setup_workshop
 
 LIGHTS = "switch.decorative_lights"
@@ -38,6 +38,8 @@ async def shop(
         extra=[rule(name="lights need a yes", verdict="confirm", targets=[LIGHTS])],
     )
     async_expose_entity(hass, conversation.DOMAIN, LIGHTS, True)
+    # HA's demo starts with these lights on.
+    await hass.services.async_call("switch", "turn_off", {"entity_id": LIGHTS}, blocking=True)
     return shop
 
 
@@ -91,7 +93,7 @@ async def test_yes_confirms_the_pending_request(hass: HomeAssistant, shop: Works
     assert decision["provider"] == "safety_confirmation"
     assert decision["outcome"] == "action_done"
     # Saying yes again is just text now: the question was answered.
-    shop.cloud.script(CHAT_PATH, Reply(json=oai.completion("Yes to what?")))
+    shop.cloud.script(CHAT_PATH, streamed("Yes to what?"))
     again = await ask(hass, "yes", shop.alice, asked.conversation_id)
     assert _speech(again) == "Yes to what?"
 
@@ -115,7 +117,7 @@ async def test_yes_in_another_conversation_or_by_another_user_does_not_confirm(
     asked = await _asked(hass, shop, "Decorative Lights", "They need your confirmation.")
     (pending,) = shop.gate.pending()
     # Another conversation of the same user: the yes is ordinary text for the model.
-    shop.cloud.script(CHAT_PATH, Reply(json=oai.completion("Yes to what?")))
+    shop.cloud.script(CHAT_PATH, streamed("Yes to what?"))
     elsewhere = await ask(hass, "yes", shop.alice)
     assert elsewhere.conversation_id != asked.conversation_id
     assert _speech(elsewhere) == "Yes to what?"
@@ -143,9 +145,9 @@ async def test_yes_after_an_unrelated_turn_is_not_an_answer(
     """A yes may answer the model's own question ("want a joke?"): never a stale request."""
     asked = await _asked(hass, shop, "Decorative Lights", "They need your confirmation.")
     (pending,) = shop.gate.pending()
-    shop.cloud.script(CHAT_PATH, Reply(json=oai.completion("Want to hear a joke?")))
+    shop.cloud.script(CHAT_PATH, streamed("Want to hear a joke?"))
     await ask(hass, "what can you do", shop.alice, asked.conversation_id)
-    shop.cloud.script(CHAT_PATH, Reply(json=oai.completion("Why did the printer jam?")))
+    shop.cloud.script(CHAT_PATH, streamed("Why did the printer jam?"))
     joke = await ask(hass, "yes", shop.alice, asked.conversation_id)
     assert _speech(joke) == "Why did the printer jam?"
     assert shop.gate.workflow.get(pending.id).status is Status.PENDING

@@ -10,7 +10,7 @@ The model is a loopback OpenAI-compatible server streaming its answer word by wo
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 import struct
 import subprocess
@@ -25,12 +25,11 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator, WebSocketGenerator
 
-from tests.support.fake_providers.base import Reply
 from tests.support.fake_providers.openai import CHAT_PATH, OpenAIServer
 from tests.support.worker import Worker
 from tests.support.wyoming_speech import SpeechPeer, speech_pcm
 
-from ..routing_helpers import Shop, agent, confident, provider, setup_shop, streamed
+from ..routing_helpers import Shop, agent, provider, setup_shop, streamed
 
 AGENT_ID = "conversation.jarvis"
 LAMP = "light.bench_lamp"
@@ -66,6 +65,31 @@ async def local_model() -> AsyncGenerator[OpenAIServer]:
     await server.stop()
 
 
+@dataclass
+class Rig:
+    """A voice workshop: Jarvis, the Wyoming servers, a pipeline, a websocket client."""
+
+    pipeline_id: str
+    shop: Shop
+    ws: Any
+    model: OpenAIServer
+    tts: SpeechPeer
+
+
+@pytest.fixture
+async def rig(
+    hass: HomeAssistant,
+    session_worker: Worker,
+    local_model: OpenAIServer,
+    speech: tuple[SpeechPeer, SpeechPeer],
+    hass_ws_client: WebSocketGenerator,
+) -> Rig:
+    """Jarvis (t0 + local model), the Wyoming services, and a pipeline using them."""
+    ws = await hass_ws_client(hass)
+    pipeline_id, shop = await _setup(hass, session_worker, local_model, speech, ws)
+    return Rig(pipeline_id, shop, ws, local_model, speech[0])
+
+
 async def _setup(
     hass: HomeAssistant,
     worker: Worker,
@@ -73,7 +97,6 @@ async def _setup(
     speech: tuple[SpeechPeer, SpeechPeer],
     ws: Any,
 ) -> tuple[str, Shop]:
-    """Jarvis (t0 + local model), the Wyoming services, and a pipeline using them (its id)."""
     shop = await setup_shop(
         hass,
         worker,
@@ -147,28 +170,29 @@ def _decode(data: bytes) -> bytes:
     ).stdout
 
 
+async def _played(client_factory: ClientSessionGenerator, url: str) -> bytes:
+    """Fetch the pipeline's TTS URL as a player does (waits for the whole answer); decoded PCM."""
+    client = await client_factory()
+    response = await client.get(url)
+    assert response.status == 200
+    return _decode(await response.read())
+
+
 def _loudness(pcm: bytes) -> float:
     samples = struct.unpack(f"<{len(pcm) // 2}h", pcm[: len(pcm) // 2 * 2])
     return (sum(s * s for s in samples) / max(1, len(samples))) ** 0.5
 
 
-async def test_streamed_answer_reaches_streaming_tts_before_the_intent_ends(  # noqa: PLR0917
-    hass: HomeAssistant,
-    session_worker: Worker,
-    local_model: OpenAIServer,
-    speech: tuple[SpeechPeer, SpeechPeer],
-    hass_ws_client: WebSocketGenerator,
-    hass_client: ClientSessionGenerator,
+async def test_streamed_answer_reaches_streaming_tts_before_the_intent_ends(
+    hass: HomeAssistant, rig: Rig, hass_client: ClientSessionGenerator
 ) -> None:
-    ws = await hass_ws_client(hass)
-    pipeline_id, _shop = await _setup(hass, session_worker, local_model, speech, ws)
-    tts_peer = speech[0]
+    tts_peer = rig.tts
     before = len(tts_peer.events())
-    # Word by word, 40 ms apart: the answer takes about a second to arrive.
-    local_model.script(CHAT_PATH, replace(streamed(ANSWER), chunk_delay=0.04))
+    # Word by word, 80 ms apart: the answer takes about a second and a half to arrive.
+    rig.model.script(CHAT_PATH, replace(streamed(ANSWER), chunk_delay=0.08))
     events = await _run(
-        ws,
-        pipeline_id,
+        rig.ws,
+        rig.pipeline_id,
         start_stage="intent",
         end_stage="tts",
         input={"text": "what time does the workshop close"},
@@ -196,7 +220,9 @@ async def test_streamed_answer_reaches_streaming_tts_before_the_intent_ends(  # 
     # stage had finished (the model was still streaming the second sentence).
     served = tts_peer.events()[before:]
     kinds = [e["event"] for e in served]
-    assert kinds[0] == "synthesize-start" and kinds[-1] == "synthesize-stop"
+    assert kinds[0] == "synthesize-start"
+    last_chunk = max(i for i, kind in enumerate(kinds) if kind == "synthesize-chunk")
+    assert kinds.index("synthesize-stop") > last_chunk
     chunks = [e for e in served if e["event"] == "synthesize-chunk"]
     assert len(chunks) > 3 and "".join(c["text"] for c in chunks) == ANSWER
     spoken = [e for e in served if e["event"] == "spoken"]
@@ -207,12 +233,7 @@ async def test_streamed_answer_reaches_streaming_tts_before_the_intent_ends(  # 
     assert spoken[0]["t"] < _when(events[intent_end])
     # The audio: HA's TTS proxy serves what the Wyoming server spoke (converted by ffmpeg).
     tts_end = next(e for e in events if e["type"] == "tts-end")
-    url = tts_end["data"]["tts_output"]["url"]
-    client = await hass_client()
-    response = await client.get(url)
-    assert response.status == 200
-    data = await response.read()
-    pcm = _decode(data)
+    pcm = await _played(hass_client, tts_end["data"]["tts_output"]["url"])
     seconds = len(pcm) / 32000
     spoken_bytes = sum(s["bytes"] for s in spoken)  # espeak-ng's 22,050 Hz 16-bit PCM
     assert abs(seconds - spoken_bytes / 44100) < 0.5, (seconds, spoken_bytes)
@@ -220,18 +241,12 @@ async def test_streamed_answer_reaches_streaming_tts_before_the_intent_ends(  # 
 
 
 async def test_spoken_command_turns_the_lamp_on_locally(
-    hass: HomeAssistant,
-    session_worker: Worker,
-    local_model: OpenAIServer,
-    speech: tuple[SpeechPeer, SpeechPeer],
-    hass_ws_client: WebSocketGenerator,
+    hass: HomeAssistant, rig: Rig, hass_client: ClientSessionGenerator
 ) -> None:
     """espeak-ng's "turn on the bench lamp" -> Wyoming STT -> Jarvis T0 -> light.turn_on."""
-    ws = await hass_ws_client(hass)
-    pipeline_id, shop = await _setup(hass, session_worker, local_model, speech, ws)
     events = await _run(
-        ws,
-        pipeline_id,
+        rig.ws,
+        rig.pipeline_id,
         start_stage="stt",
         end_stage="tts",
         input={"sample_rate": 16000},
@@ -240,23 +255,19 @@ async def test_spoken_command_turns_the_lamp_on_locally(
     by_type = {e["type"]: e["data"] for e in events}
     assert "error" not in by_type, by_type.get("error")
     assert by_type["stt-end"]["stt_output"]["text"] == "turn on the bench lamp"
-    assert [c.data["entity_id"] for c in shop.light_on_calls] == [LAMP]
+    assert [c.data["entity_id"] for c in rig.shop.light_on_calls] == [[LAMP]]
     assert by_type["intent-end"]["intent_output"]["response"]["response_type"] == "action_done"
-    assert not local_model.requests_to(CHAT_PATH)  # T0: no model was asked
-    assert by_type["tts-end"]["tts_output"]["url"]
+    assert not rig.model.requests_to(CHAT_PATH)  # T0: no model was asked
+    speech_text = by_type["intent-end"]["intent_output"]["response"]["speech"]["plain"]["speech"]
+    assert by_type["tts-start"]["tts_input"] == speech_text
+    assert _loudness(await _played(hass_client, by_type["tts-end"]["tts_output"]["url"])) > 500
 
 
 async def test_satellite_question_gets_a_short_spoken_answer(
-    hass: HomeAssistant,
-    session_worker: Worker,
-    local_model: OpenAIServer,
-    speech: tuple[SpeechPeer, SpeechPeer],
-    hass_ws_client: WebSocketGenerator,
+    hass: HomeAssistant, rig: Rig, hass_client: ClientSessionGenerator
 ) -> None:
     """The pipeline API voice satellites use: the satellite id reaches Jarvis, answers are short."""
-    ws = await hass_ws_client(hass)
-    pipeline_id, _shop = await _setup(hass, session_worker, local_model, speech, ws)
-    local_model.script(CHAT_PATH, Reply(json=confident("At nine tonight.")))
+    rig.model.script(CHAT_PATH, streamed("At nine tonight."))
     events: list[PipelineEvent] = []
     audio = speech_pcm("what time does the workshop close")
 
@@ -277,14 +288,15 @@ async def test_satellite_question_gets_a_short_spoken_answer(
             channel=stt.AudioChannels.CHANNEL_MONO,
         ),
         stt_stream=microphone(),
-        pipeline_id=pipeline_id,
+        pipeline_id=rig.pipeline_id,
         satellite_id="assist_satellite.workshop",
     )
     by_type = {str(e.type): e.data or {} for e in events}
     assert "error" not in by_type, by_type.get("error")
     assert by_type["stt-end"]["stt_output"]["text"] == "what time does the workshop close"
     assert by_type["intent-start"]["satellite_id"] == "assist_satellite.workshop"
-    sent = local_model.requests_to(CHAT_PATH)[0].json
+    sent = rig.model.requests_to(CHAT_PATH)[0].json
     assert "read aloud" in sent["messages"][0]["content"]
     assert sent["max_tokens"] == 160
     assert by_type["tts-start"]["tts_input"] == "At nine tonight."
+    assert _loudness(await _played(hass_client, by_type["tts-end"]["tts_output"]["url"])) > 500

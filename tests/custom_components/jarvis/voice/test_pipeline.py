@@ -29,6 +29,7 @@ from tests.support.fake_providers.openai import CHAT_PATH, OpenAIServer
 from tests.support.worker import Worker
 from tests.support.wyoming_speech import SpeechPeer, speech_pcm
 
+from ..conftest import _allow_loopback_sockets
 from ..routing_helpers import Shop, agent, provider, setup_shop, streamed
 
 AGENT_ID = "conversation.jarvis"
@@ -45,6 +46,7 @@ ANSWER = (
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> Generator[tuple[SpeechPeer, SpeechPeer]]:
     """The Wyoming TTS and STT servers (subprocesses, stopped by PID)."""
+    _allow_loopback_sockets()  # module scope: set up before the per-test socket allowance
     workdir = tmp_path_factory.mktemp("wyoming")
     tts = SpeechPeer("tts", workdir).start()
     try:

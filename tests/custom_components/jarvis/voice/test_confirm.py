@@ -10,9 +10,13 @@ from __future__ import annotations
 from homeassistant.components import conversation
 from homeassistant.components.homeassistant.exposed_entities import async_expose_entity
 from homeassistant.core import Context, HomeAssistant
+from homeassistant.util import dt as dt_util
 import pytest
 
-from custom_components.jarvis.safety.workflow import Status
+from custom_components.jarvis.safety.gate import GateError
+from custom_components.jarvis.safety.policy import Action, Verdict
+from custom_components.jarvis.safety.workflow import Request, Status
+from custom_components.jarvis.voice.confirm import PendingAsks, _refusal, async_answer
 from tests.support.fake_providers import openai as oai
 from tests.support.fake_providers.base import Reply
 from tests.support.fake_providers.openai import CHAT_PATH, OpenAIServer
@@ -20,7 +24,7 @@ from tests.support.fake_unifi_access import FakeUnifiAccess
 from tests.support.worker import Worker
 
 from ..routing_helpers import streamed, streamed_tool_call
-from ..safety.helpers import Workshop, ask, audit, rule, setup_workshop
+from ..safety.helpers import Workshop, ask, audit, call, rule, setup_workshop
 
 LIGHTS = "switch.decorative_lights"
 
@@ -206,3 +210,78 @@ async def test_yes_without_a_known_user(hass: HomeAssistant, shop: Workshop) -> 
         "I need to know who you are to decide this; turn on Decorative Lights is still waiting."
     )
     assert shop.gate.workflow.get(pending.id).status is Status.PENDING
+
+
+async def test_yes_after_it_was_approved_elsewhere(hass: HomeAssistant, shop: Workshop) -> None:
+    """Approved meanwhile by the service (or a notification): the yes is told so, nothing runs twice."""
+    asked = await _asked(hass, shop, "Decorative Lights", "They need your confirmation.")
+    (pending,) = shop.gate.pending()
+    await call(hass, "approve", {"request_id": pending.id}, shop.alice)
+    late = await ask(hass, "yes", shop.alice, asked.conversation_id)
+    assert _speech(late) == "That request is already executed."
+    kinds = [r["kind"] for r in await audit(hass, shop.bob, request_id=pending.id)]
+    assert kinds == ["requested", "approved", "executed"]
+
+
+async def test_confirmed_but_the_action_fails(hass: HomeAssistant, shop: Workshop) -> None:
+    asked = await _asked(hass, shop, "Decorative Lights", "They need your confirmation.")
+    (pending,) = shop.gate.pending()
+    hass.services.async_remove("switch", "turn_on")  # the switch integration went away
+    result = await ask(hass, "yes", shop.alice, asked.conversation_id)
+    assert _speech(result).startswith("Confirmed, but turn on Decorative Lights failed: ")
+    assert shop.gate.workflow.get(pending.id).status is Status.FAILED
+    records = await audit(hass, shop.bob, request_id=pending.id)
+    assert [r["kind"] for r in records] == ["requested", "approved", "failed"]
+
+
+async def test_unknown_requests_and_other_refusals(hass: HomeAssistant, shop: Workshop) -> None:
+    """Ids the gate no longer knows are not a question; any other refusal is said as it is."""
+    user_input = conversation.ConversationInput(
+        text="yes",
+        context=Context(user_id=shop.alice.id),
+        conversation_id=None,
+        device_id=None,
+        satellite_id=None,
+        language="en",
+        agent_id="conversation.jarvis",
+    )
+    assert await async_answer(hass, user_input, ["pruned-long-ago"]) is None
+    assert await async_answer(hass, user_input, []) is None
+    request = Request(
+        id="r1",
+        action=Action(domain="switch", service="turn_on", targets=(LIGHTS,)),
+        verdict=Verdict.CONFIRM,
+        requester=shop.alice.id,
+        zone=None,
+        reason="test",
+        created=dt_util.utcnow(),
+        expires=dt_util.utcnow(),
+    )
+    refusal = _refusal(
+        GateError("audit_unavailable", "the audit log is not writable"), request, "x"
+    )
+    assert refusal == "I could not do that: the audit log is not writable."
+
+
+async def test_without_jarvis_a_yes_is_just_text(hass: HomeAssistant) -> None:
+    user_input = conversation.ConversationInput(
+        text="yes",
+        context=Context(),
+        conversation_id=None,
+        device_id=None,
+        satellite_id=None,
+        language="en",
+        agent_id=None,
+    )
+    assert await async_answer(hass, user_input, ["r1"]) is None
+
+
+def test_pending_asks_are_per_conversation_and_bounded() -> None:
+    asks = PendingAsks(size=2)
+    asks.set("a", ["r1"])
+    asks.set("b", ["r2", "r3"])
+    assert asks.get("a") == ("r1",) and asks.get("b") == ("r2", "r3")
+    asks.set("c", ["r4"])  # the oldest conversation is forgotten
+    assert asks.get("a") == () and asks.get("c") == ("r4",)
+    asks.set("b", [])  # a turn that asked nothing clears the question
+    assert asks.get("b") == ()

@@ -218,6 +218,9 @@ async def test_streamed_answer_reaches_streaming_tts_before_the_intent_ends(
         events[intent_end]["data"]["intent_output"]["response"]["speech"]["plain"]["speech"]
         == ANSWER
     )
+    # Play the answer (HA's TTS proxy; it ends once the Wyoming server has said all of it).
+    tts_end = next(e for e in events if e["type"] == "tts-end")
+    pcm = await _played(hass_client, tts_end["data"]["tts_output"]["url"])
     # The TTS server got the text in pieces and spoke the first sentence before the intent
     # stage had finished (the model was still streaming the second sentence).
     served = tts_peer.events()[before:]
@@ -233,9 +236,7 @@ async def test_streamed_answer_reaches_streaming_tts_before_the_intent_ends(
         "Leave the printers idle and the laser cutter covered before you go.",
     ]
     assert spoken[0]["t"] < _when(events[intent_end])
-    # The audio: HA's TTS proxy serves what the Wyoming server spoke (converted by ffmpeg).
-    tts_end = next(e for e in events if e["type"] == "tts-end")
-    pcm = await _played(hass_client, tts_end["data"]["tts_output"]["url"])
+    # The audio is what the Wyoming server spoke (converted by ffmpeg).
     seconds = len(pcm) / 32000
     spoken_bytes = sum(s["bytes"] for s in spoken)  # espeak-ng's 22,050 Hz 16-bit PCM
     assert abs(seconds - spoken_bytes / 44100) < 0.5, (seconds, spoken_bytes)

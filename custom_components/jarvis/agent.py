@@ -62,6 +62,13 @@ from .router.types import Completion, CompletionRequest, Message, Tier, ToolCall
 from .safety.gate import async_get_gate
 from .safety.remote import answer_for, collect_refusals
 from .safety.tools import gated_instance, intent_filter
+from .voice.confirm import (
+    PendingAsks,
+    SpokenAnswer,
+    asked_in_this_turn,
+    async_answer,
+    awaits_spoken_yes,
+)
 
 MAX_TOOL_ITERATIONS = 10
 # The throwaway chat log a warm-up renders the prompt in (never stored in a chat session).
@@ -75,6 +82,8 @@ VOICE_PROMPT = (
 )
 VOICE_MAX_OUTPUT_TOKENS = 160
 HOME_ASSISTANT_AGENT = conversation.HOME_ASSISTANT_AGENT
+# The ledger's name for a yes / no answered before routing (voice/confirm.py).
+SAFETY_CONFIRMATION = "safety_confirmation"
 
 
 # -- HA content -> router types ------------------------------------------------------------------
@@ -222,6 +231,8 @@ class RoutingAgent:
             daily_usd=entry.options.get(CONF_BUDGET_DAILY),
             monthly_usd=entry.options.get(CONF_BUDGET_MONTHLY),
         )
+        # Safety requests each conversation's last turn asked about (a spoken yes answers them).
+        self.asks = PendingAsks()
 
     def candidates(self) -> list[Candidate]:
         """Configured providers (all, or the agent's chosen ones), plus the add-on's model."""
@@ -325,6 +336,11 @@ class RoutingAgent:
                 response=response, conversation_id=chat_log.conversation_id
             )
         self._restore_context(user_input, chat_log)
+        # A bare yes / no to the previous turn's safety question goes to the gate, not a model.
+        asked = self.asks.get(chat_log.conversation_id)
+        if (answer := await async_answer(self.hass, user_input, asked)) is not None:
+            self.asks.set(chat_log.conversation_id, answer.still_pending)
+            return await self._spoken_answer(user_input, chat_log, agent_id, turn, answer)
         # T0 first: HA's intents need none of the LLM prompt, which lists every exposed entity
         # and costs ~19 ms at 1,000 entities (benchmarks/router_overhead.py).
         result: conversation.ConversationResult | None = None
@@ -380,10 +396,50 @@ class RoutingAgent:
                     result = conversation.async_get_result_from_chat_log(user_input, chat_log)
             if (remote_answer := answer_for(refusals)) is not None:
                 result.response.async_set_speech(remote_answer)
+        self.asks.set(chat_log.conversation_id, asked_in_this_turn(chat_log))
+        if not result.continue_conversation and awaits_spoken_yes(
+            self.hass, chat_log, user_input.context.user_id
+        ):
+            # Keep listening: the requester's next words are likely the yes / no.
+            result = replace(result, continue_conversation=True)
         record = await self._log(user_input, turn, chat_log.conversation_id)
         await self._remember(user_input, chat_log, record)
         self._mirror_device_actions(record, turn)
         return result
+
+    async def _spoken_answer(
+        self,
+        user_input: conversation.ConversationInput,
+        chat_log: conversation.ChatLog,
+        agent_id: str,
+        turn: Turn,
+        answer: SpokenAnswer,
+    ) -> conversation.ConversationResult:
+        """Say what the gate made of a yes / no; log it like any other turn."""
+        chat_log.async_add_assistant_content_without_tools(
+            conversation.AssistantContent(agent_id=agent_id, content=answer.speech)
+        )
+        turn.tier, turn.provider, turn.confidence = (
+            Tier.LOCAL_INTENT.value,
+            SAFETY_CONFIRMATION,
+            1.0,
+        )
+        turn.reason, turn.outcome = answer.reason, answer.outcome
+        turn.attempts.append(
+            {
+                "tier": Tier.LOCAL_INTENT.value,
+                "name": SAFETY_CONFIRMATION,
+                "outcome": "accepted",
+                "request_ids": list(answer.request_ids),
+            }
+        )
+        response = intent.IntentResponse(user_input.language)
+        response.async_set_speech(answer.speech)
+        record = await self._log(user_input, turn, chat_log.conversation_id)
+        await self._remember(user_input, chat_log, record)
+        return conversation.ConversationResult(
+            response=response, conversation_id=chat_log.conversation_id
+        )
 
     async def async_generate_data(
         self, task: ai_task.GenDataTask, chat_log: conversation.ChatLog, agent_id: str

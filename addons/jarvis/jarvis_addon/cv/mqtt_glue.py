@@ -8,10 +8,10 @@ and `jarvis/cv/<camera>/live` (retained JPEG with the detection drawn on it, onc
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, Protocol
 
 from .discovery import cv_topic, discovery_messages

@@ -30,7 +30,7 @@ CACHE_KEY: Final = web.AppKey("jarvis_cv_frames", AnnotatedCache)
 STOPPING_KEY: Final = web.AppKey("jarvis_cv_stopping", asyncio.Event)
 STREAM_POLL_S: Final = 0.2  # how often a stream looks for a new frame (the monitor samples ~2 s)
 BOUNDARY: Final = "jarvisframe"
-NO_STORE: Final = {hdrs.CACHE_CONTROL: "no-store"}
+NO_STORE: Final[dict[str, str]] = {str(hdrs.CACHE_CONTROL): "no-store"}
 
 
 def _not_found(error: str, message: str) -> web.Response:
@@ -100,7 +100,7 @@ async def get_live(request: web.Request) -> web.Response:
     if isinstance(monitor, web.Response):
         return monitor
     latest = monitor.latest
-    body = {"state": monitor.status.state.value, "reason": monitor.status.reason}
+    body: dict[str, Any] = {"state": monitor.status.state.value, "reason": monitor.status.reason}
     body["live"] = live_info(latest) if latest else None
     return web.json_response(body, headers=NO_STORE)
 
@@ -130,7 +130,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         return monitor
     response = web.StreamResponse(
         headers={
-            hdrs.CONTENT_TYPE: f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+            str(hdrs.CONTENT_TYPE): f"multipart/x-mixed-replace; boundary={BOUNDARY}",
             **NO_STORE,
         }
     )
@@ -180,7 +180,7 @@ async def evidence(request: web.Request) -> web.StreamResponse:
     for event in monitor.status.events:
         if _evidence_name(event) == name:
             path = Path(event["evidence"]["path"])
-            if path.is_file():
+            if await asyncio.to_thread(path.is_file):
                 return web.FileResponse(path, headers={hdrs.CONTENT_TYPE: "image/jpeg"})
             return _not_found("evidence_gone", f"evidence {name!r} is no longer on disk")
     return _not_found(

@@ -142,8 +142,9 @@ async def test_discovery_state_and_live_frames_are_published(
             img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
             assert img.shape[:2] == (480, 640)
             await until(
-                lambda: json.loads((recorder.get(state_topic) or (b"{}", False))[0]).get("frames")
-                == 1,
+                lambda: (
+                    json.loads((recorder.get(state_topic) or (b"{}", False))[0]).get("frames") == 1
+                ),
                 5,
                 "state with one frame",
             )

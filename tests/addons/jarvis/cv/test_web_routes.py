@@ -146,9 +146,7 @@ async def test_only_evidence_named_by_an_event_is_served(site: Site, tmp_path: P
     secret = tmp_path / "secret.jpg"
     secret.write_bytes(b"not for you")
     for name in ("secret.jpg", "..%2Fsecret.jpg"):
-        resp = await site.client.get(
-            f"/api/v1/cv/cameras/{CAMERA}/evidence/{name}", headers=AUTH
-        )
+        resp = await site.client.get(f"/api/v1/cv/cameras/{CAMERA}/evidence/{name}", headers=AUTH)
         assert resp.status == 404, name
         assert (await resp.json())["error"] in ("unknown_evidence", "not_found"), name
     events = await (await site.client.get("/api/v1/cv/events", headers=AUTH)).json()

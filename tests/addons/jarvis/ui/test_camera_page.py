@@ -123,9 +123,7 @@ async def test_live_view_overlay_and_timeline(
                 assert "failure" in text and "print paused" in text and "score" in text
                 href = await item.locator("a.evidence").get_attribute("href")
                 assert href and href.startswith(f"api/v1/cv/cameras/{CAMERA}/evidence/")
-                status: int = await page.evaluate(
-                    "(h) => fetch(h).then((r) => r.status)", href
-                )
+                status: int = await page.evaluate("(h) => fetch(h).then((r) => r.status)", href)
                 assert status == 200
                 await page.screenshot(path=str(ARTIFACTS / "cameras-failure.png"), full_page=True)
                 assert f"/api/v1/cv/cameras/{CAMERA}/live" in site.proxied

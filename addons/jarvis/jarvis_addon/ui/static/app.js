@@ -221,8 +221,8 @@ async function cameras() {
 // -- CAD gallery ---------------------------------------------------------------------------------
 
 function previewPanel() {
-  const status = el("span", { id: "viewer-status", class: "muted" }, "Pick a job's model or an STL file.");
-  const input = el("input", { type: "file", id: "stl-file", accept: ".stl,model/stl" });
+  const status = el("span", { id: "viewer-status", class: "muted" }, "Pick a job's model or an STL / GLB file.");
+  const input = el("input", { type: "file", id: "stl-file", accept: ".stl,.glb,model/stl,model/gltf-binary" });
   const canvas = el("canvas", { id: "viewer", width: "800", height: "360" });
   const viewer = new window.JarvisStlViewer(canvas);
   window.jarvisViewer = viewer;
@@ -242,6 +242,48 @@ function previewPanel() {
   return { node: el("div", { class: "card" }, el("h3", {}, "3D preview"), el("div", { class: "viewer-bar" }, input, status), canvas), load };
 }
 
+// The CAD API: GET api/v1/cad/jobs (recent jobs), api/v1/cad/jobs/<id> (with artifacts, each with
+// its format, provider, parent_id and url), api/v1/cad/artifacts/<id> (its lineage: parents).
+const PREVIEWABLE = new Set(["stl", "glb"]);
+const GALLERY_JOBS = 24;
+
+function relative(url) {
+  return String(url).replace(/^\/+/, ""); // the API gives /api/v1/...; under ingress it must be relative
+}
+
+function artifactLabel(a) {
+  return `${a.provider} v${a.variant} ${a.format}`;
+}
+
+async function lineageOf(artifact) {
+  if (!artifact.parent_id) return null;
+  const body = await getJson(`api/v1/cad/artifacts/${encodeURIComponent(artifact.id)}`);
+  const chain = (body.lineage || []).map((p) => `${artifactLabel(p)} (${p.id.slice(0, 8)})`);
+  return chain.length ? `derived from ${chain.join(" <- ")}` : null;
+}
+
+async function jobCard(summary, preview) {
+  const job = await getJson(`api/v1/cad/jobs/${encodeURIComponent(summary.id)}`);
+  const artifacts = job.artifacts || [];
+  const lineage = await Promise.all(artifacts.filter((a) => a.parent_id).slice(0, 1).map(lineageOf));
+  const buttons = artifacts.filter((a) => PREVIEWABLE.has(a.format)).map((a) => el("button", {
+    "data-artifact": a.id, "data-format": a.format,
+    onclick: () => preview.load(relative(a.url), `${job.prompt || job.job_id}: ${artifactLabel(a)}`),
+  }, `Preview ${a.format.toUpperCase()} v${a.variant}`));
+  const downloads = artifacts.map((a) => el("a", { href: relative(a.url), download: "", class: "download" }, a.format));
+  return el("div", { class: "card cad-job", "data-job": job.job_id, "data-status": job.status },
+    el("h3", {}, job.prompt || job.job_id),
+    fields([
+      ["Status", job.status],
+      ["Created", when(job.created_at)],
+      ["Made by", [...new Set(artifacts.map((a) => a.provider))].join(", ") || null],
+      ["Lineage", lineage[0] || null],
+      ["Error", job.error],
+    ]),
+    downloads.length ? el("p", { class: "downloads" }, "Files: ", downloads.flatMap((d, i) => (i ? [" ", d] : [d]))) : null,
+    el("div", { class: "viewer-bar" }, buttons));
+}
+
 async function cad() {
   const preview = previewPanel();
   let jobs;
@@ -251,19 +293,10 @@ async function cad() {
     if (!(err instanceof NotThere)) throw err;
     jobs = null;
   }
-  const byId = new Map((jobs || []).map((j) => [j.id, j]));
-  const lineage = (job) => {
-    const chain = [];
-    for (let p = byId.get(job.parent_id); p && chain.length < 10; p = byId.get(p.parent_id)) chain.push(p.name || p.id);
-    return chain.length ? `derived from ${chain.join(" <- ")}` : null;
-  };
   const gallery = jobs === null
     ? empty("No CAD jobs: CAD generation is not set up in this add-on yet.")
     : !jobs.length ? empty("No CAD jobs yet.")
-      : el("div", { class: "grid" }, jobs.map((j) => el("div", { class: "card cad-job", "data-job": j.id },
-        el("h3", {}, j.name || j.prompt || j.id),
-        fields([["Status", j.status], ["Backend", j.backend], ["Created", when(j.created_at)], ["Lineage", lineage(j)]]),
-        j.artifacts?.stl ? el("button", { onclick: () => preview.load(j.artifacts.stl, j.name || j.id) }, "Preview") : null)));
+      : el("div", { class: "grid" }, await Promise.all(jobs.slice(0, GALLERY_JOBS).map((j) => jobCard(j, preview))));
   show(preview.node, el("h3", {}, "Jobs"), gallery);
 }
 

@@ -10,3 +10,4 @@ from tests.custom_components.jarvis.conftest import (  # noqa: F401 - fixtures
     real_loopback_sockets,
     session_worker,
 )
+from tests.support.printer_peers import octoprint, octoprint_server  # noqa: F401 - fixtures

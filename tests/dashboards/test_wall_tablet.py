@@ -1,44 +1,40 @@
 """dashboards/wall-tablet.yaml in Home Assistant's Lovelace YAML mode, on a dev-instance-like HA.
 
-The entities and actions are read from the YAML itself and looked up in a real HA run (demo
-devices as in scripts/develop, the real add-on worker, Jarvis with an agent). Some come from
-features built on other branches (printers and the CV monitor through MQTT discovery, pending
-approvals, CAD jobs): they are listed in PENDING, so this test fails both when anything else is
-missing and when a pending one appears (then it must leave the list).
+The entities and actions are read from the YAML itself and looked up in a real HA run: demo
+devices as in scripts/develop, MQTT on a real Mosquitto, the real add-on worker with the
+configuration the dashboard's header names (an OctoPrint printer "Printer 1" on a real OctoPrint
+virtual printer, a camera watching it, CAD on), and Jarvis with an agent. Every entity the
+dashboard names must exist and be available, and every action it performs must be registered.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+import io
 from pathlib import Path
 import shutil
+import time
 from typing import Any
 
-from homeassistant.core import HomeAssistant
+from aiohttp import web
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.helpers.template import Template
 from homeassistant.setup import async_setup_component
 from homeassistant.util.yaml import load_yaml
+from PIL import Image
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from tests.custom_components.jarvis.routing_helpers import agent, setup_shop
+from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.octoprint import OctoPrint
 from tests.support.worker import Worker
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "dashboards" / "wall-tablet.yaml"
 URL_PATH = "jarvis-wall"
-# Entities and actions of features on other branches (issue 5 printers, 6 CV monitor, 7 CAD,
-# safety approvals); not faked here.
-PENDING_ENTITIES = {
-    "sensor.printer_1_state": "printers (MQTT discovery)",
-    "sensor.printer_1_progress": "printers (MQTT discovery)",
-    "button.printer_1_pause": "printers (MQTT discovery)",
-    "button.printer_1_resume": "printers (MQTT discovery)",
-    "binary_sensor.printer_1_cv_failure": "CV monitor (MQTT discovery)",
-    "sensor.printer_1_cv_score": "CV monitor (MQTT discovery)",
-    "sensor.jarvis_pending_approvals": "safety approvals",
-    "sensor.jarvis_cad_last_job": "CAD jobs",
-}
-PENDING_ACTIONS = {
-    "jarvis.approve_request": "safety approvals",
-    "jarvis.deny_request": "safety approvals",
-}
+PENDING_SENSOR = "sensor.jarvis_add_on_pending_safety_approvals"
 
 
 def named(node: Any, entities: set[str], actions: set[str]) -> None:
@@ -47,10 +43,12 @@ def named(node: Any, entities: set[str], actions: set[str]) -> None:
         for key, value in node.items():
             if key in ("entity", "camera_image") and isinstance(value, str):
                 entities.add(value)
-            elif key == "entities" and isinstance(value, list):
+            elif key in ("entities", "entity_id") and isinstance(value, list):
                 for item in value:
                     if isinstance(item, str):
                         entities.add(item)
+            elif key == "entity_id" and isinstance(value, str):
+                entities.add(value)
             elif key in ("perform_action", "action", "service") and isinstance(value, str):
                 if "." in value:
                     actions.add(value)
@@ -60,12 +58,103 @@ def named(node: Any, entities: set[str], actions: set[str]) -> None:
             named(item, entities, actions)
 
 
+def cards(node: Any) -> Iterator[dict[str, Any]]:
+    """Every card (and nested card) of a Lovelace config."""
+    if isinstance(node, dict):
+        if "type" in node:
+            yield node
+        for value in node.values():
+            yield from cards(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from cards(item)
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A broker of the test's own: only this worker's discovery shows up in HA."""
+    with Mosquitto(tmp_path / "broker") as broker:
+        yield broker
+
+
+@pytest.fixture
+async def camera_url() -> AsyncIterator[str]:
+    """A loopback HTTP snapshot camera (the monitor only samples it while a job prints)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (40, 40, 40)).save(buf, "JPEG")
+    frame = buf.getvalue()
+
+    async def snapshot(_request: web.Request) -> web.Response:
+        return web.Response(body=frame, content_type="image/jpeg")
+
+    app = web.Application()
+    app.router.add_get("/snap.jpg", snapshot)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield f"http://127.0.0.1:{port}/snap.jpg"
+    await runner.cleanup()
+
+
+async def _until(hass: HomeAssistant, check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout}s")
+        await hass.async_block_till_done()
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def shop_worker(
+    hass: HomeAssistant, tmp_path: Path, mosquitto: Mosquitto, octoprint: OctoPrint, camera_url: str
+) -> AsyncIterator[Worker]:
+    """The add-on worker configured as the dashboard's header says, and HA's MQTT on its broker."""
+    Path(hass.config.path("configuration.yaml")).write_text("")  # MQTT reads it at set-up
+    mqtt_entry = MockConfigEntry(
+        domain="mqtt",
+        data={"broker": mosquitto.host, "port": mosquitto.port},
+        options={"birth_message": {}},
+    )
+    mqtt_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await hass.async_block_till_done()
+    worker = Worker(
+        tmp_path / "worker",
+        mqtt_port=mosquitto.port,
+        options={
+            "printers": [
+                {
+                    "id": "printer_1",
+                    "name": "Printer 1",
+                    "type": "octoprint",
+                    "url": octoprint.url,
+                    "api_key": octoprint.api_key,
+                }
+            ],
+            "printer_poll_interval": 1,
+            "cameras": [
+                {"id": "printer_1_cam", "printer": "printer_1", "source": "url", "url": camera_url}
+            ],
+        },
+    )
+    await hass.async_add_executor_job(worker.start)
+    try:
+        yield worker
+    finally:
+        await hass.async_add_executor_job(worker.stop)
+
+
 async def test_wall_tablet_loads_and_names_only_real_entities(
-    hass: HomeAssistant, hass_ws_client: WebSocketGenerator, session_worker: Worker
+    hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
+    hass_admin_user: MockUser,
+    shop_worker: Worker,
 ) -> None:
-    # As scripts/develop sets HA up: demo devices (a camera among them) and a Jarvis agent.
+    # As scripts/develop sets HA up: demo devices and a Jarvis agent; plus the add-on's printer.
     assert await async_setup_component(hass, "demo", {"demo": {}})
-    await setup_shop(hass, session_worker, [agent()])
+    await setup_shop(hass, shop_worker, [agent()])
     target = Path(hass.config.path("dashboards", "wall-tablet.yaml"))
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(DASHBOARD, target)
@@ -97,13 +186,50 @@ async def test_wall_tablet_loads_and_names_only_real_entities(
     entities: set[str] = set()
     actions: set[str] = set()
     named(config, entities, actions)
-    assert len(entities) > 20
-    missing_entities = {e for e in entities if hass.states.get(e) is None}
-    missing_actions = {a for a in actions if not hass.services.has_service(*a.split(".", 1))}
-    assert missing_entities == set(PENDING_ENTITIES), sorted(
-        missing_entities ^ set(PENDING_ENTITIES)
+    assert len(entities) > 25
+    assert {"jarvis.approve", "jarvis.deny", "button.press"} <= actions
+
+    # The add-on's discovery arrives over MQTT; the printer's sensors wait for its first poll.
+    def missing() -> set[str]:
+        return {
+            e for e in entities if (s := hass.states.get(e)) is None or s.state == "unavailable"
+        }
+
+    await _until(hass, lambda: not missing(), 30, f"entities {sorted(missing())}")
+    assert not {a for a in actions if not hass.services.has_service(*a.split(".", 1))}
+    assert hass.states.get("sensor.printer_1_state").state == "idle"
+    assert hass.states.get("sensor.printer_1_camera_print_monitor").state == "idle"
+    assert hass.states.get("binary_sensor.printer_1_camera_print_failure").state == "off"
+
+    # The approvals card: the markdown lists the waiting request, the Deny button's action (as
+    # the dashboard performs it) closes the first one listed.
+    markdown = next(c for c in cards(config) if c["type"] == "markdown")
+    assert "Nothing waits for approval." in Template(markdown["content"], hass).async_render()
+    user = Context(user_id=hass_admin_user.id)
+    held = await hass.services.async_call(
+        "jarvis",
+        "request_action",
+        {"action": "jarvis_device.print", "target": ["printer_1"]},
+        blocking=True,
+        return_response=True,
+        context=user,
     )
-    assert missing_actions == set(PENDING_ACTIONS)
-    for entity_id in entities - set(PENDING_ENTITIES):
-        state = hass.states.get(entity_id)
-        assert state is not None and state.state != "unavailable", entity_id
+    assert held is not None and held["status"] == "pending", held
+    await hass.async_block_till_done()
+    assert hass.states.get(PENDING_SENSOR).state == "1"
+    listing = Template(markdown["content"], hass).async_render()
+    assert "**jarvis_device.print**" in listing and str(held["request_id"]) in listing
+    assert "act on this one" in listing
+    deny = next(
+        c["tap_action"]
+        for c in cards(config)
+        if c.get("tap_action", {}).get("perform_action") == "jarvis.deny"
+    )
+    domain, service = deny["perform_action"].split(".")
+    denied = await hass.services.async_call(
+        domain, service, deny["data"], blocking=True, return_response=True, context=user
+    )
+    assert denied is not None and denied["id"] == held["request_id"]
+    assert denied["status"] == "denied"
+    await hass.async_block_till_done()
+    assert hass.states.get(PENDING_SENSOR).state == "0"

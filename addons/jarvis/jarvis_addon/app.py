@@ -29,6 +29,7 @@ from . import __version__, api_token
 from .cad import config as cad_config
 from .cad.s3 import S3ConfigError
 from .cad.service import CadService
+from .cv.mqtt_glue import CvMqtt
 from .cv.printer_link import ManagerLink
 from .cv.service import DEFAULT_EVIDENCE_DIR as CV_EVIDENCE_DIR, build_cv_service
 from .llm.service import LlmOptions, LocalLlm
@@ -275,6 +276,8 @@ async def serve(
             )
         )
         cad = _make_cad(settings, args.data_dir, bridge, environ)
+        if cad is not None:
+            bridge.on_connect(cad.announce)  # the CAD job sensor exists before the first job
         # The CV monitor watches each printer's camera while a job runs and pauses it through
         # the printer manager; the manager's job events tell it when jobs start and stop.
         link = ManagerLink(printers)
@@ -282,6 +285,7 @@ async def serve(
         cv = build_cv_service(
             settings, session, link, bridge, evidence_dir=CV_EVIDENCE_DIR, environ=environ
         )
+        cv_mqtt = CvMqtt(bridge, cv, {p.id: p.name for p in settings.printers})
         state = ApiState(
             api_token=token,
             mqtt=bridge,
@@ -291,6 +295,7 @@ async def serve(
             llm=llm,
             cad=cad,
             printers=printers,
+            cv=cv if cv.monitors else None,
         )
         runner = web.AppRunner(create_app(state))
         await runner.setup()
@@ -306,6 +311,7 @@ async def serve(
             cad.start()
         printers.start()
         cv.start()
+        cv_mqtt.start()
         llm.start_in_background()  # the API answers (llm.ready false) while the model loads
         discovery = (
             asyncio.create_task(announce_discovery(supervisor, state, args.port))
@@ -320,6 +326,7 @@ async def serve(
             await asyncio.gather(discovery, return_exceptions=True)
         if cad is not None:
             await cad.stop()
+        await cv_mqtt.stop()
         await cv.stop()
         await printers.stop()
         await bridge.stop()

@@ -30,6 +30,9 @@ from .gate import SafetyGate, async_get_gate
 from .policy import Action
 
 ATTR_REQUEST_ID = "request_id"
+# `request_id: oldest` names the first request the pending-approvals sensor lists: a dashboard
+# button cannot template the id into its action, so the wall tablet approves the top one.
+OLDEST_REQUEST = "oldest"
 REQUEST_ACTION_SCHEMA = vol.Schema(
     {
         vol.Required("action"): cv.string,
@@ -92,12 +95,28 @@ async def _request_action(call: ServiceCall) -> ServiceResponse:
     return decision.to_dict()
 
 
+def resolve_request_id(gate: SafetyGate, request_id: str) -> str:
+    """The id itself, or for `oldest` the oldest open request's id (error when none is open)."""
+    if request_id != OLDEST_REQUEST:
+        return request_id
+    pending = gate.pending()
+    if not pending:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="no_pending_request"
+        )
+    return pending[0].id
+
+
 async def _approve(call: ServiceCall) -> ServiceResponse:
-    return await _gate(call.hass).async_approve(call.data[ATTR_REQUEST_ID], call.context.user_id)
+    gate = _gate(call.hass)
+    request_id = resolve_request_id(gate, call.data[ATTR_REQUEST_ID])
+    return await gate.async_approve(request_id, call.context.user_id)
 
 
 async def _deny(call: ServiceCall) -> ServiceResponse:
-    return await _gate(call.hass).async_deny(call.data[ATTR_REQUEST_ID], call.context.user_id)
+    gate = _gate(call.hass)
+    request_id = resolve_request_id(gate, call.data[ATTR_REQUEST_ID])
+    return await gate.async_deny(request_id, call.context.user_id)
 
 
 async def _issue_approval_actions(call: ServiceCall) -> ServiceResponse:

@@ -170,6 +170,12 @@ class CadService:
             "artifacts": [_public(a) for a in artifacts],
         }
 
+    async def announce(self) -> None:
+        """Publish the job sensor's discovery (on every MQTT connect: it exists before any job)."""
+        if self.publish is not None:
+            await self.publish(SENSOR_DISCOVERY_TOPIC, json.dumps(SENSOR_DISCOVERY), retain=True)
+            self._discovery_sent = True
+
     async def _publish(self, job_id: str) -> None:
         if self.publish is None:
             return

@@ -112,6 +112,16 @@ class Evidence:
     height: int
 
 
+@dataclass(frozen=True, slots=True)
+class LiveFrame:
+    """The latest judged frame: what the web UI's live view shows (frame + detection)."""
+
+    jpeg: bytes
+    detection: Detection
+    index: int  # Status.frames when it was taken: changes with every new frame
+    at: float  # wall clock (time.time())
+
+
 @dataclass(slots=True)
 class Status:
     """Observable state of one camera monitor."""
@@ -173,6 +183,7 @@ class CameraMonitor:
         self._warned = False
         self._pausing = False
         self._resumed = False
+        self.latest: LiveFrame | None = None  # the last good frame and its detection
 
     # --- job events (called by the service from the printer link) ---------------------------
 
@@ -270,6 +281,7 @@ class CameraMonitor:
         st.last_frame_at = now
         st.consecutive_errors = 0
         st.score = det.score
+        self.latest = LiveFrame(data, det, st.frames, time.time())
         if st.state is MonitorState.DEGRADED:
             _LOGGER.info("CV monitor %s: camera recovered", cam)
             st.reason = None

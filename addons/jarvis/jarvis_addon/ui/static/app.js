@@ -129,51 +129,100 @@ async function printers() {
   })));
 }
 
-// -- cameras -------------------------------------------------------------------------------------
+// -- cameras ------------------------------------------------------------------------------------
+// The live view polls the latest frame's number (api/v1/cv/cameras/<id>/live) and loads the frame
+// only when it changed; the add-on draws the print region and, while the detector warns or pauses,
+// the box with its kind and score on it. The timeline is the monitor's warning/failure events.
 
-function overlay(img, canvas, boxes) {
-  const draw = () => {
-    canvas.width = img.naturalWidth || img.width;
-    canvas.height = img.naturalHeight || img.height;
-    const ctx = canvas.getContext("2d");
-    ctx.lineWidth = Math.max(2, canvas.width / 300);
-    ctx.font = `${Math.max(12, canvas.width / 50)}px sans-serif`;
-    for (const b of boxes) {
-      // Boxes are fractions of the frame (0..1), so they fit any snapshot size.
-      const [x, y, w, h] = [b.x * canvas.width, b.y * canvas.height, b.w * canvas.width, b.h * canvas.height];
-      ctx.strokeStyle = ctx.fillStyle = b.severity === "failure" ? "#db4437" : "#ff9800";
-      ctx.strokeRect(x, y, w, h);
-      ctx.fillText(`${b.label || "defect"} ${Math.round((b.score ?? 0) * 100)}%`, x + 4, y + 16);
+const LIVE_POLL_MS = 700;
+const EVENTS_POLL_MS = 2000;
+
+function verdictText(live) {
+  if (!live) return "No frame yet: the monitor samples the camera while a job prints.";
+  const what = live.kind ? ` - ${live.kind}` : "";
+  return `frame ${live.frame} - ${live.level}${what} - score ${Number(live.score).toFixed(2)}`;
+}
+
+function timelineItems(events) {
+  if (!events.length) return [el("li", { class: "muted", "data-empty-timeline": "true" }, "No warning or failure yet.")];
+  return events.map((ev) => el("li", { class: ev.level, "data-level": ev.level, "data-kind": ev.kind || "" },
+    el("time", {}, when(ev.time)), " ",
+    el("strong", {}, ev.level), ` ${ev.kind || "failure"} - score ${Number(ev.score).toFixed(2)}`,
+    ev.paused ? " - print paused" : "", ev.pause_error ? ` - pause failed: ${ev.pause_error}` : "",
+    ev.evidence_url ? [" - ", el("a", { href: ev.evidence_url, target: "_blank", class: "evidence" }, "evidence")] : null));
+}
+
+function cameraCard(cam) {
+  const id = encodeURIComponent(cam.id);
+  const img = el("img", { class: "live", alt: `${cam.id} live view` });
+  const verdict = el("div", { class: "verdict muted" }, verdictText(cam.live));
+  const badge = el("div", { class: "detection", hidden: "hidden" });
+  const timeline = el("ul", { class: "timeline", "data-camera": cam.id }, timelineItems([]));
+  const card = el("div", { class: "card camera-card", "data-camera": cam.id, "data-state": cam.state },
+    el("h3", {}, cam.id, el("span", { class: "muted" }, ` watches ${cam.printer_id}`)),
+    el("div", { class: "camera" }, img, badge), verdict,
+    el("h4", {}, "Event timeline"), timeline);
+  let shown = -1;
+  const update = (body) => {
+    card.dataset.state = body.state;
+    const live = body.live;
+    verdict.textContent = verdictText(live);
+    if (!live) return;
+    card.dataset.level = live.level;
+    if (live.box) {
+      badge.hidden = false;
+      badge.textContent = `${live.level}: ${live.kind || "failure"} ${Number(live.score).toFixed(2)}`;
+      badge.className = `detection ${live.level}`;
+    } else {
+      badge.hidden = true;
+    }
+    if (live.frame !== shown) {
+      const next = new Image();
+      next.onload = () => {
+        img.src = next.src;
+        img.dataset.frame = String(live.frame);
+        img.dataset.level = live.level;
+        img.dataset.box = live.box ? live.box.map((v) => v.toFixed(3)).join(",") : "";
+      };
+      next.src = `api/v1/cv/cameras/${id}/frame.jpg?n=${live.frame}`;
+      shown = live.frame;
     }
   };
-  if (img.complete) draw(); else img.addEventListener("load", draw);
+  const pollLive = async () => {
+    try { update(await getJson(`api/v1/cv/cameras/${id}/live`)); } catch (err) { verdict.textContent = err.message; }
+    setTimeout(pollLive, LIVE_POLL_MS);
+  };
+  const pollEvents = async () => {
+    try {
+      const events = list(await getJson(`api/v1/cv/cameras/${id}/events`), "events");
+      timeline.replaceChildren(...timelineItems(events));
+      timeline.dataset.count = String(events.length);
+    } catch (err) { /* the next poll tries again */ }
+    setTimeout(pollEvents, EVENTS_POLL_MS);
+  };
+  update({ state: cam.state, live: cam.live });
+  return { card, start: () => { setTimeout(pollLive, LIVE_POLL_MS); pollEvents(); } };
 }
 
 async function cameras() {
-  const [cams, events] = await Promise.all([
-    getJson("api/v1/cameras").then((b) => list(b, "cameras")).catch((e) => (e instanceof NotThere ? null : Promise.reject(e))),
-    getJson("api/v1/cv/events").then((b) => list(b, "events")).catch((e) => (e instanceof NotThere ? null : Promise.reject(e))),
-  ]);
-  const live = !cams || !cams.length
-    ? empty("No cameras: the print failure monitor is not set up in this add-on yet.")
-    : el("div", { class: "grid" }, cams.map((c) => {
-      const img = el("img", { src: c.snapshot_url, alt: c.name || c.id });
-      const canvas = el("canvas", { class: "overlay" });
-      overlay(img, canvas, c.detections || []);
-      return el("div", { class: "card camera", "data-camera": c.id }, el("h3", {}, c.name || c.id), el("div", { class: "camera" }, img, canvas));
-    }));
-  const timeline = !events || !events.length
-    ? empty("No print failure events yet.")
-    : el("ul", { class: "timeline" }, events.map((ev) => el("li", { class: ev.severity, "data-event": ev.id },
-      el("strong", {}, `${ev.severity} `), `${ev.camera_id} - score ${Number(ev.score).toFixed(2)} - ${when(ev.at)}`)));
-  show(el("h3", {}, "Live"), live, el("h3", {}, "Event timeline"), timeline);
+  let cams;
+  try {
+    cams = list(await getJson("api/v1/cv/cameras"), "cameras");
+  } catch (err) {
+    if (err instanceof NotThere) return show(empty("No cameras: no camera is configured for the print failure monitor."));
+    throw err;
+  }
+  if (!cams.length) return show(empty("No cameras configured."));
+  const cards = cams.map(cameraCard);
+  show(el("div", { class: "grid cameras" }, cards.map((c) => c.card)));
+  cards.forEach((c) => c.start());
 }
 
 // -- CAD gallery ---------------------------------------------------------------------------------
 
 function previewPanel() {
-  const status = el("span", { id: "viewer-status", class: "muted" }, "Pick a job's model or an STL file.");
-  const input = el("input", { type: "file", id: "stl-file", accept: ".stl,model/stl" });
+  const status = el("span", { id: "viewer-status", class: "muted" }, "Pick a job's model or an STL / GLB file.");
+  const input = el("input", { type: "file", id: "stl-file", accept: ".stl,.glb,model/stl,model/gltf-binary" });
   const canvas = el("canvas", { id: "viewer", width: "800", height: "360" });
   const viewer = new window.JarvisStlViewer(canvas);
   window.jarvisViewer = viewer;
@@ -193,6 +242,48 @@ function previewPanel() {
   return { node: el("div", { class: "card" }, el("h3", {}, "3D preview"), el("div", { class: "viewer-bar" }, input, status), canvas), load };
 }
 
+// The CAD API: GET api/v1/cad/jobs (recent jobs), api/v1/cad/jobs/<id> (with artifacts, each with
+// its format, provider, parent_id and url), api/v1/cad/artifacts/<id> (its lineage: parents).
+const PREVIEWABLE = new Set(["stl", "glb"]);
+const GALLERY_JOBS = 24;
+
+function relative(url) {
+  return String(url).replace(/^\/+/, ""); // the API gives /api/v1/...; under ingress it must be relative
+}
+
+function artifactLabel(a) {
+  return `${a.provider} v${a.variant} ${a.format}`;
+}
+
+async function lineageOf(artifact) {
+  if (!artifact.parent_id) return null;
+  const body = await getJson(`api/v1/cad/artifacts/${encodeURIComponent(artifact.id)}`);
+  const chain = (body.lineage || []).map((p) => `${artifactLabel(p)} (${p.id.slice(0, 8)})`);
+  return chain.length ? `derived from ${chain.join(" <- ")}` : null;
+}
+
+async function jobCard(summary, preview) {
+  const job = await getJson(`api/v1/cad/jobs/${encodeURIComponent(summary.id)}`);
+  const artifacts = job.artifacts || [];
+  const lineage = await Promise.all(artifacts.filter((a) => a.parent_id).slice(0, 1).map(lineageOf));
+  const buttons = artifacts.filter((a) => PREVIEWABLE.has(a.format)).map((a) => el("button", {
+    "data-artifact": a.id, "data-format": a.format,
+    onclick: () => preview.load(relative(a.url), `${job.prompt || job.job_id}: ${artifactLabel(a)}`),
+  }, `Preview ${a.format.toUpperCase()} v${a.variant}`));
+  const downloads = artifacts.map((a) => el("a", { href: relative(a.url), download: "", class: "download" }, a.format));
+  return el("div", { class: "card cad-job", "data-job": job.job_id, "data-status": job.status },
+    el("h3", {}, job.prompt || job.job_id),
+    fields([
+      ["Status", job.status],
+      ["Created", when(job.created_at)],
+      ["Made by", [...new Set(artifacts.map((a) => a.provider))].join(", ") || null],
+      ["Lineage", lineage[0] || null],
+      ["Error", job.error],
+    ]),
+    downloads.length ? el("p", { class: "downloads" }, "Files: ", downloads.flatMap((d, i) => (i ? [" ", d] : [d]))) : null,
+    el("div", { class: "viewer-bar" }, buttons));
+}
+
 async function cad() {
   const preview = previewPanel();
   let jobs;
@@ -202,19 +293,10 @@ async function cad() {
     if (!(err instanceof NotThere)) throw err;
     jobs = null;
   }
-  const byId = new Map((jobs || []).map((j) => [j.id, j]));
-  const lineage = (job) => {
-    const chain = [];
-    for (let p = byId.get(job.parent_id); p && chain.length < 10; p = byId.get(p.parent_id)) chain.push(p.name || p.id);
-    return chain.length ? `derived from ${chain.join(" <- ")}` : null;
-  };
   const gallery = jobs === null
     ? empty("No CAD jobs: CAD generation is not set up in this add-on yet.")
     : !jobs.length ? empty("No CAD jobs yet.")
-      : el("div", { class: "grid" }, jobs.map((j) => el("div", { class: "card cad-job", "data-job": j.id },
-        el("h3", {}, j.name || j.prompt || j.id),
-        fields([["Status", j.status], ["Backend", j.backend], ["Created", when(j.created_at)], ["Lineage", lineage(j)]]),
-        j.artifacts?.stl ? el("button", { onclick: () => preview.load(j.artifacts.stl, j.name || j.id) }, "Preview") : null)));
+      : el("div", { class: "grid" }, await Promise.all(jobs.slice(0, GALLERY_JOBS).map((j) => jobCard(j, preview))));
   show(preview.node, el("h3", {}, "Jobs"), gallery);
 }
 

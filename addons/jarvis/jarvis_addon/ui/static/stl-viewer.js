@@ -1,4 +1,5 @@
-// A small STL viewer: binary and ASCII STL, WebGL with flat shading, drag to turn, auto-rotation.
+// A small STL / GLB viewer: binary and ASCII STL, binary glTF (GLB: triangle meshes, node
+// transforms ignored), WebGL with flat shading, drag to turn, auto-rotation.
 // Self-written so the add-on needs no CDN and no bundler; falls back to a 2D canvas (painter's
 // algorithm) where WebGL is unavailable.
 "use strict";
@@ -25,6 +26,57 @@
     for (let m; (m = re.exec(text));) numbers.push(+m[1], +m[2], +m[3]);
     if (!numbers.length || numbers.length % 9 || numbers.some(Number.isNaN)) throw new Error("no triangles in this STL");
     return new Float32Array(numbers);
+  }
+
+  // GLB (binary glTF 2.0): a JSON chunk describing meshes, a BIN chunk with their data.
+  const GLB_MAGIC = 0x46546c67, CHUNK_JSON = 0x4e4f534a, CHUNK_BIN = 0x004e4942;
+  const READERS = {
+    5120: (v, at) => v.getInt8(at), 5121: (v, at) => v.getUint8(at),
+    5122: (v, at) => v.getInt16(at, true), 5123: (v, at) => v.getUint16(at, true),
+    5125: (v, at) => v.getUint32(at, true), 5126: (v, at) => v.getFloat32(at, true),
+  };
+  const SIZES = { 5120: 1, 5121: 1, 5122: 2, 5123: 2, 5125: 4, 5126: 4 };
+  const WIDTH = { SCALAR: 1, VEC2: 2, VEC3: 3, VEC4: 4 };
+
+  function isGlb(buffer) {
+    return buffer.byteLength >= 12 && new DataView(buffer).getUint32(0, true) === GLB_MAGIC;
+  }
+
+  function parseGlb(buffer) {
+    const view = new DataView(buffer);
+    if (!isGlb(buffer)) throw new Error("not a GLB file");
+    let json = null, bin = null;
+    for (let offset = 12; offset + 8 <= buffer.byteLength;) {
+      const length = view.getUint32(offset, true), type = view.getUint32(offset + 4, true);
+      if (type === CHUNK_JSON) json = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, offset + 8, length)));
+      else if (type === CHUNK_BIN) bin = new DataView(buffer, offset + 8, length);
+      offset += 8 + length;
+    }
+    if (!json || !bin) throw new Error("GLB without mesh data");
+    const read = (index) => {
+      const acc = json.accessors[index], bv = json.bufferViews[acc.bufferView];
+      const width = WIDTH[acc.type], size = SIZES[acc.componentType], get = READERS[acc.componentType];
+      if (!get || !width || (bv.buffer || 0) !== 0) throw new Error("unsupported GLB accessor");
+      const stride = bv.byteStride || width * size, base = (bv.byteOffset || 0) + (acc.byteOffset || 0);
+      const out = new Float64Array(acc.count * width);
+      for (let i = 0; i < acc.count; i++) for (let k = 0; k < width; k++) out[i * width + k] = get(bin, base + i * stride + k * size);
+      return out;
+    };
+    const numbers = [];
+    for (const mesh of json.meshes || []) {
+      for (const prim of mesh.primitives || []) {
+        if ((prim.mode ?? 4) !== 4 || prim.attributes?.POSITION === undefined) continue; // triangles only
+        const pos = read(prim.attributes.POSITION);
+        const idx = prim.indices !== undefined ? read(prim.indices) : Array.from({ length: pos.length / 3 }, (_, i) => i);
+        for (const i of idx) numbers.push(pos[i * 3], pos[i * 3 + 1], pos[i * 3 + 2]);
+      }
+    }
+    if (!numbers.length || numbers.length % 9) throw new Error("no triangles in this GLB");
+    return new Float32Array(numbers);
+  }
+
+  function parseModel(buffer) {
+    return isGlb(buffer) ? parseGlb(buffer) : parseStl(buffer);
   }
 
   function normals(tris) {
@@ -105,7 +157,7 @@
     }
 
     load(buffer) {
-      const tris = normalise(parseStl(buffer));
+      const tris = normalise(parseModel(buffer));
       this.tris = tris;
       this.norms = normals(tris);
       this.triangles = tris.length / 9;
@@ -177,4 +229,5 @@
 
   window.JarvisStlViewer = JarvisStlViewer;
   window.parseStl = parseStl;
+  window.parseGlb = parseGlb;
 })();

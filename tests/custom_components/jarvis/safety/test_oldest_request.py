@@ -1,0 +1,50 @@
+"""`request_id: oldest`: what the wall tablet's Approve / Deny buttons send (a dashboard button
+cannot put the listed request's id into its action)."""
+
+from __future__ import annotations
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+import pytest
+
+from tests.support.fake_providers.openai import OpenAIServer
+from tests.support.fake_unifi_access import FakeUnifiAccess
+from tests.support.worker import Worker
+
+from .helpers import DOOR, Workshop, call, code, setup_workshop
+
+UNLOCK = {"action": "jarvis_door.unlock", "target": [DOOR], "zone": "workshop"}
+SENSOR = "sensor.jarvis_add_on_pending_safety_approvals"
+
+
+@pytest.fixture
+async def shop(
+    hass: HomeAssistant, session_worker: Worker, cloud: OpenAIServer, unifi: FakeUnifiAccess
+) -> Workshop:
+    return await setup_workshop(hass, session_worker, cloud, unifi)
+
+
+async def test_oldest_is_the_first_request_the_sensor_lists(
+    hass: HomeAssistant, shop: Workshop
+) -> None:
+    first = await call(hass, "request_action", UNLOCK, shop.alice)
+    second = await call(hass, "request_action", UNLOCK, shop.alice)
+    state = hass.states.get(SENSOR)
+    assert state is not None and state.state == "2"
+    listed = [r["id"] for r in state.attributes["requests"]]
+    assert listed == [first["request_id"], second["request_id"]]
+
+    approved = await call(hass, "approve", {"request_id": "oldest"}, shop.bob)
+    assert approved["id"] == first["request_id"] and approved["status"] == "executed"
+    assert len(shop.unifi.unlocks) == 1
+    denied = await call(hass, "deny", {"request_id": "oldest"}, shop.bob)
+    assert denied["id"] == second["request_id"] and denied["status"] == "denied"
+    assert len(shop.unifi.unlocks) == 1
+    await hass.async_block_till_done()
+    assert hass.states.get(SENSOR).state == "0"
+
+    for service in ("approve", "deny"):
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, service, {"request_id": "oldest"}, shop.bob)
+        assert code(err.value) == "no_pending_request"
+        assert "No safety request is waiting" in str(err.value)

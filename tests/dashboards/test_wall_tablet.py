@@ -202,7 +202,7 @@ async def test_wall_tablet_loads_and_names_only_real_entities(
     assert hass.states.get("binary_sensor.printer_1_camera_print_failure").state == "off"
 
     # The approvals card: the markdown lists the waiting request, the Deny button's action (as
-    # the dashboard performs it) closes the first one listed.
+    # the dashboard performs it) closes it; the buttons show only while exactly one waits.
     markdown = next(c for c in cards(config) if c["type"] == "markdown")
     assert "Nothing waits for approval." in Template(markdown["content"], hass).async_render()
     user = Context(user_id=hass_admin_user.id)
@@ -219,7 +219,8 @@ async def test_wall_tablet_loads_and_names_only_real_entities(
     assert hass.states.get(PENDING_SENSOR).state == "1"
     listing = Template(markdown["content"], hass).async_render()
     assert "**jarvis_device.print**" in listing and str(held["request_id"]) in listing
-    assert "act on this one" in listing
+    (buttons,) = [c for c in cards(config) if c["type"] == "conditional"]
+    assert buttons["conditions"] == [{"condition": "state", "entity": PENDING_SENSOR, "state": "1"}]
     deny = next(
         c["tap_action"]
         for c in cards(config)

@@ -30,9 +30,10 @@ from .gate import SafetyGate, async_get_gate
 from .policy import Action
 
 ATTR_REQUEST_ID = "request_id"
-# `request_id: oldest` names the first request the pending-approvals sensor lists: a dashboard
-# button cannot template the id into its action, so the wall tablet approves the top one.
-OLDEST_REQUEST = "oldest"
+# `request_id: only` names the one request that waits: a dashboard button cannot template an id
+# into its action. With several waiting it is refused, so nobody approves a request they did not
+# look at (one that arrived, or moved to the top, while they reached for the button).
+ONLY_REQUEST = "only"
 REQUEST_ACTION_SCHEMA = vol.Schema(
     {
         vol.Required("action"): cv.string,
@@ -96,13 +97,19 @@ async def _request_action(call: ServiceCall) -> ServiceResponse:
 
 
 def resolve_request_id(gate: SafetyGate, request_id: str) -> str:
-    """The id itself, or for `oldest` the oldest open request's id (error when none is open)."""
-    if request_id != OLDEST_REQUEST:
+    """The id itself, or for `only` the one open request's id (error when none or several)."""
+    if request_id != ONLY_REQUEST:
         return request_id
     pending = gate.pending()
     if not pending:
         raise ServiceValidationError(
             translation_domain=DOMAIN, translation_key="no_pending_request"
+        )
+    if len(pending) > 1:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="several_pending_requests",
+            translation_placeholders={"count": str(len(pending))},
         )
     return pending[0].id
 

@@ -1,5 +1,5 @@
-"""`request_id: oldest`: what the wall tablet's Approve / Deny buttons send (a dashboard button
-cannot put the listed request's id into its action)."""
+"""`request_id: only`: what the wall tablet's Approve / Deny buttons send (a dashboard button
+cannot put the listed request's id into its action); refused unless exactly one request waits."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ async def shop(
     return await setup_workshop(hass, session_worker, cloud, unifi)
 
 
-async def test_oldest_is_the_first_request_the_sensor_lists(
+async def test_only_names_the_single_waiting_request_and_is_refused_for_several(
     hass: HomeAssistant, shop: Workshop
 ) -> None:
     first = await call(hass, "request_action", UNLOCK, shop.alice)
@@ -33,18 +33,27 @@ async def test_oldest_is_the_first_request_the_sensor_lists(
     assert state is not None and state.state == "2"
     listed = [r["id"] for r in state.attributes["requests"]]
     assert listed == [first["request_id"], second["request_id"]]
+    # Two wait: "only" could mean either, so it is refused and nothing runs.
+    for service in ("approve", "deny"):
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, service, {"request_id": "only"}, shop.bob)
+        assert code(err.value) == "several_pending_requests"
+        assert "2 safety requests are waiting" in str(err.value)
+    assert shop.unifi.unlocks == []
 
-    approved = await call(hass, "approve", {"request_id": "oldest"}, shop.bob)
-    assert approved["id"] == first["request_id"] and approved["status"] == "executed"
+    await call(hass, "deny", {"request_id": first["request_id"]}, shop.bob)
+    approved = await call(hass, "approve", {"request_id": "only"}, shop.bob)
+    assert approved["id"] == second["request_id"] and approved["status"] == "executed"
     assert len(shop.unifi.unlocks) == 1
-    denied = await call(hass, "deny", {"request_id": "oldest"}, shop.bob)
-    assert denied["id"] == second["request_id"] and denied["status"] == "denied"
+    third = await call(hass, "request_action", UNLOCK, shop.alice)
+    denied = await call(hass, "deny", {"request_id": "only"}, shop.bob)
+    assert denied["id"] == third["request_id"] and denied["status"] == "denied"
     assert len(shop.unifi.unlocks) == 1
     await hass.async_block_till_done()
     assert hass.states.get(SENSOR).state == "0"
 
     for service in ("approve", "deny"):
         with pytest.raises(ServiceValidationError) as err:
-            await call(hass, service, {"request_id": "oldest"}, shop.bob)
+            await call(hass, service, {"request_id": "only"}, shop.bob)
         assert code(err.value) == "no_pending_request"
         assert "No safety request is waiting" in str(err.value)

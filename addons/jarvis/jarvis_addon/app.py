@@ -29,8 +29,9 @@ from . import __version__, api_token
 from .cad import config as cad_config
 from .cad.s3 import S3ConfigError
 from .cad.service import CadService
+from .cv.mqtt_glue import CvMqtt
 from .cv.printer_link import ManagerLink
-from .cv.service import DEFAULT_EVIDENCE_DIR as CV_EVIDENCE_DIR, build_cv_service
+from .cv.service import build_cv_service
 from .llm.service import LlmOptions, LocalLlm
 from .mqtt import Broker, BrokerResolver, BrokerUnavailableError, MqttBridge
 from .printers.manager import PrinterManager
@@ -279,9 +280,18 @@ async def serve(
         # the printer manager; the manager's job events tell it when jobs start and stop.
         link = ManagerLink(printers)
         printer_mqtt.add_event_listener(link.printer_event)
+        # Prints Jarvis did not start (OctoPrint's own UI, a slicer) are watched too.
+        printer_mqtt.add_state_listener(link.printer_state)
         cv = build_cv_service(
-            settings, session, link, bridge, evidence_dir=CV_EVIDENCE_DIR, environ=environ
+            settings,
+            session,
+            link,
+            bridge,
+            evidence_dir=Path(settings.cv_evidence_dir),
+            environ=environ,
         )
+        cv_mqtt = CvMqtt(bridge)  # each camera's monitor state + its HA discovery sensor
+        cv_mqtt.attach(cv)
         state = ApiState(
             api_token=token,
             mqtt=bridge,
@@ -291,6 +301,7 @@ async def serve(
             llm=llm,
             cad=cad,
             printers=printers,
+            cv=cv,
         )
         runner = web.AppRunner(create_app(state))
         await runner.setup()
@@ -306,6 +317,7 @@ async def serve(
             cad.start()
         printers.start()
         cv.start()
+        cv_mqtt.start()
         llm.start_in_background()  # the API answers (llm.ready false) while the model loads
         discovery = (
             asyncio.create_task(announce_discovery(supervisor, state, args.port))
@@ -320,6 +332,7 @@ async def serve(
             await asyncio.gather(discovery, return_exceptions=True)
         if cad is not None:
             await cad.stop()
+        await cv_mqtt.stop()
         await cv.stop()
         await printers.stop()
         await bridge.stop()

@@ -23,6 +23,8 @@ from aiohttp import hdrs, web
 from . import __version__, metrics
 from .cad import api as cad_api
 from .cad.service import CadService
+from .cv.monitor import CvService
+from .cv.web_routes import add_routes as add_cv_routes
 from .llm.proxy import Upstream, forward
 from .llm.service import OPENAI_BASE_PATH, LlmOptions, LocalLlm
 from .mqtt import Broker
@@ -102,6 +104,7 @@ class ApiState:
     llm: LocalModel = field(default_factory=_llm_off)
     cad: CadService | None = None  # None: CAD disabled (option cad.enabled) -> /api/v1/cad/* is 404
     printers: PrinterManager | None = None
+    cv: CvService | None = None  # the CV monitor's cameras: /api/v1/cv
 
 
 STATE_KEY: Final = web.AppKey("jarvis_state", ApiState)
@@ -284,4 +287,6 @@ def create_app(state: ApiState) -> web.Application:
     add_ui_routes(app)
     if state.printers is not None:
         add_printer_routes(app, state.printers, API_PREFIX)
+    if state.cv is not None:
+        add_cv_routes(app, state.cv, API_PREFIX)
     return app

@@ -31,7 +31,7 @@ from .cad.s3 import S3ConfigError
 from .cad.service import CadService
 from .cv.mqtt_glue import CvMqtt
 from .cv.printer_link import ManagerLink
-from .cv.service import DEFAULT_EVIDENCE_DIR as CV_EVIDENCE_DIR, build_cv_service
+from .cv.service import build_cv_service
 from .llm.service import LlmOptions, LocalLlm
 from .mqtt import Broker, BrokerResolver, BrokerUnavailableError, MqttBridge
 from .printers.manager import PrinterManager
@@ -282,8 +282,15 @@ async def serve(
         # the printer manager; the manager's job events tell it when jobs start and stop.
         link = ManagerLink(printers)
         printer_mqtt.add_event_listener(link.printer_event)
+        # Prints Jarvis did not start (OctoPrint's own UI, a slicer) are watched too.
+        printer_mqtt.add_state_listener(link.printer_state)
         cv = build_cv_service(
-            settings, session, link, bridge, evidence_dir=CV_EVIDENCE_DIR, environ=environ
+            settings,
+            session,
+            link,
+            bridge,
+            evidence_dir=Path(settings.cv_evidence_dir),
+            environ=environ,
         )
         cv_mqtt = CvMqtt(bridge, cv, {p.id: p.name for p in settings.printers})
         state = ApiState(

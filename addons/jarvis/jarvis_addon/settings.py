@@ -81,6 +81,7 @@ DEFAULT_OPTIONS: Final[dict[str, Any]] = {
     "printers": [],
 }
 DEFAULT_PRINT_FILES_DIR: Final = "/share/jarvis/prints"
+DEFAULT_CV_EVIDENCE_DIR: Final = "/share/jarvis/cv"  # evidence snapshots, <dir>/<camera>/*.jpg
 DEFAULT_PRINTER_POLL_S: Final = 5
 
 
@@ -188,6 +189,7 @@ class Settings:
     # CV monitor (cv/config.py): a camera per printer and how sources are reached.
     cameras: tuple[CameraOptions, ...] = ()
     cv_interval: float = 2.0
+    cv_evidence_dir: str = DEFAULT_CV_EVIDENCE_DIR
     ha_url: str | None = None
     ha_token: str | None = field(default=None, repr=False)
     unifi_host: str | None = None
@@ -232,6 +234,7 @@ class Settings:
             print_files_dir=text("print_files_dir") or DEFAULT_PRINT_FILES_DIR,
             cameras=cameras,
             cv_interval=float(opts.get("cv_interval") or 2.0),
+            cv_evidence_dir=text("cv_evidence_dir") or DEFAULT_CV_EVIDENCE_DIR,
             ha_url=text("ha_url"),
             ha_token=text("ha_token"),
             unifi_host=text("unifi_host"),

@@ -33,6 +33,7 @@ CAMERA_SCHEMA: Final[dict[str, str]] = {
 CV_SCHEMA: Final[dict[str, Any]] = {
     "cameras": [CAMERA_SCHEMA],
     "cv_interval": "float(0.5,60)?",
+    "cv_evidence_dir": "str?",
     "ha_url": "url?",
     "ha_token": "password?",
     "unifi_host": "str?",

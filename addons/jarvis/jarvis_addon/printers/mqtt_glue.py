@@ -54,10 +54,15 @@ class PrinterMqtt:
         self._manager: PrinterManager | None = None
         self._router: CommandRouter | None = None
         self._event_listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self._state_listeners: list[Callable[[str, dict[str, Any], bool], None]] = []
 
     def add_event_listener(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
         """Also tell listener (printer id, payload) of every job event (the CV monitor)."""
         self._event_listeners.append(listener)
+
+    def add_state_listener(self, listener: Callable[[str, dict[str, Any], bool], None]) -> None:
+        """Also tell listener (printer id, state payload, available) of every state change."""
+        self._state_listeners.append(listener)
 
     @property
     def router(self) -> CommandRouter | None:
@@ -98,6 +103,8 @@ class PrinterMqtt:
         metrics.set_printer_state(
             printer_id, str(payload.get("state") or "unknown") if available else "offline"
         )
+        for listener in list(self._state_listeners):
+            listener(printer_id, payload, available)
         await self._bridge.publish(
             device_topic(printer_id, "availability"),
             AVAILABLE if available else UNAVAILABLE,

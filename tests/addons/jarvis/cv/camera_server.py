@@ -23,6 +23,7 @@ class CameraServer:
         self.token = token
         self.requests = 0
         self.url = ""
+        self.port = 0
         self._runner: web.AppRunner | None = None
 
     def next_frame(self) -> bytes:
@@ -66,15 +67,17 @@ class CameraServer:
             await asyncio.sleep(0.05)
         return resp
 
-    async def start(self) -> CameraServer:
+    async def start(self, port: int | None = None) -> CameraServer:
+        """Serve on a free port, or on `port` again (a camera back from being offline)."""
         app = web.Application()
         app.router.add_get("/snap.jpg", self._snapshot)
         app.router.add_get("/stream.mjpg", self._mjpeg)
         app.router.add_get("/api/camera_proxy/{entity_id}", self._proxy)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        port = free_port()
+        port = port or free_port()
         await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self.port = port
         self.url = f"http://127.0.0.1:{port}"
         return self
 

@@ -49,6 +49,12 @@ def test_no_cameras_by_default() -> None:
     assert Settings.from_options({}).cameras == ()
 
 
+def test_evidence_folder_is_configurable() -> None:
+    assert Settings.from_options({}).cv_evidence_dir == "/share/jarvis/cv"
+    assert Settings.from_options({"cv_evidence_dir": ""}).cv_evidence_dir == "/share/jarvis/cv"
+    assert Settings.from_options({"cv_evidence_dir": "/data/cv"}).cv_evidence_dir == "/data/cv"
+
+
 @pytest.mark.parametrize(
     ("camera", "extra", "problem"),
     [

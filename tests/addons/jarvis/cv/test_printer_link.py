@@ -33,3 +33,49 @@ async def test_events_and_pause_are_relayed() -> None:
     unsubscribe()
     link.printer_event("mk4", {"event": "job_finished"})
     assert len(seen) == 4
+
+
+def _state(state: str, job_state: str | None = None) -> dict[str, object]:
+    return {"state": state, "job": {"state": job_state} if job_state else None}
+
+
+def test_prints_jarvis_did_not_start_are_followed_from_the_printer_state() -> None:
+    link = ManagerLink(Manager())
+    seen: list[JobEvent] = []
+    link.add_job_listener(lambda _p, e: seen.append(e))
+    # Started in OctoPrint's own UI: no job events, only states.
+    for state in ("idle", "printing", "printing", "paused", "printing", "offline", "printing"):
+        link.printer_state("mk4", _state(state))
+    assert seen == [JobEvent.STARTED, JobEvent.PAUSED, JobEvent.RESUMED]
+    link.printer_state("mk4", _state("idle"))
+    link.printer_state("mk4", _state("error"))
+    assert seen[-1] is JobEvent.STOPPED and len(seen) == 4
+    # Paused before it was ever seen printing (the add-on started then): watched from the resume.
+    seen.clear()
+    link.printer_state("mk4", _state("paused"))
+    assert seen == []
+    link.printer_state("mk4", _state("printing"))
+    assert seen == [JobEvent.STARTED]
+
+
+def test_job_events_and_states_of_the_same_change_are_told_once() -> None:
+    link = ManagerLink(Manager())
+    seen: list[JobEvent] = []
+    link.add_job_listener(lambda _p, e: seen.append(e))
+    # Jarvis starts a job: the printer may say "printing" while the job is still uploading.
+    link.printer_state("mk4", _state("printing", "uploading"))
+    link.printer_event("mk4", {"event": "job_started"})
+    link.printer_state("mk4", _state("printing", "printing"))
+    # The monitor's own pause: the manager's job event, then the state update.
+    link.printer_event("mk4", {"event": "job_paused"})
+    link.printer_state("mk4", _state("paused", "paused"))
+    link.printer_state("mk4", _state("printing", "printing"))  # resumed in OctoPrint's UI
+    link.printer_event("mk4", {"event": "job_resumed"})
+    link.printer_event("mk4", {"event": "job_finished"})
+    link.printer_state("mk4", _state("idle"))
+    assert seen == [JobEvent.STARTED, JobEvent.PAUSED, JobEvent.RESUMED, JobEvent.STOPPED]
+    # A job already printing when the add-on started (no job_started will come): watched.
+    other = ManagerLink(Manager())
+    other.add_job_listener(lambda _p, e: seen.append(e))
+    other.printer_state("mk4", _state("printing", "printing"))
+    assert seen[-1] is JobEvent.STARTED

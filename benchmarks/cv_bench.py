@@ -10,8 +10,12 @@ at one frame every 2 s, on `synth.HELDOUT_SEEDS` (never used while tuning). The 
 frame-difference detector (pause after 3 frames with > 2 % of the image changed) is scored on the
 same frames as a baseline.
 
-    .venv-addon/bin/python benchmarks/cv_bench.py [--quick] [--seeds N] [--jobs J] [--json FILE]
+    .venv-addon/bin/python benchmarks/cv_bench.py [--full [--seeds N]] [--jobs J] [--json FILE]
                                                  [--split heldout|tuning]
+
+The default run is the short one CI runs through scripts/benchmarks (one held-out seed of
+six kinds, well under a minute); `--full` scores every kind on `--seeds` held-out seeds (20 by
+default: 220 sequences, about half an hour on two cores). `--quick` is the default, kept as a flag.
 
 Goals (issue 6): <= 33 ms p95 at 720p, recall >= 0.95, <= 1 false pause per 100 print-hours,
 p90 onset-to-pause <= 60 s. Nothing is asserted: the figures are printed whatever they are.
@@ -51,6 +55,10 @@ from jarvis_addon.cv.synth import (  # noqa: E402
 )
 
 RESOLUTIONS = ((640, 480), (1280, 720), (1920, 1080))
+GOAL_MS_P95_720P = 33.0
+GOAL_RECALL = 0.95
+GOAL_FALSE_PER_100H = 1.0
+GOAL_DELAY_P90_S = 60.0
 QUICK_KINDS = ("spaghetti", "detachment", "blob", "clean", "hands", "lights")
 
 
@@ -160,8 +168,9 @@ def naive_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="CI smoke run (< 1 min)")
-    parser.add_argument("--seeds", type=int, default=20, help="seeds per kind")
+    parser.add_argument("--quick", action="store_true", help="the default short run (< 1 min)")
+    parser.add_argument("--full", action="store_true", help="every kind on --seeds seeds")
+    parser.add_argument("--seeds", type=int, default=20, help="seeds per kind (with --full)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--split", choices=("heldout", "tuning"), default="heldout")
     parser.add_argument("--speed-frames", type=int, default=60)
@@ -170,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(1)
     kinds: tuple[str, ...] = KINDS
     seeds = args.seeds
-    if args.quick:
+    if not args.full:
         kinds, seeds, args.speed_frames = QUICK_KINDS, 1, 30
         JOB_LENGTH.update({k: 120 for k in kinds if k not in FAILURES})
     pool = HELDOUT_SEEDS if args.split == "heldout" else TUNING_SEEDS
@@ -237,10 +246,46 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  onset to pause: p50 {pct(delays, 50):.0f} s, p90 {pct(delays, 90):.0f} s (n={len(delays)})"
     )
+    naive_rate = naive["false_pauses"] / max(naive["hours"], 1e-9) * 100
+    # A goal counts as met only where the sample can show it: recall on >= 20 sequences of
+    # the kind, and false pauses by their 95 % upper bound (Poisson; 3 / hours when none).
+    upper_rate = (false + 1.96 * math.sqrt(false) + 1.92 if false else 3.0) / max(hours, 1e-9) * 100
+    n_kind = {k: summary.recall(k)[1] for k in FAILURES}
+    goal_rows = [
+        ("ms p95 at 1280x720", rows[1]["ours_p95"], GOAL_MS_P95_720P, False, rows[1]["naive_p95"], True),
+        *(
+            (f"recall {kind}", figures[f"recall_{kind}"], GOAL_RECALL, True,
+             naive[f"recall_{kind}"], n_kind[kind] >= 20)
+            for kind in FAILURES
+            if f"recall_{kind}" in figures
+        ),
+        ("false pauses / 100 h", rate, GOAL_FALSE_PER_100H, False, naive_rate,
+         upper_rate <= GOAL_FALSE_PER_100H),
+        ("onset-to-pause p90 s", figures["delay_p90"], GOAL_DELAY_P90_S, False, math.nan,
+         len(delays) >= 20),
+    ]  # fmt: skip
     print(
-        f"\nGoals: p95 at 720p <= 33 ms: {rows[1]['ours_p95']:.1f} ms; recall >= 0.95;"
-        " <= 1 false pause per 100 h; p90 <= 60 s."
+        f"\nGoals (issue 6), {args.split} split:"
+        f"\n  {'figure':<22} {'ours':>8} {'goal':>7} {'ours/goal':>10} {'met':>5}"
+        f" {'naive':>8} {'ours/naive':>11}"
     )
+    figures["goals"] = {}
+    for name, value, goal, higher_is_better, base, enough in goal_rows:
+        met = (value >= goal) if higher_is_better else (value <= goal)
+        met = met and not math.isnan(value)
+        # "few": the point estimate meets the goal but the sample is too small to show it.
+        verdict = ("yes" if enough else "few") if met else "NO"
+        vs_naive = value / base if base and not math.isnan(base) else math.nan
+        figures["goals"][name] = {"value": value, "goal": goal, "met": met and enough}
+        print(
+            f"  {name:<22} {value:8.2f} {goal:7.2f} {value / goal:10.2f} {verdict:>5}"
+            f" {base:8.2f} {vs_naive:11.2f}"
+        )
+    if hours and false == 0:
+        print(
+            f"  (no false pause in {hours:.1f} print-hours: the 95 % upper bound is"
+            f" {3.0 / hours * 100:.1f} per 100 h; about 300 h are needed to show <= 1 per 100 h)"
+        )
     print(f"Took {time.monotonic() - started:.0f} s.")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=float))

@@ -146,3 +146,26 @@ def test_failure_sequences_are_caught(kind: str, seed: int) -> None:
 def test_hard_negatives_are_ignored(kind: str, seed: int) -> None:
     outcome = run_sequence(make_sequence(seed, kind))
     assert outcome.first_pause is None, outcome
+
+
+@pytest.mark.parametrize("n", [3, 5, 7, 9, 15])
+def test_sorting_network_median_and_spread_are_exact(n: int) -> None:
+    from collections import deque
+
+    from jarvis_addon.cv.detector import _median_and_spread
+
+    rng = np.random.default_rng(n)
+    frames = [rng.integers(0, 256, (24, 32), dtype=np.uint8) for _ in range(n)]
+    stack = np.stack(frames)
+    median, spread = _median_and_spread(deque(frames))
+    assert np.array_equal(median, np.median(stack, axis=0).astype(np.uint8))
+    assert np.array_equal(spread, stack.max(axis=0) - stack.min(axis=0))
+    assert all(np.array_equal(a, b) for a, b in zip(frames, stack, strict=True))  # inputs intact
+
+
+def test_noise_following_threshold_still_ignores_a_clean_print() -> None:
+    # The optional threshold (change_k > 0) follows the backgrounds' noise outside the region.
+    det = Detector(DetectorConfig(change_floor=9.0, change_k=4.0))
+    results = feed(det, clean_frames(70, seed=3))
+    assert det.calibrated
+    assert all(r.level is not Level.PAUSE for r in results)

@@ -9,7 +9,7 @@ format (tests/support/fake_providers builds the bodies).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import json
 from typing import Any
 
@@ -41,15 +41,33 @@ class _Adaptive(FakeServer):
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()  # cached: the base handler reads it again
         try:
-            stream = bool(json.loads(raw).get("stream")) if raw else False
+            body = json.loads(raw) if raw else {}
         except ValueError:
-            stream = False
+            body = {}
+        stream = bool(body.get("stream"))
         queue = self._scripts.get(request.path)
         if queue and isinstance(queue[0], Say):
-            queue[0] = self.render(queue[0], stream)
+            queue[0] = self.render(_offered(queue[0], body), stream)
         elif not queue and isinstance(default := self._defaults.get(request.path), Say):
-            self._scripts.setdefault(request.path, deque()).append(self.render(default, stream))
+            reply = self.render(_offered(default, body), stream)
+            self._scripts.setdefault(request.path, deque()).append(reply)
         return await super()._handle(request)
+
+
+def _offered(say: Say, body: dict[str, Any]) -> Say:
+    """Call the tool by the name it was offered under, as a model does.
+
+    With several LLM APIs, HA namespaces each API's tools (`<api>__<tool>`).
+    """
+    if say.tool is None:
+        return say
+    names = [
+        (t.get("function") or {}).get("name") or t.get("name") for t in body.get("tools") or []
+    ]
+    if say.tool in names:
+        return say
+    namespaced = [n for n in names if isinstance(n, str) and n.endswith(f"__{say.tool}")]
+    return replace(say, tool=namespaced[0]) if namespaced else say
 
 
 def _logprobs(text: str, sure: bool) -> list[dict[str, Any]]:

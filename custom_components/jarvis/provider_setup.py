@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+import importlib
 from typing import Any
 
 from homeassistant.config_entries import ConfigSubentry
@@ -27,8 +28,9 @@ from .const import (
     LOGGER,
     SUBENTRY_PROVIDER,
 )
+from .router import providers as provider_package
 from .router.policy import Candidate
-from .router.providers import create_provider
+from .router.providers import MODULES, create_provider
 from .router.providers.base import (
     Provider,
     ProviderAuthError,
@@ -118,8 +120,28 @@ def provider_subentries(subentries: Mapping[str, ConfigSubentry]) -> list[Config
     return [s for s in subentries.values() if s.subentry_type == SUBENTRY_PROVIDER]
 
 
+async def async_import_provider_sdks(hass: HomeAssistant, kinds: Iterable[Any]) -> None:
+    """Import the provider modules (and their SDKs) of these kinds in HA's import executor.
+
+    create_provider imports them on first use; a first import of openai or anthropic reads
+    hundreds of files, which HA flags (and users see as a bug) when it happens in the event loop.
+    Unknown kinds are skipped: building that provider reports them.
+    """
+    names = set()
+    for kind in kinds:
+        try:
+            names.add(MODULES[ProviderKind(kind)])
+        except ValueError:
+            continue
+    for name in sorted(names):
+        await hass.async_add_import_executor_job(
+            importlib.import_module, name, provider_package.__name__
+        )
+
+
 async def validate_provider(hass: HomeAssistant, data: Mapping[str, Any]) -> dict[str, str]:
     """Ask the provider for one token; map failures to form errors (empty dict: fine)."""
+    await async_import_provider_sdks(hass, [data.get(CONF_KIND)])
     try:
         provider = build_provider(hass, data)
     except (ValueError, ProviderError) as err:

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 import aiohttp
-from homeassistant.const import ATTR_ENTITY_ID, STATE_HOME
+from homeassistant.const import ATTR_ENTITY_ID, STATE_HOME, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import Context, Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import area_registry as ar, device_registry as dr, entity_registry as er
@@ -266,7 +266,10 @@ class SafetyGate:
         home: bool | None = None
         for state in self.hass.states.async_all(PERSON_DOMAIN):
             if user_id is not None and state.attributes.get("user_id") == user_id:
-                home = state.state == STATE_HOME
+                # A person with no tracker (every new user's, the owner's after onboarding) is
+                # `unknown`: where they are is not known, which is not the same as away.
+                if state.state not in (STATE_UNKNOWN, STATE_UNAVAILABLE):
+                    home = state.state == STATE_HOME
                 break
         remote = home is False
         if source_ip is not None:

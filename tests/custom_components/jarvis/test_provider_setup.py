@@ -6,6 +6,8 @@ Providers are the real SDK-backed ones, talking to loopback servers in each prov
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+import sys
+import threading
 from typing import Any
 
 from homeassistant.const import CONF_API_KEY, CONF_URL
@@ -36,6 +38,7 @@ from custom_components.jarvis.provider_setup import (
     provider_subentries,
     validate_provider,
 )
+from custom_components.jarvis.router.providers import MODULES
 from custom_components.jarvis.router.providers.base import Provider
 from custom_components.jarvis.router.types import (
     LOCAL_KINDS,
@@ -419,3 +422,36 @@ async def test_validate_closes_the_real_provider(
     server.script(CHAT_PATH, reply)
     assert await validate_provider(hass, _openai(server.base_url)) == errors
     assert len(closed) == 1
+
+
+class _SeeImports:
+    """A meta-path finder that only notes which thread imports what (finds nothing itself)."""
+
+    def __init__(self) -> None:
+        self.threads: dict[str, str] = {}
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> None:
+        self.threads.setdefault(name, threading.current_thread().name)
+
+
+async def test_provider_sdks_are_imported_off_the_event_loop(hass: HomeAssistant) -> None:
+    """A first import of an SDK in the event loop is what HA flags as a blocking call."""
+    assert set(MODULES) == set(ProviderKind)  # every kind create_provider builds
+    name = "custom_components.jarvis.router.providers.gemini"
+    saved = sys.modules.pop(name, None)
+    seen = _SeeImports()
+    sys.meta_path.insert(0, seen)
+    try:
+        # Unknown kinds (and subentries without one) are skipped, not raised.
+        await provider_setup.async_import_provider_sdks(hass, ["gemini", "bogus", None])
+        assert name in sys.modules
+        assert seen.threads[name] != threading.main_thread().name
+        # A provider check imports its kind's module the same way.
+        sys.modules.pop(name)
+        seen.threads.clear()
+        await validate_provider(hass, {CONF_KIND: "gemini", CONF_MODEL: "m", CONF_URL: "x"})
+        assert seen.threads[name] != threading.main_thread().name
+    finally:
+        sys.meta_path.remove(seen)
+        if saved is not None:
+            sys.modules[name] = saved

@@ -13,6 +13,16 @@ import httpx
 from ..types import ProviderKind
 from .base import Provider
 
+# The module (relative to this package) that create_provider imports for each kind.
+MODULES: dict[ProviderKind, str] = {
+    ProviderKind.OPENAI: ".openai_compat",
+    ProviderKind.OPENAI_COMPATIBLE: ".openai_compat",
+    ProviderKind.ANTHROPIC: ".anthropic",
+    ProviderKind.GEMINI: ".gemini",
+    ProviderKind.OLLAMA: ".ollama",
+    ProviderKind.PERPLEXITY: ".perplexity",
+}
+
 
 def create_provider(
     kind: ProviderKind,

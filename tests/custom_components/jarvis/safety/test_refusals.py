@@ -204,6 +204,19 @@ async def test_not_badged_in(hass: HomeAssistant, shop: Workshop) -> None:
     await _refused(hass, shop, "identity_unknown")
 
 
+async def test_untracked_person_is_not_remote(hass: HomeAssistant, shop: Workshop) -> None:
+    """A person without trackers is `unknown` (the onboarded owner is): not away, not remote."""
+    await async_create_person(hass, "Alice", user_id=shop.alice.id)
+    await hass.async_block_till_done()
+    person = hass.states.get("person.alice")
+    assert person is not None and person.state == "unknown"
+    decision = await _request(hass, shop)
+    assert decision["status"] == "pending", decision
+    # Presence is still unknown, so a rule that requires it is not met.
+    requester = shop.gate.requester(shop.alice.id, "127.0.0.1")
+    assert requester.home is None and requester.remote is False
+
+
 async def test_remote_requester(hass: HomeAssistant, shop: Workshop) -> None:
     await async_create_person(
         hass, "Alice", user_id=shop.alice.id, device_trackers=["device_tracker.alice_phone"]

@@ -645,6 +645,9 @@ MODES: tuple[tuple[str, Any, bool, bool], ...] = (
     ),
     ("cascade, no t0, 1 cloud", ("t1", "t2", "t2f"), False, True),
     ("cascade, 1 cloud", ("t1", "t2", "t2f"), True, True),
+    # Like for like with "always cloud", which has no web search: freshness routing off (the
+    # agent's own option), fresh facts go to the cloud ladder like everything else.
+    ("cascade, no web search", ("t1", "t2s", "t2"), True, False),
     ("cascade", ("t1", "t2s", "t2", "t2f"), True, True),
 )
 
@@ -1202,6 +1205,19 @@ def report(
         f"{models['t2'].name}"
     )
     summary["goal_met"] = goal
+    if (
+        plain := next((r for r in results if r.name == "cascade, no web search"), None)
+    ) is not None:
+        plain_success = plain.success / base.success if base.success else 0.0
+        plain_cost = plain.cost_usd / base.cost_usd if base.cost_usd else float("inf")
+        plain_goal = plain_success >= 0.95 and plain_cost <= 0.25
+        print(
+            f"GOAL like for like (freshness routing off, no web search, as always-cloud): "
+            f"{'MET' if plain_goal else 'NOT MET'}: success {plain_success:.3f} "
+            f"({plain.success}/{n} vs {base.success}/{n}), cost {plain_cost:.3f} "
+            f"(${plain.cost_usd:.4f} vs ${base.cost_usd:.4f})"
+        )
+        summary["goal_met_without_web_search"] = plain_goal
     fresh = cascade.cost_by_category["fresh_fact"]
     if cascade.cost_usd:
         print(

@@ -74,7 +74,10 @@ class JarvisConversationEntity(JarvisRoutingEntity, conversation.ConversationEnt
             finally:
                 self._warming = False
 
-        self.hass.async_create_background_task(warm_up(), f"jarvis warm-up {self.entity_id}")
+        # The entry's own background task: cancelled when the entry unloads.
+        self._agent.entry.async_create_background_task(
+            self.hass, warm_up(), f"jarvis warm-up {self.entity_id}"
+        )
 
     @property
     def supported_languages(self) -> list[str] | Literal["*"]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import io
 from pathlib import Path
 import secrets
 import signal
@@ -23,7 +24,9 @@ from types import ModuleType
 from typing import Any
 
 import aiohttp
+from PIL import Image
 
+from tests.addons.jarvis.cv.camera_server import CameraServer
 from tests.support.fake_unifi_access import FakeUnifiAccess
 from tests.support.octoprint import OctoPrint, gcode_file
 
@@ -59,6 +62,13 @@ def _dev_instance_module() -> ModuleType:
     return module
 
 
+def _still_jpeg() -> bytes:
+    """One grey 640x480 frame: the shop camera's view of an empty bed."""
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), (90, 90, 90)).save(out, format="JPEG")
+    return out.getvalue()
+
+
 class Shop:
     """Starts, configures and stops the workshop; the tests drive it through `ha` and `ws`."""
 
@@ -71,6 +81,7 @@ class Shop:
         self.claude = AnthropicFake()
         self.pplx = PerplexityFake()
         self.unifi = FakeUnifiAccess()
+        self.camera = CameraServer([_still_jpeg()])
         module = _dev_instance_module()
         self.dev: Any = module.DevInstance(workdir / "dev", 0)
         self.session: aiohttp.ClientSession | None = None
@@ -100,6 +111,15 @@ class Shop:
                     "type": "octoprint",
                     "url": self.octoprint.url,
                     "api_key": self.octoprint.api_key,
+                }
+            ],
+            # The wall tablet's camera (its monitor samples while a job prints).
+            "cameras": [
+                {
+                    "id": "printer_1_cam",
+                    "printer": PRINTER,
+                    "source": "url",
+                    "url": f"{self.camera.url}/snap.jpg",
                 }
             ],
             "printer_poll_interval": 1,
@@ -133,6 +153,7 @@ lovelace:
         self.pplx.default("/v1/responses", Say("OK", cost=0.0))
         (self.workdir / "unifi").mkdir(exist_ok=True)
         await self.unifi.start(self.workdir / "unifi")
+        await self.camera.start()
 
     async def _connect(self) -> None:
         self.session = aiohttp.ClientSession()
@@ -156,6 +177,7 @@ lovelace:
         for server in (self.local, self.gpt, self.claude, self.pplx):
             await server.stop()
         await self.unifi.stop()
+        await self.camera.stop()
         if self.session is not None:
             await self.session.close()
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import pytest_socket
 
-from tests.dashboards.test_wall_tablet import PENDING_ACTIONS, PENDING_ENTITIES, named
+from tests.dashboards.test_wall_tablet import named
 from tests.support.fake_providers import openai as oai
 
 from .scenario_client import HAError, until
@@ -446,17 +446,9 @@ def test_story7_wall_tablet_dashboard(shop: Shop) -> None:
         return missing, unknown, len(entities)
 
     missing, unknown, count = shop.run(run())
-    # Entities and actions of features other branches are still wiring are listed (with the
-    # reason) next to the in-process dashboard test; anything else missing fails.
-    assert not missing - set(PENDING_ENTITIES), (
-        f"missing: {sorted(missing - set(PENDING_ENTITIES))}"
-    )
-    assert not unknown - set(PENDING_ACTIONS), f"unknown: {sorted(unknown - set(PENDING_ACTIONS))}"
-    line = f"{count - len(missing)} of {count} entities it names exist"
-    if missing or unknown:
-        line += f"; missing, listed as pending: {sorted(missing | unknown)}"
-    if arrived := sorted(set(PENDING_ENTITIES) - missing):
-        line += f"; listed as pending but present here: {arrived}"
+    assert not missing, f"the dashboard names entities the dev instance lacks: {sorted(missing)}"
+    assert not unknown, f"the dashboard names unknown actions: {sorted(unknown)}"
+    line = f"all {count} entities it names exist"
     story(f"story 7 views: ok (wall tablet loads in Lovelace YAML mode; {line})")
 
 

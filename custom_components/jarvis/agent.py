@@ -28,7 +28,6 @@ from homeassistant.util import dt as dt_util
 from voluptuous_openapi import convert
 
 from .const import (
-    BUNDLED_CANDIDATE_NAME,
     CONF_BUDGET_DAILY,
     CONF_BUDGET_MONTHLY,
     CONF_CONFIDENCE_THRESHOLD,
@@ -71,8 +70,6 @@ from .voice.confirm import (
 )
 
 MAX_TOOL_ITERATIONS = 10
-# The throwaway chat log a warm-up renders the prompt in (never stored in a chat session).
-WARM_UP_CONVERSATION = "jarvis-warm-up"
 MAX_T0_CHARS = 300  # longer than any spoken command; HA's matcher is slow on long text
 BUDGET_NOTE = "(The cloud budget is used up, so this answer comes from the local model.)"
 # A request from a voice satellite is answered out loud: short, and no markup to read out.
@@ -251,56 +248,6 @@ class RoutingAgent:
         if bundled and not any(c.tier is Tier.LOCAL_MODEL for c in candidates):
             candidates.append(pool.bundled(self.entry.data))
         return candidates
-
-    async def async_warm_bundled(self) -> bool:
-        """Have the add-on's model read this agent's system prompt now, ahead of a request.
-
-        llama.cpp keeps the longest common prefix of the last prompt. HA's Assist prompt (every
-        exposed entity) is most of a request: on one CPU thread the first request spent ~26 s
-        reading it on a loaded machine, the next one with the same prefix answered in ~5 s.
-        True when the model read it.
-        """
-        candidate = next(
-            (
-                c
-                for c in self.candidates()
-                if c.name == BUNDLED_CANDIDATE_NAME and c.tier in self.tiers
-            ),
-            None,
-        )
-        if candidate is None:
-            return False
-        chat_log = conversation.ChatLog(self.hass, WARM_UP_CONVERSATION)
-        llm_context = llm.LLMContext(
-            platform=DOMAIN,
-            context=Context(),
-            language=self.hass.config.language,
-            assistant=conversation.DOMAIN,
-            device_id=None,
-        )
-        try:
-            await chat_log.async_provide_llm_data(
-                llm_context, self.llm_api, self.settings.get(CONF_PROMPT), None
-            )
-        except (conversation.ConverseError, HomeAssistantError) as err:
-            LOGGER.debug("No warm-up: the prompt could not be prepared: %s", err)
-            return False
-        if chat_log.llm_api is not None:
-            chat_log.llm_api = gated_instance(self.hass, chat_log.llm_api)
-        # The same request as a real one (tools and all: they are part of the prompt), with a
-        # placeholder question and one output token.
-        request = CompletionRequest(
-            messages=(*to_messages(chat_log), Message(role="user", content="Hello")),
-            tools=to_tool_specs(chat_log.llm_api),
-            want_logprobs=True,
-            max_output_tokens=1,
-        )
-        try:
-            await candidate.provider.complete(candidate.adapt(request))
-        except ProviderError as err:
-            LOGGER.debug("Warm-up of the add-on's model failed: %s", err)
-            return False
-        return True
 
     async def _spend(self, *, all_agents: bool = False) -> tuple[float, float]:
         """This agent's (or all agents') spend today and this month (UTC), from the ledger."""

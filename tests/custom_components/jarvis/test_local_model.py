@@ -9,7 +9,6 @@ the real confidence report (real logprobs included) and that nothing it proposes
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, Generator
 import json
 import math
@@ -279,38 +278,3 @@ def test_worker_runs_the_bundled_model_on_one_thread(llm_worker: Worker) -> None
     assert status["ready"] is True
     assert status["threads"] == 1
     assert "SmolLM2" in json.dumps(status["model"])
-
-
-def _chat_requests(worker: Worker) -> float:
-    """How many chat completions the add-on's model answered (its own /metrics)."""
-    req = urllib.request.Request(  # noqa: S310 - loopback http
-        f"{worker.url}/metrics", headers={"Authorization": f"Bearer {worker.api_token}"}
-    )
-    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310
-        text = resp.read().decode()
-    prefix = (
-        'jarvis_addon_llm_request_duration_seconds_count{endpoint="chat/completions",status="200"}'
-    )
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix))
-
-
-async def test_the_agent_has_the_model_read_its_prompt_before_the_first_request(
-    hass: HomeAssistant, llm_worker: Worker, cloud: OpenAIServer
-) -> None:
-    """Once HA runs, the agent sends its system prompt to the model (llama.cpp caches it)."""
-    before = await hass.async_add_executor_job(_chat_requests, llm_worker)
-    await _shop(hass, llm_worker, cloud, threshold=0.0)
-    deadline = time.monotonic() + 120
-    while (await hass.async_add_executor_job(_chat_requests, llm_worker)) == before:
-        assert time.monotonic() < deadline, "no warm-up request reached the model"
-        await hass.async_block_till_done()
-        await asyncio.sleep(0.2)
-    # Not a conversation: no decision was logged, nobody's spend moved, the cloud was not asked.
-    response = await hass.services.async_call(
-        "jarvis", "get_routing_log", {}, blocking=True, return_response=True
-    )
-    assert response["decisions"] == []  # type: ignore[index]
-    assert cloud.requests == []
-    # The real request after it is answered by the same model as usual.
-    await _ask(hass, QUESTIONS[0])
-    assert _assert_t1_is_the_bundled_model(await _decision(hass))["outcome"] == "accepted"

@@ -4,11 +4,10 @@ detector, the real MqttBridge on a real Mosquitto, and a real in-process printer
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 import hashlib
 import json
 from pathlib import Path
-import time
 
 import aiohttp
 import pytest
@@ -21,6 +20,7 @@ from jarvis_addon.mqtt import Broker, MqttBridge
 from tests.addons.mqtt_probe import StatusProbe
 from tests.support.mosquitto import Mosquitto
 
+from .bridge import started_bridge, until
 from .camera_server import CameraServer
 from .printer_link import LocalPrinters
 from .test_frames import jpeg
@@ -38,24 +38,9 @@ def frames_of(kind: str, seed: int, limit: int | None = None) -> tuple[list[byte
     return frames[:limit] if limit else frames, seq.onset
 
 
-async def until(check: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s")
-        await asyncio.sleep(0.02)
-
-
 @pytest.fixture
 async def bridge(broker: Mosquitto) -> AsyncIterator[MqttBridge]:
-    target = Broker(broker.host, broker.port)
-
-    async def resolve() -> Broker:
-        return target
-
-    b = MqttBridge(resolve, keepalive=5, reconnect_min=0.1, reconnect_max=0.3)
-    b.start()
-    await until(lambda: b.connected, 10, "MQTT connected")
+    b = await started_bridge(broker)
     yield b
     await b.stop()
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 import json
 from pathlib import Path
 import queue
 import secrets
 import threading
-import time
 
 import aiohttp
 import cv2
@@ -27,6 +26,7 @@ from jarvis_addon.cv.synth import make_sequence
 from jarvis_addon.mqtt import Broker, MqttBridge
 from tests.support.mosquitto import Mosquitto
 
+from .bridge import until
 from .camera_server import CameraServer
 from .printer_link import LocalPrinters
 
@@ -61,14 +61,6 @@ class Recorder:
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
-
-
-async def until(check: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s")
-        await asyncio.sleep(0.02)
 
 
 @pytest_asyncio.fixture

@@ -22,6 +22,7 @@ from jarvis_addon.mqtt import Broker, MqttBridge
 from jarvis_addon.web import ApiState, create_app
 from tests.support.mosquitto import Mosquitto
 
+from .bridge import started_bridge
 from .camera_server import CameraServer
 from .printer_link import LocalPrinters
 
@@ -49,13 +50,7 @@ class Site:
 @pytest_asyncio.fixture
 async def bridge(broker: Mosquitto) -> AsyncIterator[MqttBridge]:
     """The monitor publishes its events on a real bridge (none happen in these tests)."""
-    target = Broker(broker.host, broker.port)
-
-    async def resolve() -> Broker:
-        return target
-
-    b = MqttBridge(resolve, keepalive=5, reconnect_min=0.1, reconnect_max=0.3)
-    b.start()
+    b = await started_bridge(broker, connected=False)
     yield b
     await b.stop()
 

@@ -4,10 +4,8 @@ the ingress path prefix. The view updates, the failure box appears, the timeline
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-import time
 
 import aiohttp
 import cv2
@@ -19,7 +17,8 @@ import pytest_asyncio
 from jarvis_addon.cameras.http_sources import UrlSnapshotSource
 from jarvis_addon.cv.monitor import CameraMonitor, CameraSpec, CvService
 from jarvis_addon.cv.synth import make_sequence
-from jarvis_addon.mqtt import Broker, MqttBridge
+from jarvis_addon.mqtt import MqttBridge
+from tests.addons.jarvis.cv.bridge import started_bridge, until
 from tests.addons.jarvis.cv.camera_server import CameraServer
 from tests.addons.jarvis.cv.printer_link import LocalPrinters
 from tests.support.mosquitto import Mosquitto
@@ -33,24 +32,9 @@ CAMERA = "printer_1_cam"
 FAILURE = ("detachment", 2)  # a tuning-split sequence the monitor tests pause on too
 
 
-async def until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s")
-        await asyncio.sleep(0.05)
-
-
 @pytest_asyncio.fixture
 async def bridge(broker: Mosquitto) -> AsyncIterator[MqttBridge]:
-    target = Broker(broker.host, broker.port)
-
-    async def resolve() -> Broker:
-        return target
-
-    b = MqttBridge(resolve, keepalive=5, reconnect_min=0.1, reconnect_max=0.3)
-    b.start()
-    await until(lambda: b.connected, 10, "MQTT connected")
+    b = await started_bridge(broker)
     yield b
     await b.stop()
 

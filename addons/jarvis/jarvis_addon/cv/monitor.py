@@ -184,6 +184,8 @@ class CameraMonitor:
         self._pausing = False
         self._resumed = False
         self.latest: LiveFrame | None = None  # the last good frame and its detection
+        # Called after every frame and job event (cv.mqtt_glue publishes state changes).
+        self.on_status: Callable[[], None] | None = None
 
     # --- job events (called by the service from the printer link) ---------------------------
 
@@ -214,6 +216,11 @@ class CameraMonitor:
             self._active = False
             self._stop_loop()
             self.status.state = MonitorState.IDLE
+        self._status_changed()
+
+    def _status_changed(self) -> None:
+        if self.on_status is not None:
+            self.on_status()
 
     def snooze(self, seconds: float) -> None:
         """No warning or pause for this long (this job only: a new job clears it)."""
@@ -247,6 +254,7 @@ class CameraMonitor:
                 await self.step()
             except Exception:  # a bug must not end monitoring silently
                 _LOGGER.exception("CV monitor %s: unexpected error", self.spec.camera_id)
+            self._status_changed()
             await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))
 
     # --- one frame ---------------------------------------------------------------------------

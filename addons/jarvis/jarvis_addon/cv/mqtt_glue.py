@@ -56,6 +56,11 @@ class CvMqtt:
         self._sent_state: dict[str, str] = {}
         self._sent_frame: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
+        # A monitor's status change wakes the loop at once: a state that lasts one frame (a
+        # single broken JPEG) is published too, not only what a poll happens to see.
+        self._wake = asyncio.Event()
+        for mon in service.monitors:
+            mon.on_status = self._wake.set
         bridge.on_connect(self._on_connect)
 
     def start(self) -> None:
@@ -89,7 +94,10 @@ class CvMqtt:
                 await self.publish_changes()
             except Exception:  # a bug must not end publishing silently
                 _LOGGER.exception("CV MQTT: publishing failed")
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
+            self._wake.clear()
 
     async def publish_changes(self) -> None:
         """Publish each camera's state if it changed and its live frame if there is a new one."""

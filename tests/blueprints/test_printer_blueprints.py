@@ -14,7 +14,6 @@ from contextlib import ExitStack
 from datetime import timedelta
 import json
 from pathlib import Path
-import time
 from typing import Any
 
 from homeassistant.components import mqtt
@@ -34,6 +33,7 @@ from custom_components.jarvis.addon.devices import EVENT_PRINTER_JOB, DeviceComm
 from custom_components.jarvis.const import DOMAIN, EVENT_CV
 from tests.support.moonraker import Moonraker
 from tests.support.mosquitto import Mosquitto
+from tests.support.wait import until as _until
 from tests.support.worker import Worker
 
 from .helpers import notifications, setup_automation, setup_jarvis
@@ -46,15 +46,6 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     """A broker of the test's own: one add-on per broker answers `jarvis/devices/+/cmd`."""
     with Mosquitto(tmp_path / "broker") as mosquitto:
         yield mosquitto
-
-
-async def _until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    start = time.monotonic()
-    while not (result := check()):
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"{what} not reached in {timeout}s")
-        await asyncio.sleep(0.1)
-    return result
 
 
 class Shop:

@@ -36,6 +36,8 @@ from tests.support.mosquitto import Mosquitto
 from tests.support.octoprint import OctoPrint, gcode_file
 from tests.support.worker import Worker
 
+from .shop_light import async_setup_shop_light
+
 pytestmark = pytest.mark.e2e
 
 PRINTER = "mk4"
@@ -85,31 +87,7 @@ async def _setup_mqtt_and_jarvis(hass: HomeAssistant, broker: Mosquitto, worker:
 
 async def _setup_failure_scene(hass: HomeAssistant) -> None:
     """A template light (over an input_boolean) and `scene.print_failed` turning it on."""
-    assert await async_setup_component(hass, "input_boolean", {"input_boolean": {"shop_light": {}}})
-    assert await async_setup_component(
-        hass,
-        "template",
-        {
-            "template": [
-                {
-                    "light": [
-                        {
-                            "name": "Shop",
-                            "state": "{{ is_state('input_boolean.shop_light', 'on') }}",
-                            "turn_on": {
-                                "action": "input_boolean.turn_on",
-                                "target": {"entity_id": "input_boolean.shop_light"},
-                            },
-                            "turn_off": {
-                                "action": "input_boolean.turn_off",
-                                "target": {"entity_id": "input_boolean.shop_light"},
-                            },
-                        }
-                    ]
-                }
-            ]
-        },
-    )
+    await async_setup_shop_light(hass)
     assert await async_setup_component(
         hass, "scene", {"scene": [{"name": "Print failed", "entities": {"light.shop": "on"}}]}
     )

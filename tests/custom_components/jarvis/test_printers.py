@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Callable, Iterator
 from pathlib import Path
-import time
 from typing import Any
 
 from homeassistant.components import mqtt
@@ -35,7 +34,10 @@ from custom_components.jarvis.printer_llm import API_ID
 from tests.support.moonraker import Moonraker
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.octoprint import OctoPrint, gcode_file
+from tests.support.wait import until as _until
 from tests.support.worker import Worker
+
+from .shop_light import async_setup_shop_light
 
 
 @pytest.fixture
@@ -44,15 +46,6 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     `jarvis/devices/+/cmd` too (one add-on per broker is the supported setup)."""
     with Mosquitto(tmp_path / "broker") as broker:
         yield broker
-
-
-async def _until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    start = time.monotonic()
-    while not (result := check()):
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"{what} not reached in {timeout}s")
-        await asyncio.sleep(0.1)
-    return result
 
 
 async def _confirm(hass: HomeAssistant, request_id: str | None, user: MockUser) -> None:
@@ -107,31 +100,7 @@ async def shop(  # noqa: PLR0917 - pytest fixtures are positional
     )
     mqtt_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
-    assert await async_setup_component(hass, "input_boolean", {"input_boolean": {"shop_light": {}}})
-    assert await async_setup_component(
-        hass,
-        "template",
-        {
-            "template": [
-                {
-                    "light": [
-                        {
-                            "name": "Shop",
-                            "state": "{{ is_state('input_boolean.shop_light', 'on') }}",
-                            "turn_on": {
-                                "action": "input_boolean.turn_on",
-                                "target": {"entity_id": "input_boolean.shop_light"},
-                            },
-                            "turn_off": {
-                                "action": "input_boolean.turn_off",
-                                "target": {"entity_id": "input_boolean.shop_light"},
-                            },
-                        }
-                    ]
-                }
-            ]
-        },
-    )
+    await async_setup_shop_light(hass)
     assert await async_setup_component(
         hass,
         "scene",

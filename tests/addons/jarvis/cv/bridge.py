@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-import time
 
 from jarvis_addon.mqtt import Broker, MqttBridge
 from tests.support.mosquitto import Mosquitto
+from tests.support.wait import until as wait_until
 
 
 async def until(
     check: Callable[[], object], timeout: float = 60.0, what: str = "condition"
 ) -> None:
-    """Poll check until it is truthy; AssertionError naming `what` after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s")
-        await asyncio.sleep(0.02)
+    """Poll check every 20 ms until it is truthy (frames come every few hundred ms)."""
+    await wait_until(check, timeout, what, interval=0.02)
 
 
 async def started_bridge(broker: Mosquitto, *, connected: bool = True) -> MqttBridge:

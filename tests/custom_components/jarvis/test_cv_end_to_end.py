@@ -202,7 +202,16 @@ async def test_failure_pauses_octoprint_with_evidence_scene_and_event(
 
     # OctoPrint itself says the job is paused once the failure has been seen.
     timeout = (pause_frame + 30) * INTERVAL + 30
-    job = await _blocking(hass, lambda: octoprint.wait_state(lambda s: s == "Paused", timeout))
+    try:
+        job = await _blocking(
+            hass, lambda: octoprint.wait_state(lambda s: s == "Paused", timeout)
+        )
+    except TimeoutError as err:
+        status = await _blocking(hass, lambda: _monitor_api(cv_shop["worker"]))
+        raise AssertionError(
+            f"no pause: camera served {camera.index} of {len(camera.frames)} frames "
+            f"({manifest}); monitor {status}\nworker log:\n{cv_shop['worker'].log()[-6000:]}"
+        ) from err
     assert job["job"]["file"]["name"] == "bracket.gcode"
     # On the very frame the detector pauses on when fed the same frames directly, after the onset.
     assert camera.index - 1 == pause_frame >= onset, (camera.index, manifest)

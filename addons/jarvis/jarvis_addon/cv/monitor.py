@@ -191,6 +191,12 @@ class CameraMonitor:
 
     def on_job_event(self, event: JobEvent) -> None:
         """React to the printer's job lifecycle."""
+        _LOGGER.info(
+            "CV monitor %s: job %s (after %d frames)",
+            self.spec.camera_id,
+            event.value,
+            self.status.frames,
+        )
         if event is JobEvent.STARTED:
             self.detector.reset(keep_region=False)
             self.detector.snooze(0.0)

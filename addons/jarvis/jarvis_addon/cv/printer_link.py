@@ -86,7 +86,9 @@ class ManagerLink:
         elif state == "paused" and told == "printing":
             # (Paused before we ever saw it print, e.g. at add-on start: watched once it resumes.)
             event = JobEvent.PAUSED
-        elif state in _PRINT_ENDED and told is not None:
+        elif state in _PRINT_ENDED and told is not None and not isinstance(job, Mapping):
+            # With a Jarvis job still active its job event says when the print ends: an "idle"
+            # here is a status read just before the print started, published just after.
             event = JobEvent.STOPPED
         if event is not None:
             self._tell(printer_id, event)

@@ -79,3 +79,18 @@ def test_job_events_and_states_of_the_same_change_are_told_once() -> None:
     other.add_job_listener(lambda _p, e: seen.append(e))
     other.printer_state("mk4", _state("printing", "printing"))
     assert seen[-1] is JobEvent.STARTED
+
+
+def test_a_stale_idle_state_does_not_stop_a_job_jarvis_just_started() -> None:
+    """A poll read "idle" before the start and published after job_started (seen under load)."""
+    link = ManagerLink(Manager())
+    seen: list[JobEvent] = []
+    link.add_job_listener(lambda _p, e: seen.append(e))
+    link.printer_event("mk4", {"event": "job_started"})
+    link.printer_state("mk4", _state("idle", "printing"))
+    link.printer_state("mk4", _state("printing", "printing"))
+    assert seen == [JobEvent.STARTED]
+    # The job's own end is what stops the monitor, and a later idle says nothing more.
+    link.printer_event("mk4", {"event": "job_cancelled"})
+    link.printer_state("mk4", _state("idle"))
+    assert seen == [JobEvent.STARTED, JobEvent.STOPPED]

@@ -203,9 +203,7 @@ async def test_failure_pauses_octoprint_with_evidence_scene_and_event(
     # OctoPrint itself says the job is paused once the failure has been seen.
     timeout = (pause_frame + 30) * INTERVAL + 30
     try:
-        job = await _blocking(
-            hass, lambda: octoprint.wait_state(lambda s: s == "Paused", timeout)
-        )
+        job = await _blocking(hass, lambda: octoprint.wait_state(lambda s: s == "Paused", timeout))
     except TimeoutError as err:
         status = await _blocking(hass, lambda: _monitor_api(cv_shop["worker"]))
         raise AssertionError(

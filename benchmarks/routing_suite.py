@@ -1214,9 +1214,7 @@ def report(
         f"{models['t2'].name}"
     )
     summary["goal_met"] = goal
-    if (
-        plain := next((r for r in results if r.name == PLAIN), None)
-    ) is not None:
+    if (plain := next((r for r in results if r.name == PLAIN), None)) is not None:
         plain_success = plain.success / base.success if base.success else 0.0
         plain_cost = plain.cost_usd / base.cost_usd if base.cost_usd else float("inf")
         plain_goal = plain_success >= 0.95 and plain_cost <= 0.25
@@ -1366,16 +1364,10 @@ async def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         print()
         print(
             f"held-out rows ({len(held_out)}), threshold {threshold:.2f}"
-            + (
-                f" ({PLAIN}: {per_mode[PLAIN]:.2f}, calibrated for it)"
-                if PLAIN in per_mode
-                else ""
-            )
+            + (f" ({PLAIN}: {per_mode[PLAIN]:.2f}, calibrated for it)" if PLAIN in per_mode else "")
             + f", max escalations {args.max_escalations}, seed {args.seed}:"
         )
-        results = await run_suite(
-            held_out, settings, models, policy, thresholds=per_mode, **extra
-        )
+        results = await run_suite(held_out, settings, models, policy, thresholds=per_mode, **extra)
         summary = report(results, held_out, models, compare)
         summary["threshold"] = threshold
         summary["thresholds"] = per_mode

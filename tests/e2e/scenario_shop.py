@@ -103,6 +103,8 @@ class Shop:
         prints = self.workdir / "prints"
         prints.mkdir(parents=True, exist_ok=True)
         (prints / "bracket.gcode").write_text(gcode_file(layers=400, dwell_ms=100))
+        # ~4 minutes on the Virtual Printer: outlasts story 3's failure and its pause.
+        (prints / "tall_vase.gcode").write_text(gcode_file(layers=2000, dwell_ms=100))
         self.dev.addon_options = {
             "printers": [
                 {
@@ -124,6 +126,8 @@ class Shop:
             ],
             "printer_poll_interval": 1,
             "print_files_dir": str(prints),
+            # The smallest sampling interval: story 3's failure is seen in ~40 s, not ~160 s.
+            "cv_interval": 0.5,
         }
         self.dev.extra_config = f"""
 lovelace:
@@ -388,6 +392,15 @@ lovelace:
             if resp.content_type == "application/json":
                 return resp.status, await resp.json()
             return resp.status, text
+
+    async def addon_bytes(self, path: str) -> tuple[int, bytes]:
+        """A binary resource of the add-on's own API (an evidence JPEG), with its token."""
+        assert self.session is not None
+        url = f"http://127.0.0.1:{self.dev.settings['addon_port']}{path}"
+        async with self.session.get(
+            url, headers={"Authorization": f"Bearer {self.dev.settings['addon_token']}"}
+        ) as resp:
+            return resp.status, await resp.read()
 
 
 async def _with_all(agents: Any, count: int) -> dict[str, str] | None:

@@ -11,6 +11,7 @@ the terminal summary).
 from __future__ import annotations
 
 from collections.abc import Iterator
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 import pytest_socket
 
 from tests.dashboards.test_wall_tablet import named
+from tests.support import cv_frames
 from tests.support.fake_providers import openai as oai
 
 from .scenario_client import HAError, until
@@ -30,6 +32,10 @@ from .scenario_shop import DOOR, PRINTER, Shop, story
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 LIGHT = "light.kitchen_lights"
+CAMERA = "printer_1_cam"
+MONITOR = "sensor.printer_1_camera_print_monitor"
+EVENT_CV = "jarvis_cv_event"
+CV_INTERVAL = 0.5  # the scenario shop's cv_interval
 CHAT = "/v1/chat/completions"
 # Services whose call would mean something in the shop was switched, opened or moved.
 ACTING_DOMAINS = {"light", "switch", "lock", "cover", "fan", "climate", "media_player", "jarvis"}
@@ -180,10 +186,56 @@ def test_story3_printers(shop: Shop) -> None:
         await until(lambda: octo_state("Operational"), 30, "OctoPrint idle after cancel")
         return (
             f"start→Printing {start_s:.1f} s, pause→Paused {pause_s:.1f} s, "
-            f"resume→Printing {resume_s:.1f} s, observed on OctoPrint; CV path not included"
+            f"resume→Printing {resume_s:.1f} s, observed on OctoPrint"
         )
 
-    story(f"story 3 printers: ok ({shop.run(run(), timeout=300)})")
+    async def monitor(want: str) -> bool:
+        state = await shop.ha.state(MONITOR)
+        return state is not None and state["state"] == want
+
+    async def failure(frames: list[bytes], manifest: dict[str, Any]) -> str:
+        """A second print whose camera shows a failure: the add-on's monitor pauses it."""
+        events = await shop.ws.subscribe(EVENT_CV)
+        await until(lambda: monitor("idle"), 30, "the camera's monitor idle after the cancel")
+        # The camera shows the failing print from its first frame (one frame per snapshot).
+        shop.camera.frames, shop.camera.index = frames, 0
+        await held_then_confirmed({"command": "print_file", "args": {"path": "tall_vase.gcode"}})
+        await until(lambda: octo_state("Printing"), 30, "OctoPrint printing the second job")
+        started = time.monotonic()
+        timeout = (manifest["pause_frame"] + 30) * CV_INTERVAL + 30
+        await until(lambda: octo_state("Paused"), timeout, "OctoPrint paused by the CV monitor")
+        pause_s = time.monotonic() - started
+
+        async def failure_event() -> dict[str, Any] | None:
+            return next((e["data"] for e in events if e["data"]["level"] == "failure"), None)
+
+        event = await until(failure_event, 20, "jarvis_cv_event (failure) in HA")
+        assert event["paused"] is True and event["pause_error"] is None, event
+        assert event["kind"] == manifest["detected_kind"], (event, manifest)
+        await until(lambda: monitor("paused_by_cv"), 20, "HA's monitor sensor says paused_by_cv")
+        # The evidence the event names, from the add-on's timeline (what its web UI links to).
+        status, timeline = await shop.addon_get(f"/api/v1/cv/cameras/{CAMERA}/events")
+        assert status == 200, timeline
+        linked = next(e for e in timeline["events"] if e["level"] == "failure")
+        status, jpeg = await shop.addon_bytes("/" + linked["evidence_url"])
+        assert status == 200 and jpeg[:2] == b"\xff\xd8", status
+        assert hashlib.sha256(jpeg).hexdigest() == event["evidence"]["sha256"]
+        status, body = await shop.ha.request(
+            "POST", f"/api/jarvis/device/{PRINTER}/command", {"command": "cancel"}
+        )
+        assert status == 200, (status, body)
+        await until(lambda: octo_state("Operational"), 30, "OctoPrint idle after cancel")
+        return (
+            f"CV: a synthetic {manifest['kind']} seen {pause_s:.0f} s after printing began "
+            f"paused OctoPrint (frame {manifest['pause_frame']}, onset {manifest['onset']}), "
+            "event and evidence in HA"
+        )
+
+    manual = shop.run(run(), timeout=300)
+    manifest = cv_frames.render(shop.workdir / "cv_frames", "failure")
+    frames = cv_frames.frames(shop.workdir / "cv_frames", manifest)
+    seen = shop.run(failure(frames, manifest), timeout=400)
+    story(f"story 3 printers: ok ({manual}; {seen})")
 
 
 # -- story 2 ---------------------------------------------------------------------------------

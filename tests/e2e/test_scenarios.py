@@ -109,7 +109,19 @@ def test_story1_router_local_success(shop: Shop) -> None:
             "Hello, workshop! Ready when you are."
         )
 
-        # The add-on's real SmolLM2-135M (llama.cpp, 1 thread), scored on its real logprobs.
+        # The add-on's real SmolLM2-135M (llama.cpp, 1 thread), scored on its real logprobs:
+        # a question it knows is accepted locally, one it rambles on goes to the cloud.
+        gpt_before = len(shop.gpt.requests)
+        started = time.monotonic()
+        answer = await shop.converse("What is the capital of France?", agent="Jarvis Bundled")
+        real_s = time.monotonic() - started
+        known = await shop.decision_for(answer["conversation_id"], "capital of France")
+        attempt = next(a for a in known["attempts"] if a.get("name") == "add-on model")
+        assert known["tier"] == "t1" and attempt["outcome"] == "accepted", json.dumps(attempt)
+        assert attempt["confidence"]["components"]["logprob_tokens"] > 0, attempt
+        assert "Paris" in answer["response"]["speech"]["plain"]["speech"], answer
+        assert len(shop.gpt.requests) == gpt_before, "the cloud was asked"
+        known_score = attempt["confidence"]["score"]
         answer = await shop.converse("Say hello to the workshop.", agent="Jarvis Bundled")
         bundled = await shop.decision_for(answer["conversation_id"], "Say hello")
         attempt = next(a for a in bundled["attempts"] if a.get("name") == "add-on model")
@@ -119,9 +131,11 @@ def test_story1_router_local_success(shop: Shop) -> None:
         return (
             f"t0 light on in {t0_s:.2f} s; t1 accepted from the configured OpenAI-compatible "
             f"local provider (loopback fake, confidence {t1['confidence']:.2f}) in {t1_s:.2f} s; "
-            f"the add-on's real SmolLM2 scored {confidence['score']:.2f} on its logprobs "
-            f"(threshold {confidence['threshold']:.2f}) → {attempt['outcome']}, "
-            f"answered by {bundled['tier']} {bundled['provider']}"
+            f"the add-on's real SmolLM2 answered 'capital of France' itself (confidence "
+            f"{known_score:.2f} on its logprobs, Paris, in {real_s:.1f} s, no cloud call) and "
+            f"scored {confidence['score']:.2f} on 'say hello' (threshold "
+            f"{confidence['threshold']:.2f}) → {attempt['outcome']}, answered by "
+            f"{bundled['tier']} {bundled['provider']}"
         )
 
     story(f"story 1 router local: ok ({shop.run(run())})")

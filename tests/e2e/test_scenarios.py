@@ -122,6 +122,12 @@ def test_story1_router_local_success(shop: Shop) -> None:
         assert "Paris" in answer["response"]["speech"]["plain"]["speech"], answer
         assert len(shop.gpt.requests) == gpt_before, "the cloud was asked"
         known_score = attempt["confidence"]["score"]
+        # A state it cannot have read (it is given no tools) is not taken from it, however sure.
+        answer = await shop.converse("Is the kitchen light on?", agent="Jarvis Bundled")
+        guessed = await shop.decision_for(answer["conversation_id"], "kitchen light on")
+        attempt = next(a for a in guessed["attempts"] if a.get("name") == "add-on model")
+        assert attempt["outcome"] == "low_confidence", json.dumps(attempt)
+        assert attempt["confidence"]["components"]["state_not_read"] == 1.0, attempt
         answer = await shop.converse("Say hello to the workshop.", agent="Jarvis Bundled")
         bundled = await shop.decision_for(answer["conversation_id"], "Say hello")
         attempt = next(a for a in bundled["attempts"] if a.get("name") == "add-on model")
@@ -132,7 +138,8 @@ def test_story1_router_local_success(shop: Shop) -> None:
             f"t0 light on in {t0_s:.2f} s; t1 accepted from the configured OpenAI-compatible "
             f"local provider (loopback fake, confidence {t1['confidence']:.2f}) in {t1_s:.2f} s; "
             f"the add-on's real SmolLM2 answered 'capital of France' itself (confidence "
-            f"{known_score:.2f} on its logprobs, Paris, in {real_s:.1f} s, no cloud call) and "
+            f"{known_score:.2f} on its logprobs, Paris, in {real_s:.1f} s, no cloud call), its "
+            f"guess at the light's state was not taken ({guessed['tier']} answered) and it "
             f"scored {confidence['score']:.2f} on 'say hello' (threshold "
             f"{confidence['threshold']:.2f}) → {attempt['outcome']}, answered by "
             f"{bundled['tier']} {bundled['provider']}"

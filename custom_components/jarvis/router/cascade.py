@@ -246,6 +246,16 @@ def _last_user_text(request: CompletionRequest) -> str | None:
     return None
 
 
+def _tool_result_this_turn(request: CompletionRequest) -> bool:
+    """A tool answered after the user's last message (e.g. GetLiveContext read the states)."""
+    for message in reversed(request.messages):
+        if message.role == "user":
+            return False
+        if message.role == "tool":
+            return True
+    return False
+
+
 def _short(text: str, limit: int = 120) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -277,6 +287,7 @@ async def route(
     spent = 0.0
     prompt_chars = request_prompt_chars(request)
     request_text = _last_user_text(request)
+    state_read = _tool_result_this_turn(request)
     constrained = request.json_schema is not None
     # Answers rejected only for low confidence: (score, attempt index, candidate, completion).
     soft_rejected: list[tuple[float, int, Candidate, Completion]] = []
@@ -401,6 +412,9 @@ async def route(
             threshold=policy.confidence_threshold,
             request_text=request_text,
             constrained=constrained,
+            # Only a model given no tools is known not to have read live state; one given tools
+            # answered from what it had (HA's prompt and any tool result), judged by the rest.
+            state_read=state_read or (candidate.tools and bool(tools)),
         )
         is_accepted = report.hard_fail is None if final else report.accepted
         outcome: Outcome

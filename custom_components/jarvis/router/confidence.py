@@ -19,6 +19,10 @@ Pure and deterministic. The signals, best first (docs: reference/llm-routing.md 
 5. An action request (the user's text starts with a command verb, tools were offered) answered
    without any tool call caps the score: the classic small-model reply "This is a smart home
    assistant." to "Turn on the kitchen lights".
+6. A question about the current state of something exposed ("is the kitchen light on?", "what
+   is the garage temperature?") answered by a model that cannot have read it (given no tools,
+   no tool result earlier in the turn) caps the score the same way: it can only guess, and the
+   bundled SmolLM2 answered "The kitchen light is on." with confidence 0.75 while it was off.
 
 score = weighted mean of the graded signals present (WEIGHTS; absent signals do not count, the
 rest are renormalised), then lowered to every cap that applies (CAPS).
@@ -55,6 +59,7 @@ CAPS: Mapping[str, float] = {
     "content_filter": 0.3,
     "truncated": 0.4,  # finish_reason == "length"
     "action_without_tool_call": 0.4,
+    "state_not_read": 0.4,
 }
 LOGPROB_QUANTILE = 0.10
 LOGPROB_P10_FULL = 0.4  # p10 of token probabilities at or above this earns full credit
@@ -396,6 +401,42 @@ def is_action_request(text: str) -> bool:
     return _COMMAND.search(_plain(text)) is not None
 
 
+_STATE_WORDS = (
+    r"on|off|open|opened|closed|shut|locked|unlocked|running|printing|idle|paused|home|away|"
+    r"armed|disarmed|playing|charging|heating|cooling|online|offline|active|triggered|wet|dry"
+)
+# "is/are ... on?", "which lights are on", "what is the ... temperature", "how warm is ...".
+_STATE_QUESTION = re.compile(
+    rf"^(?:(?:is|are|was|were)\b.*\b(?:{_STATE_WORDS})\b\W*$"
+    rf"|(?:which|what|any|how many)\b.*\b(?:is|are)\s+(?:still\s+)?(?:{_STATE_WORDS})\b"
+    r"|(?:what(?:'s| is| are)|tell me)\b.*\b(?:temperature|humidity|state|status|brightness|"
+    r"progress|battery|power|level|position|reading)s?\b"
+    r"|how\s+(?:warm|hot|cold|humid|bright|far along)\b)"
+)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _words(text: str) -> set[str]:
+    # Singular forms, so "the kitchen light" names "Kitchen Lights" and the other way round.
+    return {
+        w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+        for w in _WORD.findall(text)
+    }
+
+
+def is_state_question(text: str, exposed: ExposedContext) -> bool:
+    """The user asks for the current state of something exposed (a name or area it mentions)."""
+    plain = _plain(text)
+    if _STATE_QUESTION.search(plain) is None:
+        return False
+    said = _words(plain)
+    for name in (*exposed.names, *exposed.areas):
+        wanted = {w for w in _words(name) if not w.isdigit()}
+        if wanted and wanted <= said:
+            return True
+    return False
+
+
 # -- logprobs -------------------------------------------------------------------------------------
 
 
@@ -458,6 +499,7 @@ def assess(
     request_text: str | None = None,
     constrained: bool = False,
     actions_possible: bool | None = None,
+    state_read: bool = False,
 ) -> ConfidenceReport:
     """Score one answer; see the module docstring for the signals, weights and caps.
 
@@ -466,6 +508,8 @@ def assess(
     constrained: the answer came from constrained decoding (JSON schema); logprobs are ignored.
     actions_possible: whether the request could act at all (tools exist for it, even if this
         model was not given them); defaults to whether `tools` is non-empty.
+    state_read: the model has (or could have) read live state: a tool result is already in this
+        turn, or it was given tools (the cascade decides).
     """
     if actions_possible is None:
         actions_possible = bool(tools)
@@ -487,12 +531,23 @@ def assess(
     if text:
         _check_language(text, signals)
     _check_finish(completion, signals)
+    action = False
     if request_text is not None and actions_possible and not completion.tool_calls:
         action = is_action_request(request_text)
         signals.components["action_without_tool_call"] = 1.0 if action else 0.0
         if action:
             signals.caps["action_without_tool_call"] = CAPS["action_without_tool_call"]
             signals.reasons.append("the request is an action but the answer calls no tool")
+    if (
+        request_text is not None
+        and not action
+        and not state_read
+        and not completion.tool_calls
+        and is_state_question(request_text, exposed)
+    ):
+        signals.components["state_not_read"] = 1.0
+        signals.caps["state_not_read"] = CAPS["state_not_read"]
+        signals.reasons.append("the request asks for a current state but the answer never read it")
 
     if hard_fail is not None:
         score = 0.0

@@ -214,6 +214,16 @@ async def test_device_actions_are_mirrored_to_mqtt(
     async_mock_service(hass, "light", "turn_off")
     received: list[mqtt.ReceiveMessage] = []
     unsubscribe = await mqtt.async_subscribe(hass, "jarvis/devices/#", received.append, qos=1)
+    # HA sends subscriptions after a short debounce and mirrors are not retained: wait until the
+    # subscription is live (a probe comes back) before anything is mirrored.
+    for _ in range(100):
+        await mqtt.async_publish(hass, "jarvis/devices/probe/cmd", "{}", qos=1)
+        await asyncio.sleep(0.1)
+        if received:
+            break
+    assert received, "the subscription never went live"
+    await asyncio.sleep(0.3)  # probes still in flight
+    received.clear()
 
     t0 = await _converse(hass, "turn on the kitchen light")
     await _messages(received, 1)

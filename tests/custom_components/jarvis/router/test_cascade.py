@@ -758,3 +758,36 @@ async def test_an_action_answered_in_words_by_a_model_without_tools_escalates() 
     report = result.attempts[0].confidence
     assert report is not None
     assert report.components["action_without_tool_call"] == 1.0
+
+
+async def test_a_state_question_answered_by_a_model_that_cannot_read_state_escalates() -> None:
+    """The bundled model (no tools) guessed "The kitchen light is on." at 0.75; it was off."""
+    asked = (Message(role="user", content="Is the bench lamp on?"),)
+    guess = Completion(text="The bench lamp is on.", finish_reason="stop")
+    no_tools = Candidate(
+        Tier.LOCAL_MODEL, "tiny", ScriptedProvider(guess), Price(), local=True, tools=False
+    )
+    result = await run([no_tools, cloud(ANSWER)], CompletionRequest(messages=asked, tools=TOOLS))
+    assert outcomes(result) == [("tiny", "low_confidence"), ("openai", "accepted")]
+    report = result.attempts[0].confidence
+    assert report is not None and report.components["state_not_read"] == 1.0
+    # A model given tools answers from what it had; so does one after a tool result this turn.
+    result = await run([local(guess), cloud(ANSWER)], CompletionRequest(messages=asked))
+    assert outcomes(result) == [("ollama", "accepted")]
+    read = (
+        *asked,
+        Message(role="assistant", content=""),
+        Message(
+            role="tool", content='{"bench lamp": "on"}', tool_call_id="c1", name="GetLiveContext"
+        ),
+    )
+    result = await run(
+        [
+            Candidate(
+                Tier.LOCAL_MODEL, "tiny", ScriptedProvider(guess), Price(), local=True, tools=False
+            ),
+            cloud(ANSWER),
+        ],
+        CompletionRequest(messages=read, tools=TOOLS),
+    )
+    assert outcomes(result) == [("tiny", "accepted")]

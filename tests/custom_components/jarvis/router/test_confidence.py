@@ -16,6 +16,7 @@ from custom_components.jarvis.router.confidence import (
     ExposedContext,
     assess,
     is_action_request,
+    is_state_question,
     logprob_features,
     quantile,
     validate_schema,
@@ -504,6 +505,47 @@ def test_action_request_answered_without_a_tool_call_is_capped() -> None:
 )
 def test_action_requests(text: str, action: bool) -> None:
     assert is_action_request(text) is action
+
+
+def test_state_question_answered_without_reading_the_state_is_capped() -> None:
+    """What the bundled SmolLM2 did: "The kitchen light is on." (0.75) while it was off."""
+    answer = Completion(
+        text="The garage door is open.", finish_reason="stop", logprobs=tokens([0.9] * 6)
+    )
+    guessed = check(answer, request_text="Is the garage door open?")
+    assert guessed.score == CAPS["state_not_read"] and not guessed.accepted
+    assert guessed.components["state_not_read"] == 1.0
+    assert "the request asks for a current state but the answer never read it" in guessed.reasons
+    # After a tool result in the turn (GetLiveContext) the same answer stands on its logprobs.
+    read = check(answer, request_text="Is the garage door open?", state_read=True)
+    assert read.accepted and "state_not_read" not in read.components
+    # With no tools at all (no LLM API) nothing could read it either.
+    bare = assess(
+        answer, tools=(), exposed=EXPOSED, threshold=0.6, request_text="Is the garage door open?"
+    )
+    assert bare.score == CAPS["state_not_read"] and not bare.accepted
+    # Not a question about something exposed: nothing to read.
+    trivia = check(answer, request_text="Is the sky blue on Mars?")
+    assert trivia.accepted and "state_not_read" not in trivia.components
+
+
+@pytest.mark.parametrize(
+    ("text", "state"),
+    [
+        ("Is the garage door open?", True),
+        ("are the garage doors closed", True),
+        ("What's the temperature in the workshop?", True),
+        ("How warm is the warehouse?", True),
+        ("Which lights are on in the workshop?", True),
+        ("Is the bench light on?", True),
+        ("What nozzle temperature for PETG?", False),  # no exposed name
+        ("Is the sky blue?", False),
+        ("Turn on the bench lamp", False),
+        ("Is it going to rain in the workshop tomorrow?", False),  # no state word
+    ],
+)
+def test_state_questions(text: str, state: bool) -> None:
+    assert is_state_question(text, EXPOSED) is state
 
 
 # -- the report ----------------------------------------------------------------------------------

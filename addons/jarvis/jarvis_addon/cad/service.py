@@ -36,7 +36,8 @@ SENSOR_DISCOVERY_TOPIC: Final = "homeassistant/sensor/jarvis_cad/last_job/config
 SENSOR_DISCOVERY: Final = {
     "name": "CAD job",
     "unique_id": "jarvis_cad_last_job",
-    "object_id": "jarvis_cad_job",
+    # (HA warns that `object_id` is deprecated and stops working in 2026.4.)
+    "default_entity_id": "sensor.jarvis_cad_job",
     "state_topic": LAST_JOB_TOPIC,
     "value_template": "{{ value_json.status }}",
     "json_attributes_topic": LAST_JOB_TOPIC,

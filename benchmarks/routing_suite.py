@@ -397,7 +397,9 @@ class SimulatedProvider:
                 text = NON_ANSWER
             else:
                 text = f"It's {wrong}."
-        if self.settings.prompt_chars:  # HA's real Assist prompt and tools, measured
+        if not request.tools:  # a lean request (the search tier): billed what it carries
+            prompt_tokens = estimate_tokens(sum(len(m.content) for m in request.messages))
+        elif self.settings.prompt_chars:  # HA's real Assist prompt and tools, measured
             prompt_tokens = estimate_tokens(self.settings.prompt_chars + len(row["text"]))
         else:
             prompt_tokens = (
@@ -552,6 +554,7 @@ def make_candidates(
             Recorder(provider),
             model.price,
             local=key == "t1",
+            lean=model.tier is Tier.FRESH,  # as the agent builds it (provider_setup)
             **((t1_limits or {}) if key == "t1" else {}),
         )
     return candidates

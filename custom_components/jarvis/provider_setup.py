@@ -81,12 +81,15 @@ def build_provider(hass: HomeAssistant, data: Mapping[str, Any]) -> Provider:
 def candidate_for(hass: HomeAssistant, subentry: ConfigSubentry) -> Candidate:
     """A routing candidate for one provider subentry."""
     kind = ProviderKind(subentry.data[CONF_KIND])
+    tier = TIER_OF_KIND[kind]
     return Candidate(
-        tier=TIER_OF_KIND[kind],
+        tier=tier,
         name=subentry.title,
         provider=build_provider(hass, subentry.data),
         price=price_of(subentry.data),
         local=kind in LOCAL_KINDS,
+        # A web search needs neither the home's prompt nor its tools (see Candidate.lean).
+        lean=tier is Tier.FRESH,
     )
 
 

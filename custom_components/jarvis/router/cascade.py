@@ -406,7 +406,7 @@ async def route(
         spent += cost
         report = assess(
             completion,
-            tools=tools if candidate.tools else (),  # a call to a tool it was not given is invalid
+            tools=call.tools,  # a call to a tool it was not given is invalid
             actions_possible=bool(tools),
             exposed=exposed,
             threshold=policy.confidence_threshold,
@@ -414,7 +414,7 @@ async def route(
             constrained=constrained,
             # Only a model given no tools is known not to have read live state; one given tools
             # answered from what it had (HA's prompt and any tool result), judged by the rest.
-            state_read=state_read or (candidate.tools and bool(tools)),
+            state_read=state_read or bool(call.tools),
         )
         is_accepted = report.hard_fail is None if final else report.accepted
         outcome: Outcome

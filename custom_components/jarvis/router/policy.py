@@ -11,12 +11,19 @@ from dataclasses import dataclass, replace
 import math
 from typing import Any
 
+from .confidence import is_action_request
 from .freshness import FreshnessReport
 from .providers.base import Provider
-from .types import CompletionRequest, Price, Tier
+from .types import CompletionRequest, Message, Price, Tier
 
 DEFAULT_TIER_ORDER: tuple[Tier, ...] = (Tier.LOCAL_INTENT, Tier.LOCAL_MODEL, Tier.CLOUD)
 MODEL_TIERS = frozenset({Tier.LOCAL_MODEL, Tier.CLOUD})
+# What a web-search model is told instead of the home's Assist prompt (see Candidate.lean).
+LEAN_INSTRUCTIONS = (
+    "You are Jarvis, the voice assistant of a fabrication workshop. Answer the question with "
+    "current facts from the web, in the language of the question, in one to three short "
+    "sentences suitable to be read aloud. Say so when you cannot find a reliable answer."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,10 @@ class Candidate:
     /api/show says so; the add-on's 135M model only makes them up), `max_output_tokens` to cap a
     small model that rambles or loops, `temperature` to pin sampling (0: its most likely answer,
     which is also what its logprobs describe).
+    `lean`: a web-search model (T2f) gets a short instruction and the conversation's text instead
+    of the home's Assist prompt and tools, unless the request is a device command: a search
+    needs neither, and the prompt (the home's areas and devices, ~2,900 tokens) is both billed
+    at every search and sent to the search provider.
     """
 
     tier: Tier
@@ -77,6 +88,7 @@ class Candidate:
     tools: bool = True
     max_output_tokens: int | None = None
     temperature: float | None = None
+    lean: bool = False
 
     @property
     def label(self) -> str:
@@ -86,6 +98,9 @@ class Candidate:
     def adapt(self, request: CompletionRequest) -> CompletionRequest:
         """The request as this candidate gets it."""
         changes: dict[str, Any] = {}
+        if self.lean and not _asks_to_act(request):
+            changes["messages"] = lean_messages(request.messages)
+            changes["tools"] = ()
         if not self.tools and request.tools:
             changes["tools"] = ()
         if self.max_output_tokens is not None and (
@@ -95,6 +110,23 @@ class Candidate:
         if self.temperature is not None:
             changes["temperature"] = self.temperature
         return replace(request, **changes) if changes else request
+
+
+def _asks_to_act(request: CompletionRequest) -> bool:
+    for message in reversed(request.messages):
+        if message.role == "user":
+            return is_action_request(message.content)
+    return False
+
+
+def lean_messages(messages: Sequence[Message]) -> tuple[Message, ...]:
+    """LEAN_INSTRUCTIONS and the conversation's text turns (no system prompt, no tool traffic)."""
+    turns = tuple(
+        Message(role=m.role, content=m.content)
+        for m in messages
+        if m.role in ("user", "assistant") and m.content.strip()
+    )
+    return (Message(role="system", content=LEAN_INSTRUCTIONS), *turns)
 
 
 def plan(

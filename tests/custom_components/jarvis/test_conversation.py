@@ -18,6 +18,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import async_capture_events
 
 from custom_components.jarvis.const import CONF_BUDGET_DAILY, EVENT_ROUTING_DECISION
+from custom_components.jarvis.router.policy import LEAN_INSTRUCTIONS
 from tests.support.fake_providers import openai as oai, perplexity as ppx
 from tests.support.fake_providers.base import Reply
 from tests.support.fake_providers.openai import CHAT_PATH, OpenAIServer
@@ -254,6 +255,12 @@ async def test_fresh_facts_go_to_perplexity(
     assert decision["tier"] == "t2f"
     assert decision["freshness"]["needs_fresh"] is True
     assert decision["cost_usd"] == pytest.approx(0.0061)
+    # The search got a short instruction and the question: not the home's prompt, not its tools.
+    (sent,) = fresh.requests_to(RESPONSES_PATH)
+    assert sent.json["instructions"] == LEAN_INSTRUCTIONS
+    assert "tools" not in sent.json
+    assert "kitchen" not in sent.body.decode().casefold()  # the exposed light's name
+    assert sent.json["input"][-1]["content"] == "who won the formula 1 race yesterday?"
 
 
 async def test_provider_outage_fails_over(

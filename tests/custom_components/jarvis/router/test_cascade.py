@@ -772,7 +772,9 @@ async def test_a_state_question_answered_by_a_model_that_cannot_read_state_escal
     report = result.attempts[0].confidence
     assert report is not None and report.components["state_not_read"] == 1.0
     # A model given tools answers from what it had; so does one after a tool result this turn.
-    result = await run([local(guess), cloud(ANSWER)], CompletionRequest(messages=asked))
+    result = await run(
+        [local(guess), cloud(ANSWER)], CompletionRequest(messages=asked, tools=TOOLS)
+    )
     assert outcomes(result) == [("ollama", "accepted")]
     read = (
         *asked,

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
 from custom_components.jarvis.router.freshness import FreshnessReport
-from custom_components.jarvis.router.policy import Candidate, RoutingPolicy, plan
+from custom_components.jarvis.router.policy import LEAN_INSTRUCTIONS, Candidate, RoutingPolicy, plan
 from custom_components.jarvis.router.providers.base import Provider
 from custom_components.jarvis.router.types import (
     Completion,
     CompletionRequest,
+    Message,
     Price,
     ProviderKind,
     TextDelta,
     Tier,
+    ToolCall,
+    ToolSpec,
 )
 
 FRESH = FreshnessReport(needs_fresh=True, score=0.9, cues=("news",))
@@ -137,3 +141,35 @@ def test_policy_defaults() -> None:
     assert policy.freshness_routing is True
     assert policy.max_escalations == 2
     assert policy.deadline_s == 30.0
+
+
+def _home_request(text: str) -> CompletionRequest:
+    """What the agent sends: HA's Assist prompt, history with a tool round, tools."""
+    tool = ToolSpec("HassTurnOn", "Turns on a device", {"type": "object", "properties": {}})
+    return CompletionRequest(
+        messages=(
+            Message(role="system", content="HA Assist prompt: areas Workshop, devices ..."),
+            Message(role="user", content="turn on the bench lamp"),
+            Message(role="assistant", tool_calls=(ToolCall("c1", "HassTurnOn", {}),)),
+            Message(role="tool", content='{"success": true}', tool_call_id="c1", name="x"),
+            Message(role="assistant", content="The bench lamp is on."),
+            Message(role="user", content=text),
+        ),
+        tools=(tool,),
+    )
+
+
+def test_a_lean_candidate_gets_neither_the_home_prompt_nor_its_tools() -> None:
+    lean = Candidate(Tier.FRESH, "pplx", IdleProvider(ProviderKind.PERPLEXITY), Price(), False)
+    lean = replace(lean, lean=True)
+    asked = lean.adapt(_home_request("What's the latest Prusa firmware version?"))
+    assert asked.tools == ()
+    assert [m.role for m in asked.messages] == ["system", "user", "assistant", "user"]
+    assert asked.messages[0].content == LEAN_INSTRUCTIONS
+    assert "Workshop" not in " ".join(m.content for m in asked.messages)
+    assert asked.messages[-1].content == "What's the latest Prusa firmware version?"
+    # A command keeps everything: the search model may have to act.
+    command = _home_request("turn off the bench lamp if it will rain today")
+    assert lean.adapt(command) == command
+    # Not lean (the default): unchanged.
+    assert PERPLEXITY.adapt(_home_request("news?")) == _home_request("news?")

@@ -114,8 +114,12 @@ _WORLD_CUES: tuple[_Cue, ...] = (
     ),
     _cue(
         "weather_elsewhere",
-        r"\b(weather|forecast|temperature|rain|raining|snow|snowing|sunny|uv index|pollen)\b.{0,25}"
+        # A printer's temperatures ("nozzle temperature for PETG") are not weather.
+        r"\b(weather|forecast|(?<!nozzle )(?<!bed )(?<!hotend )(?<!chamber )(?<!extruder )"
+        r"temperature|rain|raining|snow|snowing|sunny|uv index|pollen)\b.{0,25}"
         r"\b(in|for|at) (the )?(?!(the|my|our|this|a|celsius|fahrenheit|degrees|kelvin|today|"
+        r"pla|petg|pctg|abs|asa|tpu|nylon|pc|hips|pva|resin|filament|printing|printer|hotend|"
+        r"nozzle|bed|extruder|chamber|"
         r"tonight|tomorrow|weekend|week|next|morning|afternoon|evening|noon|night|"
         + _ROOMS
         + r")\b)"

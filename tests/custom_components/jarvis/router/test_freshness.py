@@ -312,6 +312,10 @@ def test_precision_and_recall_on_the_labelled_set() -> None:
         "Is the garage door still open?",
         "What's the latest print status?",
         "What's the temperature outside right now?",
+        # A printer's temperatures are not weather (these once matched "temperature ... for X").
+        "What nozzle temperature for PETG?",
+        "What bed temperature for ABS?",
+        "Which temperature for PLA at the hotend?",
     ],
 )
 def test_home_questions_never_match(text: str) -> None:

@@ -40,6 +40,7 @@ CONF_PRICE_INPUT: Final = "price_input"  # USD per 1M input tokens
 CONF_PRICE_OUTPUT: Final = "price_output"  # USD per 1M output tokens
 CONF_PRICE_CACHED_INPUT: Final = "price_cached_input"
 CONF_PRICE_PER_REQUEST: Final = "price_per_request"
+CONF_WEB_SEARCH: Final = "web_search"  # Gemini: ground answers in Google Search (the T2f tier)
 CONF_TIMEOUT: Final = "timeout"
 
 CONF_PROMPT: Final = "prompt"

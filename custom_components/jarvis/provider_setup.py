@@ -24,6 +24,7 @@ from .const import (
     CONF_PRICE_OUTPUT,
     CONF_PRICE_PER_REQUEST,
     CONF_TIMEOUT,
+    CONF_WEB_SEARCH,
     DEFAULT_TIMEOUT_S,
     LOGGER,
     SUBENTRY_PROVIDER,
@@ -75,13 +76,15 @@ def build_provider(hass: HomeAssistant, data: Mapping[str, Any]) -> Provider:
         api_key=data.get(CONF_API_KEY) or None,
         timeout=float(data.get(CONF_TIMEOUT) or DEFAULT_TIMEOUT_S),
         http_client=get_async_client(hass),
+        web_search=bool(data.get(CONF_WEB_SEARCH)),
     )
 
 
 def candidate_for(hass: HomeAssistant, subentry: ConfigSubentry) -> Candidate:
     """A routing candidate for one provider subentry."""
     kind = ProviderKind(subentry.data[CONF_KIND])
-    tier = TIER_OF_KIND[kind]
+    # A model that searches the web answers fresh facts (T2f), whatever its kind.
+    tier = Tier.FRESH if subentry.data.get(CONF_WEB_SEARCH) else TIER_OF_KIND[kind]
     return Candidate(
         tier=tier,
         name=subentry.title,

@@ -42,6 +42,7 @@ from .const import (
     CONF_TIER_ORDER,
     CONF_TIERS,
     CONF_TIMEOUT,
+    CONF_WEB_SEARCH,
     DEFAULT_AI_TASK_NAME,
     DEFAULT_CONVERSATION_NAME,
     DEFAULT_TIMEOUT_S,
@@ -159,6 +160,11 @@ class ProviderSubentryFlow(ConfigSubentryFlow):
         ] = NumberSelector(
             NumberSelectorConfig(min=1, max=300, step=1, mode=NumberSelectorMode.BOX)
         )
+        if self._kind is ProviderKind.GEMINI:
+            # Grounded in Google Search, it answers fresh facts (T2f) instead of general ones.
+            schema[
+                vol.Required(CONF_WEB_SEARCH, default=bool(defaults.get(CONF_WEB_SEARCH, False)))
+            ] = BooleanSelector()
         return vol.Schema(schema)
 
     def _clean(self, user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -168,6 +174,8 @@ class ProviderSubentryFlow(ConfigSubentryFlow):
             text = value.strip() if isinstance(value, str) else value
             if text != "":  # a cleared optional field is no setting at all
                 data[key] = text
+        if data.get(CONF_WEB_SEARCH) is False:
+            del data[CONF_WEB_SEARCH]  # off is the absence of the setting, as for other kinds
         if CONF_MODEL not in data:
             return data, {CONF_MODEL: "invalid_model"}
         if CONF_URL in data:

@@ -46,13 +46,14 @@ from custom_components.jarvis.const import (
     CONF_PROVIDERS,
     CONF_TIERS,
     CONF_TIMEOUT,
+    CONF_WEB_SEARCH,
     DOMAIN,
     RECOMMENDED_CONVERSATION,
     SUBENTRY_AI_TASK,
     SUBENTRY_CONVERSATION,
     SUBENTRY_PROVIDER,
 )
-from custom_components.jarvis.router.types import ProviderKind
+from custom_components.jarvis.router.types import ProviderKind, Tier
 from tests.support.fake_providers import (
     anthropic as ant,
     gemini as gem,
@@ -356,6 +357,42 @@ async def test_provider_created_after_a_one_token_check(
     assert spec.key(request) == f"key-{spec.kind}"
 
 
+async def test_gemini_grounded_in_google_search_is_the_fresh_facts_tier(
+    hass: HomeAssistant, jarvis: MockConfigEntry, servers: dict[str, FakeServer]
+) -> None:
+    """Only Gemini offers the web search switch; on, its check searches and it serves T2f."""
+    for kind in ("openai", "anthropic", "perplexity", "ollama"):
+        result = await _provider_form(hass, jarvis, kind)
+        assert CONF_WEB_SEARCH not in _form(result, "connection")
+        hass.config_entries.subentries.async_abort(result["flow_id"])
+    spec = next(k for k in KINDS if k.kind == "gemini")
+    server = servers["gemini"]
+    result = await _provider_form(hass, jarvis, "gemini", "Gemini search")
+    fields = _form(result, "connection")
+    assert fields[CONF_WEB_SEARCH]["default"] is False
+    assert "boolean" in fields[CONF_WEB_SEARCH]["selector"]
+    server.script(spec.path("shop-model"), spec.ok)
+    result = await _submit(hass, result, _connection(spec, server, **{CONF_WEB_SEARCH: True}))
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    (subentry,) = _provider_subentries(jarvis)
+    assert subentry.data[CONF_WEB_SEARCH] is True
+    (check,) = server.requests_to(spec.path("shop-model"))
+    assert {"googleSearch": {}} in check.json["tools"]
+    candidate = jarvis.runtime_data.candidates.candidate(subentry)
+    assert candidate.tier is Tier.FRESH and candidate.lean
+    # Switched off again (reconfigure): a plain cloud model, the setting gone from its data.
+    result = await jarvis.start_subentry_reconfigure_flow(hass, subentry.subentry_id)
+    fields = _form(result, "connection")
+    assert fields[CONF_WEB_SEARCH]["default"] is True
+    server.script(spec.path("shop-model"), spec.ok)
+    result = await _submit(hass, result, {**_prefill(fields), CONF_WEB_SEARCH: False})
+    assert result["reason"] == "reconfigure_successful"
+    (subentry,) = _provider_subentries(jarvis)
+    assert CONF_WEB_SEARCH not in subentry.data
+    assert "tools" not in server.requests_to(spec.path("shop-model"))[-1].json
+    assert jarvis.runtime_data.candidates.candidate(subentry).tier is Tier.CLOUD
+
+
 async def test_local_provider_without_api_key(
     hass: HomeAssistant, jarvis: MockConfigEntry, servers: dict[str, FakeServer]
 ) -> None:
@@ -446,7 +483,8 @@ async def test_provider_check_failure_keeps_input_and_recovers(
     user_input = _connection(spec, server)
     result = await _submit(hass, result, user_input)
     fields = _form(result, "connection", errors)
-    assert _prefill(fields) == user_input
+    switch = {CONF_WEB_SEARCH: False} if spec.kind == "gemini" else {}  # shown, left off
+    assert _prefill(fields) == {**user_input, **switch}
     assert _provider_subentries(jarvis) == []
 
     result = await _submit(hass, result, _prefill(fields))

@@ -33,6 +33,7 @@ def create_provider(
     timeout: float,
     http_client: httpx.AsyncClient | None = None,
     keep_alive: str | float | None = None,
+    web_search: bool = False,
 ) -> Provider:
     """A provider for one configured model.
 
@@ -42,6 +43,7 @@ def create_provider(
     client; the openai, anthropic, google-genai and perplexityai SDKs run on it (close() leaves it
     open); the ollama SDK takes none and builds its own. keep_alive: Ollama only, how long the
     server keeps the model loaded after a request (None: "30m"; a negative number: forever).
+    web_search: Gemini only, ground every answer in Google Search (a fresh-facts model).
 
     Raises ValueError when a required setting is missing or the kind is unknown.
     """
@@ -68,7 +70,7 @@ def create_provider(
     if kind is ProviderKind.GEMINI:
         from .gemini import GeminiProvider
 
-        return GeminiProvider(**common)
+        return GeminiProvider(**common, web_search=web_search)
     if kind is ProviderKind.OLLAMA:
         from .ollama import DEFAULT_KEEP_ALIVE, OllamaProvider
 

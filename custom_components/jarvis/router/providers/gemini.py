@@ -13,7 +13,9 @@
   error: it comes back as a ToolCall with parse_error and finish_reason "tool_calls".
 - Usage: input = prompt_token_count (+ tool_use_prompt_token_count), cached = cached_content;
   thoughts are billed as output, so output = candidates + thoughts, reasoning = thoughts.
-- Grounding chunks (Google Search grounding), when present, become citations.
+- Grounding chunks (Google Search grounding), when present, become citations. With
+  `web_search` every request carries the `google_search` tool, so the model searches when the
+  question needs it (a fresh-facts tier; Google bills grounded prompts beyond a free quota).
 
 The SDK client is built in a worker thread on first use: its constructor creates SSL contexts
 (blocking file I/O that must not run in HA's event loop). It always talks through an httpx
@@ -240,11 +242,13 @@ class GeminiProvider:
         api_key: str | None,
         timeout: float = 30.0,
         http_client: httpx.AsyncClient | None = None,
+        web_search: bool = False,
     ) -> None:
         """Gemini needs an API key; base_url defaults to Google's endpoint."""
         if not api_key:
             raise ValueError("Gemini needs an API key")
         self.model = model
+        self.web_search = web_search
         self.timeout = timeout
         self._api_key = api_key
         self._base_url = base_url
@@ -331,8 +335,11 @@ class GeminiProvider:
         )
         if system:
             config.system_instruction = system
-        if request.tools:
-            config.tools = list(to_gemini_tools(request.tools))
+        tools = to_gemini_tools(request.tools)
+        if self.web_search:
+            tools.append(genai_types.Tool(google_search=genai_types.GoogleSearch()))
+        if tools:
+            config.tools = list(tools)
         if request.temperature is not None:
             config.temperature = request.temperature
         if request.json_schema is not None:

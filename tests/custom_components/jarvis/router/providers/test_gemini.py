@@ -476,3 +476,25 @@ async def test_injected_http_client_is_used_and_left_open(gemini_server: GeminiS
 def test_api_key_is_required() -> None:
     with pytest.raises(ValueError, match="API key"):
         create_provider(ProviderKind.GEMINI, model="m", base_url=None, api_key=None, timeout=5)
+
+
+async def test_web_search_sends_google_search_and_keeps_its_sources(
+    gemini_server: GeminiServer,
+) -> None:
+    """A fresh-facts Gemini (web_search) asks for Google Search grounding on every request."""
+    searching = make(gemini_server.url, web_search=True)
+    try:
+        gemini_server.script(
+            generate_path(),
+            json_reply(
+                wire.response(
+                    [wire.text_part("PrusaSlicer 2.9.3 is the latest release.")],
+                    grounding=wire.grounding([("https://github.example/prusa", "Releases")]),
+                )
+            ),
+        )
+        result = await searching.complete(ASK)
+    finally:
+        await searching.close()
+    assert gemini_server.last.json["tools"] == [{"googleSearch": {}}]
+    assert result.citations == (Citation(url="https://github.example/prusa", title="Releases"),)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import importlib.util
 import io
+import json
 from pathlib import Path
 import secrets
 import signal
@@ -381,26 +382,26 @@ lovelace:
         found: dict[str, Any] = await until(find, 10, f"decision for {text!r}")
         return found
 
-    async def addon_get(self, path: str) -> tuple[int, Any]:
-        """The add-on's own API (what HA ingress serves), with its token."""
+    async def _addon_fetch(self, path: str) -> tuple[int, str, bytes]:
+        """GET from the add-on's own API (what HA ingress serves) with its token."""
         assert self.session is not None
         url = f"http://127.0.0.1:{self.dev.settings['addon_port']}{path}"
         async with self.session.get(
             url, headers={"Authorization": f"Bearer {self.dev.settings['addon_token']}"}
         ) as resp:
-            text = await resp.text()
-            if resp.content_type == "application/json":
-                return resp.status, await resp.json()
-            return resp.status, text
+            return resp.status, resp.content_type, await resp.read()
+
+    async def addon_get(self, path: str) -> tuple[int, Any]:
+        """The add-on's own API: JSON parsed, anything else as text."""
+        status, content_type, body = await self._addon_fetch(path)
+        if content_type == "application/json":
+            return status, json.loads(body)
+        return status, body.decode(errors="replace")
 
     async def addon_bytes(self, path: str) -> tuple[int, bytes]:
-        """A binary resource of the add-on's own API (an evidence JPEG), with its token."""
-        assert self.session is not None
-        url = f"http://127.0.0.1:{self.dev.settings['addon_port']}{path}"
-        async with self.session.get(
-            url, headers={"Authorization": f"Bearer {self.dev.settings['addon_token']}"}
-        ) as resp:
-            return resp.status, await resp.read()
+        """A binary resource of the add-on's own API (an evidence JPEG)."""
+        status, _, body = await self._addon_fetch(path)
+        return status, body
 
 
 async def _with_all(agents: Any, count: int) -> dict[str, str] | None:

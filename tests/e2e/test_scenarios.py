@@ -171,6 +171,14 @@ def test_story3_printers(shop: Shop) -> None:
         ) as resp:
             return bool((await resp.json())["state"] == want)
 
+    async def cancel() -> None:
+        """Cancelling needs no confirmation; OctoPrint is idle after it."""
+        status, body = await shop.ha.request(
+            "POST", f"/api/jarvis/device/{PRINTER}/command", {"command": "cancel"}
+        )
+        assert status == 200, (status, body)
+        await until(lambda: octo_state("Operational"), 30, "OctoPrint idle after cancel")
+
     async def run() -> str:
         started = await held_then_confirmed(
             {"command": "print_file", "args": {"path": "bracket.gcode"}}
@@ -200,11 +208,7 @@ def test_story3_printers(shop: Shop) -> None:
         await until(lambda: octo_state("Printing"), 20, "OctoPrint printing again")
         resume_s = time.monotonic() - started
 
-        status, body = await shop.ha.request(
-            "POST", f"/api/jarvis/device/{PRINTER}/command", {"command": "cancel"}
-        )
-        assert status == 200, (status, body)
-        await until(lambda: octo_state("Operational"), 30, "OctoPrint idle after cancel")
+        await cancel()
         return (
             f"start→Printing {start_s:.1f} s, pause→Paused {pause_s:.1f} s, "
             f"resume→Printing {resume_s:.1f} s, observed on OctoPrint"
@@ -241,11 +245,7 @@ def test_story3_printers(shop: Shop) -> None:
         status, jpeg = await shop.addon_bytes("/" + linked["evidence_url"])
         assert status == 200 and jpeg[:2] == b"\xff\xd8", status
         assert hashlib.sha256(jpeg).hexdigest() == event["evidence"]["sha256"]
-        status, body = await shop.ha.request(
-            "POST", f"/api/jarvis/device/{PRINTER}/command", {"command": "cancel"}
-        )
-        assert status == 200, (status, body)
-        await until(lambda: octo_state("Operational"), 30, "OctoPrint idle after cancel")
+        await cancel()
         return (
             f"CV: a synthetic {manifest['kind']} seen {pause_s:.0f} s after printing began "
             f"paused OctoPrint (frame {manifest['pause_frame']}, onset {manifest['onset']}), "

@@ -114,6 +114,21 @@ class FakeLlama:
         request.transport.close()
         return resp
 
+    async def drop_first(self, request: web.Request) -> web.StreamResponse:
+        """Closes the first connection unanswered (a stale keep-alive), answers after that."""
+        await self.record(request)
+        if len(self.seen) == 1:
+            assert request.transport is not None
+            request.transport.close()
+            return web.StreamResponse()
+        return web.json_response({"object": "chat.completion", "attempt": len(self.seen)})
+
+    async def always_drop(self, request: web.Request) -> web.StreamResponse:
+        await self.record(request)
+        assert request.transport is not None
+        request.transport.close()
+        return web.StreamResponse()
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.chat)
@@ -122,6 +137,8 @@ class FakeLlama:
         app.router.add_post("/v1/endless", self.endless)
         app.router.add_get("/v1/slow", self.slow)
         app.router.add_post("/v1/cut", self.cut)
+        app.router.add_post("/v1/drop_first", self.drop_first)
+        app.router.add_post("/v1/always_drop", self.always_drop)
         return app
 
 
@@ -310,6 +327,21 @@ async def test_upstream_unreachable_is_502(setup: Setup) -> None:
     assert (resp.status, resp.content_type) == (502, "application/json")
     body = await resp.json()
     assert body["error"] == "llm_upstream_error" and body["message"]
+
+
+async def test_a_connection_dropped_before_any_answer_is_retried_once(setup: Setup) -> None:
+    """What llama.cpp does to an idle pooled connection; seen as a 502 in a CI benchmark."""
+    client = await ready_client(setup)
+    resp = await client.post(f"{BASE}/drop_first", json={"q": 1}, headers=auth())
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["attempt"] == 2
+    assert [s.body for s in setup.llama.seen] == [b'{"q": 1}', b'{"q": 1}']
+    # Dropped again: a 502 naming the problem, after exactly one retry.
+    setup.llama.seen.clear()
+    resp = await client.post(f"{BASE}/always_drop", json={}, headers=auth())
+    assert (resp.status, resp.content_type) == (502, "application/json")
+    assert (await resp.json())["error"] == "llm_upstream_error"
+    assert len(setup.llama.seen) == 2
 
 
 async def test_upstream_silence_is_504(setup: Setup) -> None:

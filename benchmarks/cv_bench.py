@@ -106,7 +106,7 @@ def speed(seed: int, frames: int) -> list[dict[str, Any]]:
             t1 = time.perf_counter()
             naive.process_jpeg(data)
             t2 = time.perf_counter()
-            gray, _ = decode(data)
+            gray, _ = decode(data, color=True)
             det.process(gray)
             t3 = time.perf_counter()
             timings["decode"].append((t1 - t0) * 1000)

@@ -52,7 +52,7 @@ def run_sequence(seq: Sequence, config: DetectorConfig | None = None) -> Sequenc
         if frame.paused:
             continue
         watched += 1
-        gray, _ = decode(frame.jpeg)
+        gray, _ = decode(frame.jpeg, color=True)
         result = det.process(gray, now=frame.index * FRAME_INTERVAL_S)
         if result.level is Level.WARNING and first_warning is None:
             first_warning = frame.index

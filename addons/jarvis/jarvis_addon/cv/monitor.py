@@ -271,7 +271,7 @@ class CameraMonitor:
         try:
             data = await self.spec.source.snapshot()
             started = time.perf_counter()  # /metrics: decode + detect, not the camera's latency
-            gray, size = decode(data)
+            gray, size = decode(data, color=True)
         except (CameraError, FrameError) as err:
             self._degrade(str(err))
             return None

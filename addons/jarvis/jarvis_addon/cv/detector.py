@@ -87,6 +87,12 @@ class DetectorConfig:
     warn_level: float = 0.5
     pause_level: float = 1.0
     pause_frames: int = 4
+    # Or: the raw score (capped at sustain_cap, so one spike cannot carry it) averages
+    # sustain_level over sustain_frames (24 s); both are fractions of pause_level. A detached part's evidence often holds at
+    # 0.6-0.9 for about that long and then fades as the old background catches up.
+    sustain_frames: int = 12
+    sustain_level: float = 0.75
+    sustain_cap: float = 1.5
     global_change: float = 0.2
     roi_margin: float = 0.04  # of the frame width, around the calibrated region
     # A configured print region: polygon in 0..1 frame coordinates (overrides calibration).
@@ -152,6 +158,7 @@ class _State:
     sizes: deque[int] = field(default_factory=lambda: deque(maxlen=4))
     ewma: float = 0.0
     above: int = 0
+    recent: deque[float] = field(default_factory=deque)  # capped raw scores, newest last
     pinned: tuple[Gray, MatLike | None] | None = None
     pin_age: int = 0
     quiet: int = 0
@@ -539,7 +546,17 @@ class Detector:
         area: float = 0.0,
         growth: float = 0.0,
     ) -> Detection:
-        s = self._s
+        s, cfg = self._s, self.config
+        if cfg.sustain_frames > 0:
+            s.recent.append(min(raw, cfg.sustain_cap * cfg.pause_level))
+            while len(s.recent) > cfg.sustain_frames:
+                s.recent.popleft()
+            sustained = (
+                len(s.recent) == cfg.sustain_frames
+                and sum(s.recent) >= cfg.sustain_level * cfg.pause_level * cfg.sustain_frames
+            )
+            if sustained and level in (Level.OK, Level.WARNING):
+                level = Level.PAUSE
         h, w = s.shape or (1, 1)
         snoozed = level in (Level.WARNING, Level.PAUSE) and self._last_now < self._snooze_until
         if s.region is None and s.roi_poly is not None:

@@ -168,3 +168,34 @@ def test_noise_following_threshold_still_ignores_a_clean_print() -> None:
     results = feed(det, clean_frames(70, seed=3))
     assert det.calibrated
     assert all(r.level is not Level.PAUSE for r in results)
+
+
+def test_colour_mass_of_the_beds_brightness_is_seen_only_in_colour() -> None:
+    # A nest of filament as bright as the bed but another colour: grey cannot see it (the
+    # reason spaghetti was missed), the chroma background can.
+    seq = make_sequence(1, "clean", length=80)
+    colour = [decode(f.jpeg, color=True)[0] for f in seq.frames()]
+    det = Detector()
+    feed(det, colour[:45])
+    region = det._s.roi
+    assert region is not None
+    ys, xs = np.nonzero(region)
+    cy, cx = int(ys.mean()) + 15, int(xs.mean()) + 10
+
+    def painted(frame: np.ndarray, k: int) -> np.ndarray:
+        # Each pixel keeps its luma (Y) and turns redder (Cr + 40) inside a growing disc.
+        ycc = cv2.cvtColor(frame, cv2.COLOR_BGR2YCrCb)
+        disc = np.zeros(frame.shape[:2], np.uint8)
+        cv2.circle(disc, (cx, cy), int(8 + 24 * min(1.0, k / 5)), 255, -1)
+        cr = ycc[:, :, 1]
+        cr[disc > 0] = np.clip(cr[disc > 0].astype(np.int16) + 40, 0, 255).astype(np.uint8)
+        return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2BGR)
+
+    failing = [painted(f, k) for k, f in enumerate(colour[45:] * 2)]
+    results = feed(det, failing, start=90.0)
+    assert Level.PAUSE in [r.level for r in results], [round(r.score, 2) for r in results]
+
+    grey = Detector()
+    feed(grey, [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in colour[:45]])
+    results = feed(grey, [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in failing], start=90.0)
+    assert all(r.level is Level.OK for r in results), [round(r.score, 2) for r in results]

@@ -1,6 +1,7 @@
-"""Print-failure detector: a classical OpenCV pipeline on small grayscale frames (pure).
+"""Print-failure detector: a classical OpenCV pipeline on small colour frames (pure).
 
-No HA, no network, no model weights. Per frame (about 320 px wide, see frames.py):
+No HA, no network, no model weights. Per frame (about 320 px wide, BGR or grey, see frames.py;
+luma runs the pipeline, chroma follows it through the background for step 3):
 
 1. Photometric match: mean/std outside the print region matched to the current background, so
    slow light drift and exposure changes cancel; phase correlation undoes camera shake.
@@ -8,16 +9,18 @@ No HA, no network, no model weights. Per frame (about 320 px wide, see frames.py
    matching (its look is taken during calibration) and kept out of the frames that enter the
    median; a hand stays 1-3 frames, so it drops out too. Plastic that stays is in it.
 3. Persistent change: the current background against the background `lag` frames ago (about
-   30 s), on pixels that have not flickered within the window. Normal growth changes little in
-   that time; spaghetti, a detached or vanished part change a lot. Opened against noise, closed
-   so a tangle of strands counts as its area, measured in hotend areas (the scene's own scale);
-   `area_ref` of them score 1.0.
+   30 s), in luma or chroma, where every frame of the window differs from the old background
+   (not only their median), on pixels that have not flickered within the window. Normal growth
+   changes little in that time; spaghetti, a detached or vanished part change a lot. Opened
+   against noise, closed so a tangle of strands counts as its area, measured in hotend areas
+   (the scene's own scale); `area_ref` of them score 1.0.
 4. Blob: the largest object that differs from the background (the hotend) grown beyond its
    measured size, as the minimum over the last 4 frames (a passing hand is shorter).
 5. A change over much of the view outside the print region is a light switch or a bumped
    camera: the history is rebuilt and the score held.
 6. Decision: an EWMA of the larger score; warning at `warn_level`; pause after `pause_frames`
-   consecutive frames at `pause_level`.
+   consecutive frames at `pause_level`, or when the raw score holds `sustain_level` on average
+   over `sustain_frames`.
 
 The print region is calibrated from where things change during the first `calibration_frames`
 (the hotend laying down the first layers), or given as a polygon.
@@ -201,7 +204,7 @@ class Detector:
         self._snooze_until = until
 
     def process(self, frame: Gray, now: float = 0.0) -> Detection:
-        """Score one frame (grayscale, any size; a new size restarts calibration)."""
+        """Score one frame (grayscale or BGR, any size; a new size restarts calibration)."""
         cfg = self.config
         self._last_now = now
         if frame.size == 0 or not (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 3)):

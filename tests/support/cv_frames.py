@@ -55,8 +55,8 @@ def _first_pause(jpegs: list[bytes]) -> tuple[int, str | None] | None:
 
     detector = Detector()
     for i, data in enumerate(jpegs):
-        gray, _ = decode(data)
-        detection = detector.process(gray, now=i * 2.0)
+        image, _ = decode(data, color=True)
+        detection = detector.process(image, now=i * 2.0)
         if detection.level is Level.PAUSE:
             return i, detection.kind
     return None

@@ -1,6 +1,7 @@
-"""Print-failure detector: a classical OpenCV pipeline on small grayscale frames (pure).
+"""Print-failure detector: a classical OpenCV pipeline on small colour frames (pure).
 
-No HA, no network, no model weights. Per frame (about 320 px wide, see frames.py):
+No HA, no network, no model weights. Per frame (about 320 px wide, BGR or grey, see frames.py;
+luma runs the pipeline, chroma follows it through the background for step 3):
 
 1. Photometric match: mean/std outside the print region matched to the current background, so
    slow light drift and exposure changes cancel; phase correlation undoes camera shake.
@@ -8,16 +9,18 @@ No HA, no network, no model weights. Per frame (about 320 px wide, see frames.py
    matching (its look is taken during calibration) and kept out of the frames that enter the
    median; a hand stays 1-3 frames, so it drops out too. Plastic that stays is in it.
 3. Persistent change: the current background against the background `lag` frames ago (about
-   30 s), on pixels that have not flickered within the window. Normal growth changes little in
-   that time; spaghetti, a detached or vanished part change a lot. Opened against noise, closed
-   so a tangle of strands counts as its area, measured in hotend areas (the scene's own scale);
-   `area_ref` of them score 1.0.
+   30 s), in luma or chroma, where every frame of the window differs from the old background
+   (not only their median), on pixels that have not flickered within the window. Normal growth
+   changes little in that time; spaghetti, a detached or vanished part change a lot. Opened
+   against noise, closed so a tangle of strands counts as its area, measured in hotend areas
+   (the scene's own scale); `area_ref` of them score 1.0.
 4. Blob: the largest object that differs from the background (the hotend) grown beyond its
    measured size, as the minimum over the last 4 frames (a passing hand is shorter).
 5. A change over much of the view outside the print region is a light switch or a bumped
    camera: the history is rebuilt and the score held.
 6. Decision: an EWMA of the larger score; warning at `warn_level`; pause after `pause_frames`
-   consecutive frames at `pause_level`.
+   consecutive frames at `pause_level`, or when the raw score holds `sustain_level` on average
+   over `sustain_frames`.
 
 The print region is calibrated from where things change during the first `calibration_frames`
 (the hotend laying down the first layers), or given as a polygon.
@@ -67,6 +70,18 @@ class DetectorConfig:
     # low-contrast filament that tuning has not yet made pay off.
     change_floor: float = 18.0
     change_k: float = 0.0
+    # Colour input: persistent change in chroma (JPEG's Cr/Cb, 128 = grey) counts too, at this
+    # threshold; 0 ignores colour.
+    chroma_threshold: float = 10.0
+    chroma_settled: float = 0.0
+    full_window_refs: bool = True
+    persist_all: bool = True
+    # Once persistent change appears (area score >= pin_level) the reference stops sliding for
+    # up to pin_frames, so a failure keeps counting against the view from before it began
+    # (a detached part or a nest of spaghetti otherwise fades into the 30-s-old background).
+    pin_level: float = 0.15
+    pin_frames: int = 0  # off: see docs/cv.md (pinning let growth accumulate into false pauses)
+    unpin_level: float = 0.05
     hotend_match: float = 0.5  # template correlation that counts as the hotend
     settled_range: float = 40.0  # max - min within the window above which a pixel is unsettled
     area_ref: float = 0.8  # persistent change, in hotend areas, that scores 1.0
@@ -75,6 +90,12 @@ class DetectorConfig:
     warn_level: float = 0.5
     pause_level: float = 1.0
     pause_frames: int = 4
+    # Or: the raw score (capped at sustain_cap, so one spike cannot carry it) averages
+    # sustain_level over sustain_frames (24 s); both are fractions of pause_level. A detached part's evidence often holds at
+    # 0.6-0.9 for about that long and then fades as the old background catches up.
+    sustain_frames: int = 12
+    sustain_level: float = 0.75
+    sustain_cap: float = 1.5
     global_change: float = 0.2
     roi_margin: float = 0.04  # of the frame width, around the calibrated region
     # A configured print region: polygon in 0..1 frame coordinates (overrides calibration).
@@ -118,6 +139,12 @@ class _State:
     ref: _F32 | None = None  # the current background (median of the window)
     frames: deque[Gray] = field(default_factory=deque)
     backgrounds: deque[Gray] = field(default_factory=deque)
+    # Chroma (two channels, Cr and Cb) of the same frames and backgrounds, for colour input.
+    cref: _F32 | None = None
+    cframes: deque[MatLike] = field(default_factory=deque)
+    cbackgrounds: deque[MatLike] = field(default_factory=deque)
+    # Where the hotend was replaced by the background in each frame (the newest last).
+    boxes: deque[tuple[int, int, int, int] | None] = field(default_factory=lambda: deque(maxlen=15))
     activity: Gray | None = None  # frames since the pixel last flickered (counts down)
     calib_crops: list[tuple[int, Gray, tuple[int, int, int, int]]] = field(default_factory=list)
     template: Gray | None = None  # the hotend's look, from calibration
@@ -134,6 +161,10 @@ class _State:
     sizes: deque[int] = field(default_factory=lambda: deque(maxlen=4))
     ewma: float = 0.0
     above: int = 0
+    recent: deque[float] = field(default_factory=deque)  # capped raw scores, newest last
+    pinned: tuple[Gray, MatLike | None] | None = None
+    pin_age: int = 0
+    quiet: int = 0
 
 
 class Detector:
@@ -145,6 +176,8 @@ class Detector:
         self._s = _State()
         self._snooze_until = 0.0
         self._last_now = 0.0
+        self._gain = 1.0
+        self._shift = (0.0, 0.0)
         self._k2 = cv2.getStructuringElement(cv2.MORPH_RECT, (2, 2))
         self._k3 = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
         self._k5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
@@ -171,16 +204,27 @@ class Detector:
         self._snooze_until = until
 
     def process(self, frame: Gray, now: float = 0.0) -> Detection:
-        """Score one frame (grayscale, any size; a new size restarts calibration)."""
+        """Score one frame (grayscale or BGR, any size; a new size restarts calibration)."""
         cfg = self.config
         self._last_now = now
-        if frame.ndim != 2 or frame.size == 0:
-            raise ValueError("expected a non-empty grayscale frame")
+        if frame.size == 0 or not (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 3)):
+            raise ValueError("expected a non-empty grayscale or BGR frame")
+        chroma: MatLike | None = None
+        if frame.ndim == 3:
+            # Colour: luma runs the pipeline; chroma adds persistent change that luma misses
+            # (filament of the bed's brightness in another colour).
+            ycc = cv2.cvtColor(frame, cv2.COLOR_BGR2YCrCb)
+            frame = ycc[:, :, 0].copy()
+            chroma = ycc[:, :, 1:].astype(np.float32) if cfg.chroma_threshold > 0 else None
         shape = (int(frame.shape[0]), int(frame.shape[1]))
         if self._s.shape is not None and self._s.shape != shape:
             self.reset(keep_region=False)
         s = self._s
         s.shape = shape
+        if chroma is None:
+            s.cref = None
+            s.cframes.clear()
+            s.cbackgrounds.clear()
         if s.ref is None:
             s.ref = frame.astype(np.float32)
             s.calib_acc = np.zeros(shape, np.uint8)
@@ -193,6 +237,14 @@ class Detector:
         g = self._match_photometry(frame.astype(np.float32), s.ref, outside)
         g = self._align(g, s.ref)
         g8 = np.clip(g, 0, 255).astype(np.uint8)
+        c8: MatLike | None = None
+        if chroma is not None:
+            # The luma's gain applies to the colour difference; the same shake correction.
+            chroma = (chroma - np.float32(128)) * np.float32(self._gain) + np.float32(128)
+            chroma = self._align(chroma, s.ref, self._shift)
+            c8 = np.clip(chroma, 0, 255).astype(np.uint8)
+            if s.cref is None:
+                s.cref = chroma
         changed = self._change_mask(g, s.ref)  # vs the background: the hotend, hands, new stuff
 
         # A light switch or a bumped camera changes the whole view: rebuild, hold the score.
@@ -210,6 +262,13 @@ class Detector:
             s.backgrounds.clear()
             s.sizes.clear()
             s.frames.append(g8)
+            s.boxes.append(None)
+            s.cframes.clear()
+            s.cbackgrounds.clear()
+            s.cref = chroma
+            s.pinned = None
+            if c8 is not None:
+                s.cframes.append(c8)
             return self._result(self._level_for(s.ewma, now), 0.0, None, None, scene_change=True)
 
         opened = cv2.morphologyEx(changed, cv2.MORPH_OPEN, self._k3)
@@ -224,10 +283,29 @@ class Detector:
             stacked = g8.copy()
             stacked[y0:y1, x0:x1] = np.clip(s.ref[y0:y1, x0:x1], 0, 255).astype(np.uint8)
         s.frames.append(stacked)
+        s.boxes.append(hot)
         while len(s.frames) > cfg.window:
             s.frames.popleft()
         bg, spread = _median_and_spread(s.frames)
         s.ref = bg.astype(np.float32)
+        cbg: MatLike | None = None
+        if c8 is not None and s.cref is not None:
+            cstacked = c8
+            if hot is not None:
+                x0, y0, x1, y1 = hot
+                cstacked = c8.copy()
+                cstacked[y0:y1, x0:x1] = np.clip(s.cref[y0:y1, x0:x1], 0, 255).astype(np.uint8)
+            s.cframes.append(cstacked)
+            while len(s.cframes) > cfg.window:
+                s.cframes.popleft()
+            cbg, cspread = _median_and_spread(s.cframes)
+            s.cref = cbg.astype(np.float32)
+            if cfg.chroma_settled > 0:
+                # Chroma flicker (the hotend passing over coloured plastic) marks a pixel as
+                # unsettled like luma flicker does, at chroma's own (smaller) scale.
+                unsettled = _channel_max(cspread) > cfg.chroma_settled
+                spread = spread.copy()
+                spread[unsettled] = 255
 
         if s.roi is None:
             s.seen += 1
@@ -241,6 +319,10 @@ class Detector:
                 self._calibrate(shape)
                 s.frames.clear()
                 s.frames.append(stacked)
+                if s.cframes:
+                    last = s.cframes[-1]
+                    s.cframes.clear()
+                    s.cframes.append(last)
             return self._result(Level.CALIBRATING, 0.0, None, None)
 
         s.sizes.append(largest)
@@ -249,7 +331,11 @@ class Detector:
             s.post_sizes.append(largest)
             if len(s.post_sizes) == 10:
                 s.hotend_size = float(np.median(s.post_sizes)) or s.hotend_size
-        s.backgrounds.append(bg)
+        # A background of fewer frames than the window may still hold the hotend: not a reference.
+        if len(s.frames) >= cfg.window or not cfg.full_window_refs:
+            s.backgrounds.append(bg)
+            if cbg is not None:
+                s.cbackgrounds.append(cbg)
         if s.activity is None:
             s.activity = np.zeros(shape, np.uint8)
         np.subtract(s.activity, 1, out=s.activity, where=s.activity > 0)
@@ -257,17 +343,28 @@ class Detector:
         # once it has settled, while the old background still lacks it.
         s.activity[spread > cfg.settled_range] = cfg.window
         if len(s.backgrounds) <= cfg.lag or len(s.frames) < cfg.window:
-            while len(s.backgrounds) > cfg.lag + 1:
-                s.backgrounds.popleft()
+            self._trim_backgrounds()
             return self._result(self._level_for(s.ewma, now), 0.0, None, None)
-        while len(s.backgrounds) > cfg.lag + 1:
-            s.backgrounds.popleft()
+        self._trim_backgrounds()
         old = s.backgrounds[0]
+        cold = s.cbackgrounds[0] if s.cbackgrounds else None
+        if s.pinned is not None:
+            old, cold = s.pinned
         diff = cv2.absdiff(bg, old)
+        if cfg.persist_all:
+            # Changed in every frame of the window, not only in their median: a hotend hovering
+            # over a small part sits in most frames (and so in the median) but not in all.
+            diff = _min_distance(s.frames, self._boxes(), old, diff)
         thr = cfg.change_floor
         if cfg.change_k > 0 and outside is not None:
             thr = max(thr, cfg.change_k * 1.25 * float(cv2.mean(diff, mask=outside)[0]))
         _, persistent = cv2.threshold(diff, thr, 255, cv2.THRESH_BINARY)
+        if cbg is not None and cold is not None and len(s.cbackgrounds) == len(s.backgrounds):
+            cdiff = _channel_max(cv2.absdiff(cbg, cold))
+            if cfg.persist_all:
+                cdiff = _min_distance(s.cframes, self._boxes(), cold, cdiff)
+            _, cpersistent = cv2.threshold(cdiff, cfg.chroma_threshold, 255, cv2.THRESH_BINARY)
+            persistent = cv2.bitwise_or(persistent, cpersistent)
         cv2.bitwise_and(persistent, s.roi, persistent)
         # Pixels that flickered within the window (the hotend passing) do not count yet.
         persistent[s.activity > 0] = 0
@@ -276,6 +373,7 @@ class Detector:
         # Relative to the hotend's size: the scale of the scene, whatever the part's size.
         area = cv2.countNonZero(closed) / max(s.hotend_size, 50.0)
         area_score = area / cfg.area_ref
+        self._update_pin(area_score)
         blob_score = grown = 0.0
         if (
             s.hotend_size > 0
@@ -301,20 +399,52 @@ class Detector:
 
     # --- steps ----------------------------------------------------------------------------
 
+    def _update_pin(self, area_score: float) -> None:
+        s, cfg = self._s, self.config
+        if cfg.pin_frames <= 0:
+            return
+        if s.pinned is None:
+            if area_score >= cfg.pin_level:
+                cold = s.cbackgrounds[0] if s.cbackgrounds else None
+                s.pinned, s.pin_age, s.quiet = (s.backgrounds[0], cold), 0, 0
+            return
+        s.pin_age += 1
+        s.quiet = s.quiet + 1 if area_score < cfg.unpin_level else 0
+        if s.pin_age >= cfg.pin_frames or s.quiet >= 3:
+            s.pinned = None
+
+    def _boxes(self) -> list[tuple[int, int, int, int] | None]:
+        """The hotend boxes of the frames in the window, oldest first."""
+        s = self._s
+        return list(s.boxes)[-len(s.frames) :]
+
+    def _trim_backgrounds(self) -> None:
+        s, keep = self._s, self.config.lag + 1
+        while len(s.backgrounds) > keep:
+            s.backgrounds.popleft()
+        while len(s.cbackgrounds) > keep:
+            s.cbackgrounds.popleft()
+
     def _match_photometry(self, g: _F32, ref: _F32, where: Mask | None) -> _F32:
         mg, sg = cv2.meanStdDev(g, mask=where)
         mr, sr = cv2.meanStdDev(ref, mask=where)
         scale = float(sr[0, 0]) / max(float(sg[0, 0]), 1e-3)
         scale = min(max(scale, 0.5), 2.0)
+        self._gain = scale
         out: _F32 = (g - np.float32(mg[0, 0])) * np.float32(scale) + np.float32(mr[0, 0])
         return out
 
-    def _align(self, g: _F32, ref: _F32) -> _F32:
-        (dx, dy), _ = cv2.phaseCorrelate(ref, g)
+    def _align(self, g: _F32, ref: _F32, shift: tuple[float, float] | None = None) -> _F32:
+        """Undo camera shake: measured against ref, or the given shift (chroma: luma's)."""
+        if shift is None:
+            (dx, dy), _ = cv2.phaseCorrelate(ref, g)
+            self._shift = (dx, dy)
+        else:
+            dx, dy = shift
         if (abs(dx) < 0.25 and abs(dy) < 0.25) or abs(dx) > 12 or abs(dy) > 12:
             return g
         m = np.array([[1, 0, -dx], [0, 1, -dy]], dtype=np.float32)
-        h, w = g.shape
+        h, w = g.shape[:2]
         out: _F32 = cv2.warpAffine(g, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
         return out
 
@@ -419,7 +549,17 @@ class Detector:
         area: float = 0.0,
         growth: float = 0.0,
     ) -> Detection:
-        s = self._s
+        s, cfg = self._s, self.config
+        if cfg.sustain_frames > 0:
+            s.recent.append(min(raw, cfg.sustain_cap * cfg.pause_level))
+            while len(s.recent) > cfg.sustain_frames:
+                s.recent.popleft()
+            sustained = (
+                len(s.recent) == cfg.sustain_frames
+                and sum(s.recent) >= cfg.sustain_level * cfg.pause_level * cfg.sustain_frames
+            )
+            if sustained and level in (Level.OK, Level.WARNING):
+                level = Level.PAUSE
         h, w = s.shape or (1, 1)
         snoozed = level in (Level.WARNING, Level.PAUSE) and self._last_now < self._snooze_until
         if s.region is None and s.roi_poly is not None:
@@ -440,6 +580,35 @@ class Detector:
             area=area,
             growth=growth,
         )
+
+
+def _channel_max(img: MatLike) -> MatLike:
+    """Per pixel, the largest channel (a colour difference's strongest component)."""
+    out: MatLike = cv2.max(img[:, :, 0], img[:, :, 1])
+    return out
+
+
+def _min_distance(
+    frames: deque[MatLike],
+    boxes: list[tuple[int, int, int, int] | None],
+    old: MatLike,
+    limit: MatLike,
+) -> MatLike:
+    """Per pixel, the smallest distance (largest channel) of any frame from `old`, capped.
+
+    A frame's hotend box holds the background pasted in, not what the camera saw: no vote.
+    """
+    out = limit
+    for i, f in enumerate(frames):
+        d = cv2.absdiff(f, old)
+        if d.ndim == 3:
+            d = _channel_max(d)
+        box = boxes[i] if i < len(boxes) else None
+        if box is not None:
+            x0, y0, x1, y1 = box
+            d[y0:y1, x0:x1] = 255
+        out = cv2.min(out, d)
+    return out
 
 
 def _largest_component(mask: Mask) -> tuple[int, tuple[int, int, int, int] | None]:

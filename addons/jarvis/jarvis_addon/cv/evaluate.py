@@ -52,8 +52,8 @@ def run_sequence(seq: Sequence, config: DetectorConfig | None = None) -> Sequenc
         if frame.paused:
             continue
         watched += 1
-        gray, _ = decode(frame.jpeg)
-        result = det.process(gray, now=frame.index * FRAME_INTERVAL_S)
+        image, _ = decode(frame.jpeg, color=True)
+        result = det.process(image, now=frame.index * FRAME_INTERVAL_S)
         if result.level is Level.WARNING and first_warning is None:
             first_warning = frame.index
         if result.level is Level.PAUSE:

@@ -16,6 +16,8 @@ import numpy as np
 WORK_WIDTH: Final = 320
 _REDUCED: Final = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
                    4: cv2.IMREAD_REDUCED_GRAYSCALE_4, 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}  # fmt: skip
+_REDUCED_COLOR: Final = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
+                         4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}  # fmt: skip
 MAX_BYTES: Final = 20 * 1024 * 1024
 
 Gray = MatLike
@@ -51,10 +53,12 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def decode(data: bytes, work_width: int = WORK_WIDTH) -> tuple[Gray, tuple[int, int]]:
-    """Decode to a grayscale frame `work_width` wide; returns it and the source (width, height).
+def decode(
+    data: bytes, work_width: int = WORK_WIDTH, *, color: bool = False
+) -> tuple[Gray, tuple[int, int]]:
+    """Decode to a grayscale (`color`: BGR) frame `work_width` wide, and the source's size.
 
-    Raises FrameError for anything that is not a decodable, non-empty image.
+    Returns (frame, (width, height)). Raises FrameError for anything that is not a decodable, non-empty image.
     """
     if not data:
         raise FrameError("empty frame (0 bytes)")
@@ -68,7 +72,7 @@ def decode(data: bytes, work_width: int = WORK_WIDTH) -> tuple[Gray, tuple[int, 
         while factor < 8 and size[0] // (factor * 2) >= work_width:
             factor *= 2
     buf = np.frombuffer(data, dtype=np.uint8)
-    img = cv2.imdecode(buf, _REDUCED[factor])
+    img = cv2.imdecode(buf, (_REDUCED_COLOR if color else _REDUCED)[factor])
     if img is None or img.size == 0:
         raise FrameError("not a decodable image (corrupt or truncated)")
     src = size or (int(img.shape[1]), int(img.shape[0]))

@@ -271,7 +271,7 @@ class CameraMonitor:
         try:
             data = await self.spec.source.snapshot()
             started = time.perf_counter()  # /metrics: decode + detect, not the camera's latency
-            gray, size = decode(data)
+            image, size = decode(data, color=True)
         except (CameraError, FrameError) as err:
             self._degrade(str(err))
             return None
@@ -286,7 +286,7 @@ class CameraMonitor:
             return None
         self.status.resolution = size
         now = time.monotonic()
-        det = self.detector.process(gray, now)
+        det = self.detector.process(image, now)
         metrics.observe_cv_frame(cam, time.perf_counter() - started)
         if det.level in (Level.PAUSE, Level.WARNING):
             metrics.count_cv_detection(cam, "failure" if det.level is Level.PAUSE else "warning")

@@ -181,7 +181,7 @@ class CameraMonitor:
         self._active = False  # a job is printing (not paused)
         self._last_warning_at = -1e9
         self._warned = False
-        self._pausing = False
+        self._in_pause = False  # _pause is running (pause, evidence, event)
         self._resumed = False
         self.latest: LiveFrame | None = None  # the last good frame and its detection
         # Called after every frame and job event (cv.mqtt_glue publishes state changes).
@@ -205,11 +205,14 @@ class CameraMonitor:
             self._resume_watching()
         elif event is JobEvent.PAUSED:
             self._active = False
-            if self._pausing:  # our own pause, reported while async_pause is still running
+            if self._in_pause:
+                # Our own pause, told before _pause has saved the evidence and published: the
+                # loop ends by itself after it (_active is off); cancelling it would lose both.
                 self.status.state = MonitorState.PAUSED_BY_CV
-            elif self.status.state is not MonitorState.PAUSED_BY_CV:
-                self.status.state = MonitorState.PRINTER_PAUSED
-            self._stop_loop()
+            else:
+                if self.status.state is not MonitorState.PAUSED_BY_CV:
+                    self.status.state = MonitorState.PRINTER_PAUSED
+                self._stop_loop()
         elif event is JobEvent.RESUMED:
             self._resumed = True
             # Fresh smoothing after a pause: no re-pause on the state that was already judged.
@@ -324,10 +327,17 @@ class CameraMonitor:
         st.reason = reason
 
     async def _pause(self, det: Detection, jpeg: bytes) -> None:
+        self._in_pause = True
+        try:
+            await self._pause_with_evidence(det, jpeg)
+        finally:
+            self._in_pause = False
+        self._status_changed()  # the loop may end right after this frame: say it now
+
+    async def _pause_with_evidence(self, det: Detection, jpeg: bytes) -> None:
         spec = self.spec
         reason = f"CV: {det.kind or 'failure'} detected (score {det.score:.2f}) on {spec.camera_id}"
         pause_error = None
-        self._pausing = True
         self._resumed = False
         try:
             await asyncio.wait_for(
@@ -338,8 +348,6 @@ class CameraMonitor:
             _LOGGER.error(
                 "CV monitor %s: pausing %s failed: %s", spec.camera_id, spec.printer_id, pause_error
             )
-        finally:
-            self._pausing = False
         evidence = None
         try:
             evidence = await asyncio.to_thread(self._save_evidence, det, jpeg)

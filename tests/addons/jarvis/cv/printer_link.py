@@ -6,6 +6,7 @@ Not a mock: it keeps each printer's job state, refuses to pause a printer that i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from jarvis_addon.cv.monitor import JobEvent, JobListener
@@ -18,10 +19,13 @@ class NotPrintingError(Exception):
 class LocalPrinters:
     """Printers by id: `idle`, `printing` or `paused`; pauses are recorded with their reason."""
 
-    def __init__(self, *printer_ids: str) -> None:
+    def __init__(self, *printer_ids: str, pause_reported_later: bool = False) -> None:
+        """`pause_reported_later`: the pause is told from the event loop after async_pause has
+        returned, as the printer manager's status poll does, not from inside the call."""
         self.state = dict.fromkeys(printer_ids, "idle")
         self.pauses: list[tuple[str, str]] = []
         self._listeners: list[JobListener] = []
+        self._pause_reported_later = pause_reported_later
 
     def add_job_listener(self, listener: JobListener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -40,7 +44,10 @@ class LocalPrinters:
             raise NotPrintingError(f"{printer_id} is {self.state.get(printer_id, 'unknown')}")
         self.state[printer_id] = "paused"
         self.pauses.append((printer_id, reason))
-        self._tell(printer_id, JobEvent.PAUSED)
+        if self._pause_reported_later:
+            asyncio.get_running_loop().call_soon(self._tell, printer_id, JobEvent.PAUSED)
+        else:
+            self._tell(printer_id, JobEvent.PAUSED)
 
     def resume(self, printer_id: str) -> None:
         self.state[printer_id] = "printing"

@@ -122,6 +122,39 @@ async def test_failure_pauses_with_evidence_and_mqtt_event(
         await server.stop()
 
 
+async def test_a_pause_the_printer_reports_later_keeps_evidence_event_and_state(
+    bridge: MqttBridge, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """The printer manager's poll tells of the pause while the evidence is being saved: the
+    monitor must still save it, publish the failure and announce paused_by_cv (it did not: the
+    job event cancelled the task that was pausing; seen in the scenario suite under load)."""
+    frames, _ = frames_of(*FAILURE)
+    server = await serve(frames)
+    printers = LocalPrinters("mk4", pause_reported_later=True)
+    mon = monitor_for(server, session, printers, bridge, tmp_path / "cv")
+    announced: list[MonitorState] = []
+    mon.on_status = lambda: announced.append(mon.status.state)
+    service = CvService([mon], printers)
+    service.start()
+    try:
+        printers.start_job("mk4")
+        await until(lambda: printers.pauses != [], what="a pause")
+        await until(
+            lambda: any(e["level"] == "failure" for e in mon.status.events), 10, "failure event"
+        )
+        event = mon.status.last_event
+        assert event is not None and event["paused"] is True
+        assert Path(event["evidence"]["path"]).exists()
+        await until(lambda: announced[-1] is MonitorState.PAUSED_BY_CV, 5, "paused_by_cv told")
+        assert mon.status.state is MonitorState.PAUSED_BY_CV
+        taken = server.index
+        await asyncio.sleep(0.2)
+        assert server.index == taken  # paused: no frames
+    finally:
+        await service.stop()
+        await server.stop()
+
+
 async def test_warning_level_publishes_without_pausing(
     broker: Mosquitto, bridge: MqttBridge, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:

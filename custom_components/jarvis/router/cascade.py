@@ -239,13 +239,6 @@ async def _stream(
     return completion
 
 
-def _last_user_text(request: CompletionRequest) -> str | None:
-    for message in reversed(request.messages):
-        if message.role == "user":
-            return message.content
-    return None
-
-
 def _tool_result_this_turn(request: CompletionRequest) -> bool:
     """A tool answered after the user's last message (e.g. GetLiveContext read the states)."""
     for message in reversed(request.messages):
@@ -286,7 +279,7 @@ async def route(
     budget_blocked = False
     spent = 0.0
     prompt_chars = request_prompt_chars(request)
-    request_text = _last_user_text(request)
+    request_text = request.last_user_text()
     state_read = _tool_result_this_turn(request)
     constrained = request.json_schema is not None
     # Answers rejected only for low confidence: (score, attempt index, candidate, completion).

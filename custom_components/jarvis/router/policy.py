@@ -98,7 +98,7 @@ class Candidate:
     def adapt(self, request: CompletionRequest) -> CompletionRequest:
         """The request as this candidate gets it."""
         changes: dict[str, Any] = {}
-        if self.lean and not _asks_to_act(request):
+        if self.lean and not is_action_request(request.last_user_text() or ""):
             changes["messages"] = lean_messages(request.messages)
             changes["tools"] = ()
         if not self.tools and request.tools:
@@ -110,13 +110,6 @@ class Candidate:
         if self.temperature is not None:
             changes["temperature"] = self.temperature
         return replace(request, **changes) if changes else request
-
-
-def _asks_to_act(request: CompletionRequest) -> bool:
-    for message in reversed(request.messages):
-        if message.role == "user":
-            return is_action_request(message.content)
-    return False
 
 
 def lean_messages(messages: Sequence[Message]) -> tuple[Message, ...]:

@@ -109,6 +109,13 @@ class CompletionRequest:
     json_schema: dict[str, Any] | None = None  # structured output (ai_task)
     timeout_s: float = 30.0
 
+    def last_user_text(self) -> str | None:
+        """The user's latest message (what this request answers), if any."""
+        for message in reversed(self.messages):
+            if message.role == "user":
+                return message.content
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class Completion:

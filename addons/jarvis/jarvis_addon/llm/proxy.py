@@ -81,41 +81,38 @@ async def forward(
     }
     headers[hdrs.ACCEPT_ENCODING] = "identity"  # pass bytes through as they are
     body = await request.read() if request.body_exists else None
-    for attempt in range(2):
+
+    async def send() -> web.StreamResponse:
+        async with upstream.session.request(
+            request.method,
+            url,
+            params=request.rel_url.query,
+            data=body,
+            headers=headers,
+            timeout=upstream.timeout,
+            allow_redirects=False,
+            auto_decompress=False,
+        ) as answer:
+            upstream.active.add(answer)
+            try:
+                return await _pass_on(request, answer, url)
+            finally:
+                upstream.active.discard(answer)
+
+    try:
         try:
-            async with upstream.session.request(
-                request.method,
-                url,
-                params=request.rel_url.query,
-                data=body,
-                headers=headers,
-                timeout=upstream.timeout,
-                allow_redirects=False,
-                auto_decompress=False,
-            ) as answer:
-                upstream.active.add(answer)
-                try:
-                    return await _pass_on(request, answer, url)
-                finally:
-                    upstream.active.discard(answer)
-        except TimeoutError:
-            return proxy_error(504, "llm_timeout", "the local model did not answer in time")
+            return await send()
         except aiohttp.ServerDisconnectedError as err:
             # Before any answer: most likely a pooled connection llama.cpp closed while idle
             # (its keep-alive is shorter than ours). Nothing was answered, so asking once more
-            # on a fresh connection repeats nothing the caller saw.
-            if attempt == 0:
-                _LOGGER.debug("Local model: %s %s: %r; retrying", request.method, url, err)
-                continue
-            return _upstream_failed(request, url, err)
-        except aiohttp.ClientError as err:
-            return _upstream_failed(request, url, err)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _upstream_failed(request: web.Request, url: str, err: Exception) -> web.Response:
-    _LOGGER.warning("Local model: %s %s failed: %r", request.method, url, err)
-    return proxy_error(502, "llm_upstream_error", f"the local model server failed: {err}")
+            # on a fresh connection repeats nothing the caller saw; a second drop is a 502.
+            _LOGGER.debug("Local model: %s %s: %r; retrying", request.method, url, err)
+            return await send()
+    except TimeoutError:
+        return proxy_error(504, "llm_timeout", "the local model did not answer in time")
+    except aiohttp.ClientError as err:
+        _LOGGER.warning("Local model: %s %s failed: %r", request.method, url, err)
+        return proxy_error(502, "llm_upstream_error", f"the local model server failed: {err}")
 
 
 async def _pass_on(

@@ -1138,6 +1138,13 @@ def reprice(result: ModeResult, models: Mapping[str, Model], key: str, price: Pr
     return total
 
 
+def _against_goal(res: ModeResult, base: ModeResult) -> tuple[float, float, bool]:
+    """Success and cost as fractions of always-cloud's, and whether they meet issue 3's goal."""
+    success = res.success / base.success if base.success else 0.0
+    cost = res.cost_usd / base.cost_usd if base.cost_usd else float("inf")
+    return success, cost, success >= 0.95 and cost <= 0.25
+
+
 def report(
     results: Sequence[ModeResult],
     rows: Sequence[Mapping[str, Any]],
@@ -1206,9 +1213,7 @@ def report(
             f"{_precision(mine['needed'], mine['rejections']):>7.3f}  {who}"
         )
     print()
-    success_ratio = cascade.success / base.success if base.success else 0.0
-    cost_ratio = cascade.cost_usd / base.cost_usd if base.cost_usd else float("inf")
-    goal = success_ratio >= 0.95 and cost_ratio <= 0.25
+    success_ratio, cost_ratio, goal = _against_goal(cascade, base)
     print(
         f"GOAL (>= 0.95 of always-cloud success at <= 0.25 of its cost): "
         f"{'MET' if goal else 'NOT MET'}: cascade success {success_ratio:.3f} of always-cloud "
@@ -1218,9 +1223,7 @@ def report(
     )
     summary["goal_met"] = goal
     if (plain := next((r for r in results if r.name == PLAIN), None)) is not None:
-        plain_success = plain.success / base.success if base.success else 0.0
-        plain_cost = plain.cost_usd / base.cost_usd if base.cost_usd else float("inf")
-        plain_goal = plain_success >= 0.95 and plain_cost <= 0.25
+        plain_success, plain_cost, plain_goal = _against_goal(plain, base)
         print(
             f"GOAL like for like (freshness routing off, no web search, as always-cloud): "
             f"{'MET' if plain_goal else 'NOT MET'}: success {plain_success:.3f} "

@@ -9,11 +9,9 @@ mobile_app fires with the phone owner's identity.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from http import HTTPStatus
-import time
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +25,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.jarvis.const import DOMAIN
 from tests.support.mosquitto import free_port
+from tests.support.wait import until
 from tests.support.worker import Worker
 
 from .helpers import setup_automation, setup_jarvis
@@ -106,14 +105,6 @@ async def _tap(client: Any, webhook_id: str, action: str) -> None:
     assert response.status == HTTPStatus.OK
 
 
-async def _until(check: Callable[[], Any], what: str, timeout: float = 15) -> None:
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"{what}: not within {timeout}s")
-        await asyncio.sleep(0.05)
-
-
 def _button(message: dict[str, Any], title: str) -> str:
     return next(a["action"] for a in message["data"]["actions"] if a["title"] == title)
 
@@ -159,7 +150,7 @@ async def test_approval_on_phones(
     assert decision is not None and decision["status"] == "pending"
     request_id = decision["request_id"]
     # (Not async_block_till_done: the automation's run waits for the answer until it comes.)
-    await _until(lambda: len(relay.received) == 3, "a notification on each phone")
+    await until(lambda: len(relay.received) == 3, 15, "a notification on each phone")
 
     # Each phone got an actionable notification with buttons of its own.
     sent = {who: relay.to(f"{who.capitalize()} iPhone") for who in phones}
@@ -175,11 +166,11 @@ async def test_approval_on_phones(
 
     # Alice approving her own request from her phone is refused; it stays pending.
     await _tap(client, phones["alice"], _button(sent["alice"][0], "Approve"))
-    await _until(lambda: [e for e in safety if e.data["kind"] == "refused"], "the refusal")
+    await until(lambda: [e for e in safety if e.data["kind"] == "refused"], 15, "the refusal")
     assert hass.states.get(LASER).state == "off"
     # Bob's tap approves it: the gate signs, verifies and runs it as the approval of Bob.
     await _tap(client, phones["bob"], _button(sent["bob"][0], "Approve"))
-    await _until(lambda: len(relay.received) == 6, "the notifications cleared")
+    await until(lambda: len(relay.received) == 6, 15, "the notifications cleared")
     assert hass.states.get(LASER).state == "on"
 
     audit = await hass.services.async_call(
@@ -206,8 +197,8 @@ async def test_approval_on_phones(
         assert last["data"]["tag"] == f"jarvis_safety_{request_id}"
     # Carol's old button no longer works (the request is closed), and does nothing.
     await _tap(client, phones["carol"], _button(sent["carol"][0], "Deny"))
-    await _until(
-        lambda: len([e for e in safety if e.data["kind"] == "refused"]) == 2, "Carol's refusal"
+    await until(
+        lambda: len([e for e in safety if e.data["kind"] == "refused"]) == 2, 15, "Carol's refusal"
     )
     assert safety[-1].data["by"] == carol.id
     assert hass.states.get(LASER).state == "on"

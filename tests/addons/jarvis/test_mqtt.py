@@ -11,6 +11,7 @@ import pytest
 from jarvis_addon.mqtt import STATUS_TOPIC, Broker, BrokerUnavailableError, MqttBridge, device_topic
 from tests.addons.mqtt_probe import StatusProbe, clear_retained
 from tests.support.mosquitto import Mosquitto
+from tests.support.wait import until as wait_until
 
 Probe = Callable[[Mosquitto], StatusProbe]
 
@@ -26,11 +27,7 @@ def bridge_for(broker: Mosquitto, **kwargs: float) -> MqttBridge:
 
 async def until(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
     """Poll without blocking the loop (the bridge runs on it)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s")
-        await asyncio.sleep(0.02)
+    await wait_until(check, timeout, what, interval=0.02)
 
 
 async def in_thread[T](fn: Callable[[], T]) -> T:

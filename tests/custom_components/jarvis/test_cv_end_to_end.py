@@ -9,12 +9,10 @@ depend on timing, and every wait is on a condition with a timeout.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, Callable, Iterator
 import hashlib
 import json
 from pathlib import Path
-import time
 from typing import Any
 import urllib.request
 
@@ -34,6 +32,7 @@ from tests.addons.jarvis.cv.camera_server import CameraServer
 from tests.support import cv_frames
 from tests.support.mosquitto import Mosquitto
 from tests.support.octoprint import OctoPrint, gcode_file
+from tests.support.wait import until
 from tests.support.worker import Worker
 
 from .shop_light import async_setup_shop_light
@@ -51,15 +50,6 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     """A broker of the test's own: workers of other tests answer device commands too."""
     with Mosquitto(tmp_path / "broker") as broker:
         yield broker
-
-
-async def _until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    start = time.monotonic()
-    while not (result := check()):
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"{what} not reached in {timeout}s")
-        await asyncio.sleep(0.05)
-    return result
 
 
 async def _blocking(hass: HomeAssistant, func: Callable[[], Any]) -> Any:
@@ -143,7 +133,7 @@ async def cv_shop(
     try:
         await _setup_mqtt_and_jarvis(hass, mosquitto, worker)
         # The monitor's discovered sensor: idle, no print yet.
-        await _until(
+        await until(
             lambda: (s := hass.states.get(MONITOR_SENSOR)) and s.state == "idle", 20, "monitor"
         )
         yield {
@@ -215,7 +205,7 @@ async def test_failure_pauses_octoprint_with_evidence_scene_and_event(
     assert camera.index - 1 == pause_frame >= onset, (camera.index, manifest)
 
     # HA got the event, with what the add-on saw and did.
-    await _until(lambda: [e for e in events if e.data["level"] == "failure"], 15, "failure event")
+    await until(lambda: [e for e in events if e.data["level"] == "failure"], 15, "failure event")
     (failure,) = [e.data for e in events if e.data["level"] == "failure"]
     assert failure["camera"] == CAMERA and failure["printer_id"] == PRINTER
     assert failure["kind"] == manifest["detected_kind"], (failure, manifest)
@@ -231,11 +221,9 @@ async def test_failure_pauses_octoprint_with_evidence_scene_and_event(
     assert evidence["sha256"][:12] in path.name
 
     # The failure scene ran: the shop light is on.
-    await _until(lambda: hass.states.get("light.shop").state == "on", 15, "scene light on")
+    await until(lambda: hass.states.get("light.shop").state == "on", 15, "scene light on")
     # The monitor's sensor says who paused the print; no frame is taken while paused.
-    await _until(
-        lambda: hass.states.get(MONITOR_SENSOR).state == "paused_by_cv", 15, "paused_by_cv"
-    )
+    await until(lambda: hass.states.get(MONITOR_SENSOR).state == "paused_by_cv", 15, "paused_by_cv")
     taken = camera.index
     status = await _blocking(hass, lambda: _monitor_api(cv_shop["worker"]))
     assert status["state"] == "paused_by_cv"
@@ -295,13 +283,13 @@ async def test_broken_camera_degrades_recovers_and_never_pauses_the_print(
     unsubscribe = async_track_state_change_event(hass, MONITOR_SENSOR, record)
 
     async def degraded_then_recovered(because: str) -> None:
-        await _until(
+        await until(
             lambda: any(s == "degraded" and because in (r or "") for s, r in seen),
             20,
             f"degraded ({because})",
         )
         camera.mode = "ok"
-        await _until(lambda: seen[-1][0] in ("watching", "calibrating"), 20, "recovered")
+        await until(lambda: seen[-1][0] in ("watching", "calibrating"), 20, "recovered")
         assert seen[-1][1] is None
         seen.clear()
 
@@ -309,7 +297,7 @@ async def test_broken_camera_degrades_recovers_and_never_pauses_the_print(
         # A print started outside Jarvis (no Jarvis job): the monitor watches it all the same.
         await _upload_and_print(octoprint, gcode_file(layers=2000, dwell_ms=100))
         await _blocking(hass, lambda: octoprint.wait_state(lambda s: s == "Printing", 20))
-        await _until(lambda: ("watching", None) in seen, 60, "watching the print")
+        await until(lambda: ("watching", None) in seen, 60, "watching the print")
         seen.clear()
 
         camera.mode = "error"  # the camera answers HTTP 503
@@ -325,7 +313,7 @@ async def test_broken_camera_degrades_recovers_and_never_pauses_the_print(
         # Offline: nothing listens on the camera's port; then it comes back on it.
         port = camera.port
         await camera.stop()
-        await _until(
+        await until(
             lambda: any(s == "degraded" and "ClientConnectorError" in (r or "") for s, r in seen),
             30,
             "degraded (offline)",
@@ -334,12 +322,12 @@ async def test_broken_camera_degrades_recovers_and_never_pauses_the_print(
         assert api["state"] == "degraded" and "ClientConnectorError" in api["reason"]
         assert api["consecutive_errors"] >= 1
         await camera.start(port)
-        await _until(lambda: seen[-1][0] in ("watching", "calibrating"), 30, "back online")
+        await until(lambda: seen[-1][0] in ("watching", "calibrating"), 30, "back online")
         seen.clear()
 
         # The camera switches to 720p mid-stream: said so, then it recalibrates on the new view.
         camera.frames[camera.index :] = wide
-        await _until(
+        await until(
             lambda: any(
                 s == "degraded" and "resolution changed from 640x480 to 1280x720" in (r or "")
                 for s, r in seen
@@ -347,8 +335,8 @@ async def test_broken_camera_degrades_recovers_and_never_pauses_the_print(
             20,
             "degraded (resolution)",
         )
-        await _until(lambda: seen[-1][0] == "calibrating", 20, "recalibrating")
-        await _until(lambda: seen[-1][0] == "watching", 30, "watching at 720p")
+        await until(lambda: seen[-1][0] == "calibrating", 20, "recalibrating")
+        await until(lambda: seen[-1][0] == "watching", 30, "watching at 720p")
         api = await _blocking(hass, lambda: _monitor_api(worker))
         assert api["resolution"] == [1280, 720] and api["reason"] is None
         assert api["errors"] >= 6

@@ -22,7 +22,6 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
     MockUser,
     async_capture_events,
     async_fire_time_changed,
@@ -31,6 +30,7 @@ from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.jarvis.addon.devices import EVENT_PRINTER_JOB, DeviceCommandHeldError
 from custom_components.jarvis.const import DOMAIN, EVENT_CV
+from tests.support.ha_mqtt import async_setup_mqtt
 from tests.support.moonraker import Moonraker
 from tests.support.mosquitto import Mosquitto
 from tests.support.wait import until as _until
@@ -92,15 +92,7 @@ async def make_shop(
         moonraker = Moonraker(tmp_path / "moonraker", print_seconds=print_seconds)
         await hass.async_add_executor_job(moonraker.start)
         stack.callback(moonraker.stop)
-        # MQTT's set-up reads configuration.yaml (its YAML part).
-        Path(hass.config.path("configuration.yaml")).write_text("")
-        mqtt_entry = MockConfigEntry(
-            domain="mqtt",
-            data={"broker": broker.host, "port": broker.port},
-            options={"birth_message": {}},
-        )
-        mqtt_entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+        await async_setup_mqtt(hass, broker, birth_message=False)
         assert await async_setup_component(
             hass,
             "input_boolean",

@@ -24,10 +24,11 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util.yaml import load_yaml
 from PIL import Image
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
+from pytest_homeassistant_custom_component.common import MockUser
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from tests.custom_components.jarvis.routing_helpers import agent, setup_shop
+from tests.support.ha_mqtt import async_setup_mqtt
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.octoprint import OctoPrint
 from tests.support.worker import Worker
@@ -111,14 +112,7 @@ async def shop_worker(
     hass: HomeAssistant, tmp_path: Path, mosquitto: Mosquitto, octoprint: OctoPrint, camera_url: str
 ) -> AsyncIterator[Worker]:
     """The add-on worker configured as the dashboard's header says, and HA's MQTT on its broker."""
-    Path(hass.config.path("configuration.yaml")).write_text("")  # MQTT reads it at set-up
-    mqtt_entry = MockConfigEntry(
-        domain="mqtt",
-        data={"broker": mosquitto.host, "port": mosquitto.port},
-        options={"birth_message": {}},
-    )
-    mqtt_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await async_setup_mqtt(hass, mosquitto, birth_message=False)
     await hass.async_block_till_done()
     worker = Worker(
         tmp_path / "worker",

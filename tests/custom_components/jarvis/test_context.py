@@ -23,6 +23,7 @@ from pytest_homeassistant_custom_component.common import (
 from tests.support.fake_providers import openai as oai
 from tests.support.fake_providers.base import Reply
 from tests.support.fake_providers.openai import CHAT_PATH, OpenAIServer
+from tests.support.ha_mqtt import async_setup_mqtt
 from tests.support.mosquitto import Mosquitto
 from tests.support.worker import Worker
 
@@ -145,12 +146,7 @@ async def _shop_with_mqtt(
     hass: HomeAssistant, worker: Worker, local: OpenAIServer, mosquitto: Mosquitto
 ) -> MockConfigEntry:
     """HA's MQTT integration on the real broker, then Jarvis with one local model."""
-    (Path(hass.config.config_dir) / "configuration.yaml").write_text("")
-    mqtt_entry = MockConfigEntry(
-        domain="mqtt", data={"broker": mosquitto.host, "port": mosquitto.port}
-    )
-    mqtt_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    mqtt_entry = await async_setup_mqtt(hass, mosquitto)
     await setup_shop(
         hass, worker, [provider("llama", "openai_compatible", local.base_url), agent()]
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 import json
-from pathlib import Path
 from typing import Any
 
 from homeassistant.components import mqtt
@@ -13,10 +12,11 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+from pytest_homeassistant_custom_component.common import async_capture_events
 
 from custom_components.jarvis.const import EVENT_CV
 from custom_components.jarvis.cv_events import parse_cv_event
+from tests.support.ha_mqtt import async_setup_mqtt
 from tests.support.mosquitto import Mosquitto
 from tests.support.worker import Worker
 
@@ -55,12 +55,7 @@ async def test_mqtt_event_fires_ha_event_and_runs_the_scene(
     entry_for: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    (Path(hass.config.config_dir) / "configuration.yaml").write_text("")
-    mqtt_entry = MockConfigEntry(
-        domain="mqtt", data={"broker": mosquitto.host, "port": mosquitto.port}
-    )
-    mqtt_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    mqtt_entry = await async_setup_mqtt(hass, mosquitto)
     assert await async_setup_component(hass, "input_boolean", {"input_boolean": {"lamp": {}}})
     assert await async_setup_component(
         hass,

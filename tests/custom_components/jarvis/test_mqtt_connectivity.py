@@ -16,9 +16,9 @@ from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_URL, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.jarvis.const import CONF_API_TOKEN, DOMAIN, MQTT_STATUS_TOPIC
+from tests.support.ha_mqtt import async_setup_mqtt
 from tests.support.mosquitto import Mosquitto
 from tests.support.worker import Worker
 
@@ -49,12 +49,7 @@ async def test_connectivity_follows_last_will(
 ) -> None:
     # HA's MQTT entry reads configuration.yaml at setup (for YAML-defined MQTT entities).
     hass.config.config_dir = str(tmp_path)
-    (tmp_path / "configuration.yaml").write_text("")
-    mqtt_entry = MockConfigEntry(
-        domain="mqtt", data={"broker": mosquitto.host, "port": mosquitto.port}
-    )
-    mqtt_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    mqtt_entry = await async_setup_mqtt(hass, mosquitto)
     await hass.async_block_till_done()
     assert mqtt_entry.state is ConfigEntryState.LOADED
 

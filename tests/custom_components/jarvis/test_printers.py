@@ -18,7 +18,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import llm
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
+from pytest_homeassistant_custom_component.common import MockUser
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 import voluptuous as vol
 
@@ -31,6 +31,7 @@ from custom_components.jarvis.addon.devices import (
 )
 from custom_components.jarvis.const import DOMAIN
 from custom_components.jarvis.printer_llm import API_ID
+from tests.support.ha_mqtt import async_setup_mqtt
 from tests.support.moonraker import Moonraker
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.octoprint import OctoPrint, gcode_file
@@ -87,19 +88,10 @@ async def shop(  # noqa: PLR0917 - pytest fixtures are positional
     entry_for: Any,
 ) -> AsyncGenerator[dict[str, Any]]:
     """HA with MQTT, a template shop light and two scenes; the worker with both printers; Jarvis."""
-    (tmp_path / "config" / "configuration.yaml").write_text("")
     files = tmp_path / "prints"
     files.mkdir()
     (files / "bracket.gcode").write_text(gcode_file(layers=400, dwell_ms=100))
-    mqtt_entry = MockConfigEntry(
-        domain="mqtt",
-        data={"broker": mosquitto.host, "port": mosquitto.port},
-        # No birth message: after a broker restart HA publishes it from an unawaited task that
-        # can fail while the connection settles, which the test harness counts as an error.
-        options={"birth_message": {}},
-    )
-    mqtt_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await async_setup_mqtt(hass, mosquitto, birth_message=False)
     await async_setup_shop_light(hass)
     assert await async_setup_component(
         hass,
@@ -422,12 +414,7 @@ async def test_commands_without_mqtt_or_addon(hass: HomeAssistant) -> None:
 async def test_command_times_out_without_addon(
     hass: HomeAssistant, mosquitto: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (tmp_path / "config" / "configuration.yaml").write_text("")
-    mqtt_entry = MockConfigEntry(
-        domain="mqtt", data={"broker": mosquitto.host, "port": mosquitto.port}
-    )
-    mqtt_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await async_setup_mqtt(hass, mosquitto)
     # The transport itself (what the gate calls once a command may run): no Jarvis entry here.
     with pytest.raises(HomeAssistantError, match="did not answer"):
         await devices._send(hass, "nobody_here", "status", {}, user_id=None, ack_timeout=1)
@@ -450,12 +437,7 @@ async def test_http_without_mqtt_or_answer(
     client = await hass_client()
     resp = await client.post("/api/jarvis/device/printer2/command", json={"command": "status"})
     assert resp.status == 503 and (await resp.json())["error"] == "mqtt_unavailable"
-    (tmp_path / "config" / "configuration.yaml").write_text("")
-    mqtt_entry = MockConfigEntry(
-        domain="mqtt", data={"broker": mosquitto.host, "port": mosquitto.port}
-    )
-    mqtt_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    mqtt_entry = await async_setup_mqtt(hass, mosquitto)
     # MQTT is up but no Jarvis entry (so no safety gate) is loaded: fail closed, 403.
     monkeypatch.setattr(devices, "DEFAULT_COMMAND_TIMEOUT", 1.0)
     resp = await client.post("/api/jarvis/device/printer2/command", json={"command": "status"})
@@ -472,12 +454,7 @@ async def test_http_without_mqtt_or_answer(
 async def test_job_events_fire_and_run_scenes(
     hass: HomeAssistant, mosquitto: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (tmp_path / "config" / "configuration.yaml").write_text("")
-    mqtt_entry = MockConfigEntry(
-        domain="mqtt", data={"broker": mosquitto.host, "port": mosquitto.port}
-    )
-    mqtt_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await async_setup_mqtt(hass, mosquitto)
     assert await async_setup_component(
         hass,
         "script",

@@ -49,7 +49,6 @@ if str(ROOT) not in sys.path:
 from homeassistant import loader  # noqa: E402
 from homeassistant.components import conversation  # noqa: E402
 from homeassistant.components.homeassistant.exposed_entities import async_should_expose  # noqa: E402
-from homeassistant.const import CONF_URL  # noqa: E402
 from homeassistant.core import Context, HomeAssistant  # noqa: E402
 from homeassistant.helpers import entity_registry as er, frame, llm  # noqa: E402
 from homeassistant.setup import async_setup_component  # noqa: E402
@@ -62,7 +61,7 @@ from pytest_homeassistant_custom_component.common import (  # noqa: E402
 from voluptuous_openapi import convert  # noqa: E402
 
 from custom_components.jarvis import agent as jarvis_agent  # noqa: E402
-from custom_components.jarvis.const import CONF_API_TOKEN, CONF_TIERS, DOMAIN  # noqa: E402
+from custom_components.jarvis.const import CONF_TIERS, DOMAIN  # noqa: E402
 from custom_components.jarvis.exposure import ExposureCache, build_exposed_context  # noqa: E402
 from custom_components.jarvis.provider_setup import build_provider  # noqa: E402
 from custom_components.jarvis.router.confidence import assess  # noqa: E402
@@ -84,6 +83,7 @@ from tests.custom_components.jarvis.routing_helpers import (  # noqa: E402
 )
 from tests.support.fake_providers.base import Reply  # noqa: E402
 from tests.support.fake_providers.openai import CHAT_PATH, OpenAIServer  # noqa: E402
+from tests.support.jarvis_entry import async_setup_jarvis  # noqa: E402
 from tests.support.mosquitto import Mosquitto  # noqa: E402
 from tests.support.worker import Worker  # noqa: E402
 
@@ -663,18 +663,7 @@ async def setup(
         (models, MODELS_AGENT),
     ):
         sub["subentry_id"] = subentry_id
-    health = worker.health()
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Jarvis",
-        unique_id=str(health["instance_id"]),
-        data={CONF_URL: worker.url, CONF_API_TOKEN: worker.api_token},
-        subentries_data=[t1, cloud_sub, full, models],
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
+    return await async_setup_jarvis(hass, worker, [t1, cloud_sub, full, models])
 
 
 async def run(args: argparse.Namespace, workdir: Path, worker: Worker) -> None:

@@ -70,20 +70,6 @@ async def setup_jarvis(
     hass: HomeAssistant, worker: Any, subentries: list[dict[str, Any]] | None = None
 ) -> Any:
     """A loaded Jarvis entry for this worker (its safety gate and services come with it)."""
-    from homeassistant.const import CONF_URL
-    from pytest_homeassistant_custom_component.common import MockConfigEntry
+    from tests.support.jarvis_entry import async_setup_jarvis
 
-    from custom_components.jarvis.const import CONF_API_TOKEN, DOMAIN
-
-    health = worker.health()
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Jarvis",
-        unique_id=str(health["instance_id"]),
-        data={CONF_URL: worker.url, CONF_API_TOKEN: worker.api_token},
-        subentries_data=subentries or [],
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
+    return await async_setup_jarvis(hass, worker, subentries or [])

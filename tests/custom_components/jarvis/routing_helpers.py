@@ -14,20 +14,19 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 
 from custom_components.jarvis.const import (
-    CONF_API_TOKEN,
     CONF_KIND,
     CONF_MODEL,
     CONF_PRICE_INPUT,
     CONF_PRICE_OUTPUT,
     CONF_PRICE_PER_REQUEST,
     CONF_TIMEOUT,
-    DOMAIN,
     RECOMMENDED_CONVERSATION,
     SUBENTRY_CONVERSATION,
     SUBENTRY_PROVIDER,
 )
 from tests.support.fake_providers import openai as oai
 from tests.support.fake_providers.base import Reply
+from tests.support.jarvis_entry import async_setup_jarvis
 from tests.support.worker import Worker
 
 AGENT_ID = "conversation.jarvis"
@@ -88,17 +87,7 @@ async def setup_shop(
     assert await async_setup_component(hass, "intent", {})
     hass.states.async_set(LIGHT, "off", {"friendly_name": "Kitchen light"})
     calls = async_mock_service(hass, "light", "turn_on")
-    health = worker.health()
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Jarvis",
-        unique_id=str(health["instance_id"]),
-        data={CONF_URL: worker.url, CONF_API_TOKEN: worker.api_token},
-        subentries_data=list(subentries),
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await async_setup_jarvis(hass, worker, subentries)
     return Shop(entry=entry, light_on_calls=calls)
 
 

@@ -20,11 +20,12 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.jarvis.const import CONF_API_TOKEN, DOMAIN
+from custom_components.jarvis.const import DOMAIN
 from custom_components.jarvis.safety.gate import SafetyGate, async_get_gate
 from custom_components.jarvis.safety.tools import API_ID
 from tests.support.fake_providers.openai import OpenAIServer
 from tests.support.fake_unifi_access import FakeUnifiAccess
+from tests.support.jarvis_entry import async_setup_jarvis
 from tests.support.worker import Worker
 
 from ..routing_helpers import agent, provider
@@ -147,13 +148,10 @@ async def setup_workshop(
     unifi.add_door(DOOR, "Workshop door")
     if badge:
         unifi.badge_in(ACCESS_ALICE, DOOR)
-    health = worker.health()
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Jarvis",
-        unique_id=str(health["instance_id"]),
-        data={CONF_URL: worker.url, CONF_API_TOKEN: worker.api_token},
-        subentries_data=[
+    entry = await async_setup_jarvis(
+        hass,
+        worker,
+        [
             provider("gpt", "openai", cloud.base_url),
             agent(**{"tiers": ["t2"], "llm_hass_api": [API_ID], **(agent_overrides or {})}),
             zone(**(zone_overrides or {})),
@@ -161,9 +159,6 @@ async def setup_workshop(
             *extra,
         ],
     )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
     shop = Workshop(entry, alice, bob, carol, unifi, cloud, laser, hass=hass)
 
     @callback

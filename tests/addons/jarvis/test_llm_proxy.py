@@ -23,8 +23,8 @@ import pytest_asyncio
 
 from jarvis_addon.llm.proxy import Upstream, valid_tail
 from jarvis_addon.llm.service import LlmOptions, LocalLlm
-from jarvis_addon.mqtt import Broker
 from jarvis_addon.web import ApiState, create_app
+from tests.addons.jarvis.bridge_status import BridgeStatus
 from tests.support.mosquitto import free_port
 
 TOKEN = "api-token-for-llm-tests-0123456789"
@@ -176,7 +176,7 @@ async def setup() -> AsyncIterator[Setup]:
     async def make(llm: Any) -> TestClient[Any, Any]:
         state = ApiState(
             api_token=TOKEN,
-            mqtt=_Mqtt(),
+            mqtt=BridgeStatus(connected=False),
             instance_id="0123abcd",
             llm=llm,
         )
@@ -190,14 +190,6 @@ async def setup() -> AsyncIterator[Setup]:
         await client.close()
     await session.close()
     await upstream_server.close()
-
-
-@dataclass
-class _Mqtt:
-    connected: bool = False
-    reconnects: int = 0
-    broker: Broker | None = None
-    client_id: str = "jarvis-addon-test"
 
 
 def auth(token: str = TOKEN) -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -12,8 +11,8 @@ import pytest
 import pytest_asyncio
 
 from jarvis_addon import __version__, metrics
-from jarvis_addon.mqtt import Broker
 from jarvis_addon.web import ApiState, create_app
+from tests.addons.jarvis.bridge_status import BridgeStatus
 
 from .test_llm_proxy import BASE, Setup, auth, ready_client, setup  # noqa: F401 - fixture
 
@@ -23,14 +22,6 @@ TOKEN = "api-token-for-metrics-0123456789"
 INGRESS = {"X-Ingress-Path": "/api/hassio_ingress/abc"}
 
 
-@dataclass
-class Bridge:
-    connected: bool = True
-    reconnects: int = 0
-    broker: Broker | None = None
-    client_id: str = "jarvis-addon-test"
-
-
 Factory = Callable[..., Any]
 
 
@@ -38,8 +29,8 @@ Factory = Callable[..., Any]
 async def api() -> AsyncIterator[Factory]:
     clients: list[TestClient[Any, Any]] = []
 
-    async def make(bridge: Bridge | None = None, **overrides: Any) -> TestClient[Any, Any]:
-        state = ApiState(api_token=TOKEN, mqtt=bridge or Bridge(), **overrides)
+    async def make(bridge: BridgeStatus | None = None, **overrides: Any) -> TestClient[Any, Any]:
+        state = ApiState(api_token=TOKEN, mqtt=bridge or BridgeStatus(), **overrides)
         client: TestClient[Any, Any] = TestClient(TestServer(create_app(state), host="127.0.0.1"))
         await client.start_server()
         clients.append(client)
@@ -102,7 +93,7 @@ async def test_every_metric_is_declared_with_the_version(api: Factory) -> None:
 
 
 async def test_mqtt_figures_are_read_from_the_bridge_at_scrape_time(api: Factory) -> None:
-    bridge = Bridge(connected=True, reconnects=2)
+    bridge = BridgeStatus(connected=True, reconnects=2)
     client = await api(bridge)
     got = await scrape(client)
     assert got[("jarvis_addon_mqtt_reconnects_total", frozenset())] == 2

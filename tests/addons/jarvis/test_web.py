@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -13,20 +12,11 @@ import pytest_asyncio
 from jarvis_addon import __version__
 from jarvis_addon.mqtt import Broker
 from jarvis_addon.web import ApiState, create_app
+from tests.addons.jarvis.bridge_status import BridgeStatus
 
 pytestmark = pytest.mark.asyncio
 
 TOKEN = "api-token-for-tests-0123456789abcdef"
-
-
-@dataclass
-class BridgeStatus:
-    """What the API reads from the MQTT bridge (the real bridge is exercised in test_mqtt)."""
-
-    connected: bool = True
-    reconnects: int = 3
-    broker: Broker | None = None
-    client_id: str = "jarvis-addon-test"
 
 
 Factory = Callable[..., Any]
@@ -41,9 +31,10 @@ async def api() -> AsyncIterator[Factory]:
         state = ApiState(
             api_token=TOKEN,
             mqtt=BridgeStatus(
+                reconnects=3,
                 broker=Broker(
                     "core-mosquitto", 1883, "addons", "mqtt-pw-secret", source="supervisor"
-                )
+                ),
             ),
             hostname="local-jarvis",
             instance_id="0123abcd",

@@ -18,8 +18,9 @@ import pytest_asyncio
 from jarvis_addon.cameras.http_sources import UrlSnapshotSource
 from jarvis_addon.cv.monitor import CameraMonitor, CameraSpec, CvService
 from jarvis_addon.cv.synth import make_sequence
-from jarvis_addon.mqtt import Broker, MqttBridge
+from jarvis_addon.mqtt import MqttBridge
 from jarvis_addon.web import ApiState, create_app
+from tests.addons.jarvis.bridge_status import BridgeStatus
 from tests.support.mosquitto import Mosquitto
 
 from .bridge import started_bridge
@@ -30,14 +31,6 @@ pytestmark = pytest.mark.asyncio
 TOKEN = "token-for-cv-routes-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CAMERA = "mk4_cam"
-
-
-@dataclass
-class Bridge:
-    connected: bool = True
-    reconnects: int = 0
-    broker: Broker | None = None
-    client_id: str = "jarvis-addon-test"
 
 
 @dataclass
@@ -64,7 +57,7 @@ async def site(tmp_path: Path, bridge: MqttBridge) -> AsyncIterator[Site]:
         printers = LocalPrinters("mk4")
         monitor = CameraMonitor(spec, printers, bridge, tmp_path / "cv")
         service = CvService([monitor], printers)
-        state = ApiState(api_token=TOKEN, mqtt=Bridge(), cv=service)
+        state = ApiState(api_token=TOKEN, mqtt=BridgeStatus(), cv=service)
         client: TestClient[Any, Any] = TestClient(TestServer(create_app(state), host="127.0.0.1"))
         await client.start_server()
         try:
@@ -154,7 +147,7 @@ async def test_cv_routes_need_the_token(site: Site) -> None:
 
 
 async def test_without_cameras_there_are_no_cv_routes() -> None:
-    state = ApiState(api_token=TOKEN, mqtt=Bridge())
+    state = ApiState(api_token=TOKEN, mqtt=BridgeStatus())
     client: TestClient[Any, Any] = TestClient(TestServer(create_app(state), host="127.0.0.1"))
     await client.start_server()
     try:

@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 import pytest
 import pytest_asyncio
 
-from jarvis_addon.mqtt import Broker
 from jarvis_addon.ui import PAGES
 from jarvis_addon.web import ApiState, create_app
+from tests.addons.jarvis.bridge_status import BridgeStatus
 
 pytestmark = pytest.mark.asyncio
 
 
-@dataclass
-class Bridge:
-    connected: bool = True
-    reconnects: int = 0
-    broker: Broker | None = None
-    client_id: str = "jarvis-addon-test"
-
-
 @pytest_asyncio.fixture
 async def client() -> AsyncIterator[TestClient[Any, Any]]:
-    state = ApiState(api_token="token-for-ui-pages-0123456789", mqtt=Bridge())
+    state = ApiState(api_token="token-for-ui-pages-0123456789", mqtt=BridgeStatus())
     test_client: TestClient[Any, Any] = TestClient(TestServer(create_app(state), host="127.0.0.1"))
     await test_client.start_server()
     yield test_client

@@ -62,6 +62,7 @@ from tests.support.fake_providers import (
     perplexity as ppx,
 )
 from tests.support.fake_providers.base import FakeServer, Recorded, Reply, refused_url, slow_reply
+from tests.support.jarvis_entry import async_setup_jarvis
 from tests.support.mosquitto import free_port
 from tests.support.worker import Worker
 
@@ -225,16 +226,7 @@ async def servers() -> AsyncGenerator[dict[str, FakeServer]]:
 async def _loaded_entry(
     hass: HomeAssistant, worker: Worker, subentries: list[dict[str, Any]] | None = None
 ) -> MockConfigEntry:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Jarvis",
-        unique_id=str(worker.health()["instance_id"]),
-        data={CONF_URL: worker.url, CONF_API_TOKEN: worker.api_token},
-        subentries_data=subentries or [],
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await async_setup_jarvis(hass, worker, subentries or [])
     assert entry.state is ConfigEntryState.LOADED
     return entry
 

@@ -34,6 +34,9 @@ AGENT_ID = "conversation.jarvis"
 CAMERA = "camera.demo_camera"
 LOCK = "lock.front_door"
 DOOR = "door-workshop"
+# The unlock the tests ask for, and the sensor that counts requests waiting for approval.
+UNLOCK = {"action": "jarvis_door.unlock", "target": [DOOR], "zone": "workshop"}
+PENDING_SENSOR = "sensor.jarvis_add_on_pending_safety_approvals"
 ACCESS_ALICE = "ua-alice"
 # Services whose call would mean a hazardous action ran.
 HAZARDOUS_SERVICES = {

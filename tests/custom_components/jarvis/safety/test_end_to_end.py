@@ -22,9 +22,8 @@ from tests.support.fake_unifi_access import FakeUnifiAccess
 from tests.support.worker import Worker
 
 from ..routing_helpers import streamed_tool_call
-from .helpers import ACCESS_ALICE, CAMERA, DOOR, ask, audit, call, setup_workshop
+from .helpers import ACCESS_ALICE, CAMERA, DOOR, PENDING_SENSOR, ask, audit, call, setup_workshop
 
-SENSOR = "sensor.jarvis_add_on_pending_safety_approvals"
 EVENT_ENTITY = "event.jarvis_add_on_safety_decision"
 
 
@@ -50,7 +49,7 @@ async def test_hazardous_unlock_from_chat_needs_a_second_person(
     assert not unifi.unlocks
     (pending,) = shop.gate.pending()
     assert pending.action.name == "jarvis_door.unlock" and pending.action.targets == (DOOR,)
-    state = hass.states.get(SENSOR)
+    state = hass.states.get(PENDING_SENSOR)
     assert state is not None and state.state == "1"
     assert state.attributes["requests"][0]["id"] == pending.id
     assert "nonces" not in state.attributes["requests"][0]
@@ -61,7 +60,7 @@ async def test_hazardous_unlock_from_chat_needs_a_second_person(
     assert unlock.door_id == DOOR
     assert unlock.body["actor_id"] == shop.bob.id and unlock.body["actor_name"] == "Bob"
     assert unlock.body["extra"] == {"request_id": pending.id, "jti": response["jti"]}
-    state = hass.states.get(SENSOR)
+    state = hass.states.get(PENDING_SENSOR)
     assert state is not None and state.state == "0"
     event_state = hass.states.get(EVENT_ENTITY)
     assert event_state is not None and event_state.attributes["event_type"] == "executed"

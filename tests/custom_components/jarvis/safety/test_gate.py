@@ -32,10 +32,7 @@ from tests.support.fake_unifi_access import FakeUnifiAccess
 from tests.support.worker import Worker
 
 from ..routing_helpers import streamed_tool_call
-from .helpers import DOOR, LOCK, Workshop, ask, audit, call, code, setup_workshop
-
-UNLOCK = {"action": "jarvis_door.unlock", "target": [DOOR], "zone": "workshop"}
-SENSOR = "sensor.jarvis_add_on_pending_safety_approvals"
+from .helpers import LOCK, PENDING_SENSOR, UNLOCK, Workshop, ask, audit, call, code, setup_workshop
 
 
 @pytest.fixture
@@ -83,7 +80,7 @@ async def test_pending_requests_audit_chain_and_replay_cache_survive_a_restart(
     gate = shop.gate
     assert gate.key.kid == kid  # the key is kept in HA storage
     assert [r.id for r in gate.pending()] == [pending["request_id"]]
-    state = hass.states.get(SENSOR)
+    state = hass.states.get(PENDING_SENSOR)
     assert state is not None and state.state == "1"
     with pytest.raises(GateError) as err:
         await gate.async_execute_token(token)
@@ -328,7 +325,7 @@ async def test_safety_entities_create_the_named_add_on_device_themselves(
         info = entity.device_info
         assert info is not None and info["name"] == "Jarvis add-on"
     ent_reg, dev_reg = er.async_get(hass), dr.async_get(hass)
-    for entity_id in (SENSOR, "event.jarvis_add_on_safety_decision"):
+    for entity_id in (PENDING_SENSOR, "event.jarvis_add_on_safety_decision"):
         registered = ent_reg.async_get(entity_id)
         assert registered is not None and registered.device_id is not None
         device = dev_reg.async_get(registered.device_id)

@@ -11,10 +11,7 @@ from tests.support.fake_providers.openai import OpenAIServer
 from tests.support.fake_unifi_access import FakeUnifiAccess
 from tests.support.worker import Worker
 
-from .helpers import DOOR, Workshop, call, code, setup_workshop
-
-UNLOCK = {"action": "jarvis_door.unlock", "target": [DOOR], "zone": "workshop"}
-SENSOR = "sensor.jarvis_add_on_pending_safety_approvals"
+from .helpers import PENDING_SENSOR, UNLOCK, Workshop, call, code, setup_workshop
 
 
 @pytest.fixture
@@ -29,7 +26,7 @@ async def test_only_names_the_single_waiting_request_and_is_refused_for_several(
 ) -> None:
     first = await call(hass, "request_action", UNLOCK, shop.alice)
     second = await call(hass, "request_action", UNLOCK, shop.alice)
-    state = hass.states.get(SENSOR)
+    state = hass.states.get(PENDING_SENSOR)
     assert state is not None and state.state == "2"
     listed = [r["id"] for r in state.attributes["requests"]]
     assert listed == [first["request_id"], second["request_id"]]
@@ -50,7 +47,7 @@ async def test_only_names_the_single_waiting_request_and_is_refused_for_several(
     assert denied["id"] == third["request_id"] and denied["status"] == "denied"
     assert len(shop.unifi.unlocks) == 1
     await hass.async_block_till_done()
-    assert hass.states.get(SENSOR).state == "0"
+    assert hass.states.get(PENDING_SENSOR).state == "0"
 
     for service in ("approve", "deny"):
         with pytest.raises(ServiceValidationError) as err:

@@ -25,9 +25,7 @@ from tests.support.fake_providers.openai import OpenAIServer
 from tests.support.fake_unifi_access import FakeUnifiAccess
 from tests.support.worker import Worker
 
-from .helpers import ACCESS_ALICE, DOOR, Workshop, audit, call, code, rule, setup_workshop
-
-UNLOCK = {"action": "jarvis_door.unlock", "target": [DOOR], "zone": "workshop"}
+from .helpers import ACCESS_ALICE, DOOR, UNLOCK, Workshop, audit, call, code, rule, setup_workshop
 
 
 async def _request(

@@ -43,13 +43,12 @@ from ._common import (
     Stopwatch,
     deadline_in,
     effective_timeout,
-    error_for_status,
     next_before,
     normalise_finish,
-    timeout_error,
     tool_call_from_json,
     tool_call_from_object,
 )
+from ._stainless import translate_sdk_error
 from .base import (
     ProviderAuthError,
     ProviderError,
@@ -165,26 +164,18 @@ def usage_from_anthropic(counts: dict[str, int]) -> Usage:
     )
 
 
+def _stream_error(err: anthropic.APIStatusError) -> ProviderError:
+    """`event: error` inside a 200 stream: the body says what went wrong."""
+    body = err.body if isinstance(err.body, dict) else {}
+    detail = body.get("error", body)
+    kind = detail.get("type") if isinstance(detail, dict) else None
+    error_class = ERROR_TYPES.get(str(kind), ProviderUnavailableError)
+    return error_class(f"stream error {kind}: {err.message}")
+
+
 def translate_error(err: Exception, timeout: float) -> ProviderError:
     """An anthropic SDK / transport exception as the router's typed error."""
-    if isinstance(err, (anthropic.APITimeoutError, TimeoutError, httpx.TimeoutException)):
-        return timeout_error(timeout)
-    if isinstance(err, (anthropic.APIConnectionError, httpx.TransportError)):
-        return ProviderUnavailableError(f"cannot reach Anthropic: {err}")
-    if isinstance(err, anthropic.APIResponseValidationError):
-        return ProviderResponseError(f"unexpected answer: {err}")
-    if isinstance(err, anthropic.APIStatusError):
-        if err.status_code >= 400:
-            return error_for_status(err.status_code, err.message)
-        # `event: error` inside a 200 stream: the body says what went wrong.
-        body = err.body if isinstance(err.body, dict) else {}
-        detail = body.get("error", body)
-        kind = detail.get("type") if isinstance(detail, dict) else None
-        error_class = ERROR_TYPES.get(str(kind), ProviderUnavailableError)
-        return error_class(f"stream error {kind}: {err.message}")
-    if isinstance(err, anthropic.APIError):
-        return ProviderUnavailableError(f"Anthropic reported an error: {err.message}")
-    return ProviderResponseError(f"unreadable answer: {err}")
+    return translate_sdk_error(err, timeout, anthropic, "Anthropic", in_stream=_stream_error)
 
 
 def _structured_text(call: ToolCall) -> str:

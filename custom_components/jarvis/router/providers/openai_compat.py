@@ -43,14 +43,13 @@ from ._common import (
     arguments_json,
     deadline_in,
     effective_timeout,
-    error_for_status,
     new_call_id,
     next_before,
     normalise_finish,
-    timeout_error,
     tool_call_from_json,
 )
-from .base import ProviderError, ProviderResponseError, ProviderUnavailableError
+from ._stainless import translate_sdk_error
+from .base import ProviderError, ProviderResponseError
 
 OFFICIAL_BASE_URL = "https://api.openai.com/v1"
 TOP_LOGPROBS = 5
@@ -150,17 +149,7 @@ def logprobs_from_openai(logprobs: Any) -> tuple[TokenLogprob, ...] | None:
 
 def translate_error(err: Exception, timeout: float) -> ProviderError:
     """An openai SDK / transport exception as the router's typed error."""
-    if isinstance(err, (openai.APITimeoutError, TimeoutError, httpx.TimeoutException)):
-        return timeout_error(timeout)
-    if isinstance(err, (openai.APIConnectionError, httpx.TransportError)):
-        return ProviderUnavailableError(f"cannot reach the server: {err}")
-    if isinstance(err, openai.APIResponseValidationError):
-        return ProviderResponseError(f"unexpected answer: {err}")
-    if isinstance(err, openai.APIStatusError):
-        return error_for_status(err.status_code, err.message)
-    if isinstance(err, openai.APIError):  # an error event inside a stream
-        return ProviderUnavailableError(f"the server reported an error: {err.message}")
-    return ProviderResponseError(f"unreadable answer: {err}")
+    return translate_sdk_error(err, timeout, openai, "the server")
 
 
 class _ChatCompletionsProvider:

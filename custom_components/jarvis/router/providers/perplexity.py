@@ -55,11 +55,10 @@ from ._common import (
     arguments_json,
     deadline_in,
     effective_timeout,
-    error_for_status,
     next_before,
-    timeout_error,
     tool_call_from_json,
 )
+from ._stainless import translate_sdk_error
 from .base import ProviderError, ProviderResponseError, ProviderUnavailableError
 
 EFFORT_LEVELS = frozenset({"fast", "low", "medium", "high", "xhigh"})
@@ -180,19 +179,7 @@ def completion_from_response(response: ResponsesResponseOutput, model: str) -> C
 
 def translate_error(err: Exception, timeout: float) -> ProviderError:
     """A perplexityai SDK / transport exception as the router's typed error."""
-    if isinstance(err, (perplexity.APITimeoutError, TimeoutError, httpx.TimeoutException)):
-        return timeout_error(timeout)
-    if isinstance(err, (perplexity.APIConnectionError, httpx.TransportError)):
-        return ProviderUnavailableError(f"cannot reach Perplexity: {err}")
-    if isinstance(err, perplexity.APIResponseValidationError):
-        return ProviderResponseError(f"unexpected answer: {err}")
-    if isinstance(err, perplexity.APIStatusError):
-        if err.status_code >= 400:
-            return error_for_status(err.status_code, err.message)
-        return ProviderUnavailableError(f"Perplexity reported an error: {err.message}")
-    if isinstance(err, perplexity.APIError):
-        return ProviderUnavailableError(f"Perplexity reported an error: {err.message}")
-    return ProviderResponseError(f"unreadable answer: {err}")
+    return translate_sdk_error(err, timeout, perplexity, "Perplexity")
 
 
 class PerplexityProvider:

@@ -12,7 +12,7 @@ import time
 from typing import Any
 import uuid
 
-from ..types import CompletionRequest, ToolCall
+from ..types import CompletionRequest, ToolCall, ToolSpec
 from .base import (
     ProviderAuthError,
     ProviderError,
@@ -136,6 +136,21 @@ def tool_result_object(content: str) -> dict[str, Any]:
     if isinstance(value, dict):
         return value
     return {"result": value}
+
+
+def function_tools(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:
+    """Neutral tool specs as OpenAI-style function tools (Chat Completions and Ollama's /api/chat)."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": tool.name,
+                "description": tool.description,
+                "parameters": tool.parameters,
+            },
+        }
+        for tool in tools
+    ]
 
 
 def error_for_status(status: int, message: str) -> ProviderError:

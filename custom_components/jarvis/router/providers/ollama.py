@@ -41,7 +41,6 @@ from ..types import (
     TextDelta,
     TokenLogprob,
     ToolCall,
-    ToolSpec,
     Usage,
 )
 from ._common import (
@@ -50,6 +49,7 @@ from ._common import (
     deadline_in,
     effective_timeout,
     error_for_status,
+    function_tools,
     new_call_id,
     next_before,
     normalise_finish,
@@ -97,21 +97,6 @@ def to_ollama_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
             ]
         result.append(entry)
     return result
-
-
-def to_ollama_tools(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:
-    """Neutral tool specs as /api/chat tools (OpenAI-style function specs)."""
-    return [
-        {
-            "type": "function",
-            "function": {
-                "name": tool.name,
-                "description": tool.description,
-                "parameters": tool.parameters,
-            },
-        }
-        for tool in tools
-    ]
 
 
 def logprobs_from_ollama(logprobs: Any) -> list[TokenLogprob]:
@@ -346,7 +331,7 @@ class OllamaProvider:
             "keep_alive": self.keep_alive,
         }
         if request.tools:
-            params["tools"] = to_ollama_tools(request.tools)
+            params["tools"] = function_tools(request.tools)
         if request.json_schema is not None:
             params["format"] = request.json_schema
         with_logprobs = request.want_logprobs and await self.supports_logprobs()

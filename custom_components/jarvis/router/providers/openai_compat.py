@@ -34,7 +34,6 @@ from ..types import (
     TextDelta,
     TokenLogprob,
     ToolCall,
-    ToolSpec,
     Usage,
 )
 from ._common import (
@@ -43,6 +42,7 @@ from ._common import (
     arguments_json,
     deadline_in,
     effective_timeout,
+    function_tools,
     new_call_id,
     next_before,
     normalise_finish,
@@ -99,21 +99,6 @@ def to_openai_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
         else:
             result.append({"role": message.role, "content": message.content})
     return result
-
-
-def to_openai_tools(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:
-    """Neutral tool specs as Chat Completions function tools."""
-    return [
-        {
-            "type": "function",
-            "function": {
-                "name": tool.name,
-                "description": tool.description,
-                "parameters": tool.parameters,
-            },
-        }
-        for tool in tools
-    ]
 
 
 def usage_from_openai(usage: Any) -> Usage:
@@ -189,7 +174,7 @@ class _ChatCompletionsProvider:
             self.max_tokens_param: request.max_output_tokens,
         }
         if request.tools:
-            params["tools"] = to_openai_tools(request.tools)
+            params["tools"] = function_tools(request.tools)
         if request.temperature is not None:
             params["temperature"] = request.temperature
         if request.json_schema is not None:

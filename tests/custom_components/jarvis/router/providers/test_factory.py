@@ -1,12 +1,19 @@
-"""create_provider builds the right provider for each kind."""
+"""create_provider builds the right provider for each kind; what every kind shares."""
 
 from __future__ import annotations
 
 import pytest
 
 from custom_components.jarvis.router.providers import create_provider
-from custom_components.jarvis.router.providers.base import LocalModelStatus, Provider
-from custom_components.jarvis.router.types import ProviderKind
+from custom_components.jarvis.router.providers.base import (
+    LocalModelStatus,
+    Provider,
+    ProviderUnavailableError,
+)
+from custom_components.jarvis.router.types import CompletionRequest, Message, ProviderKind
+from tests.support.fake_providers.base import collect, refused_url
+
+ASK = CompletionRequest(messages=(Message(role="user", content="Hello?"),), max_output_tokens=16)
 
 
 @pytest.mark.parametrize("kind", list(ProviderKind))
@@ -50,3 +57,17 @@ def test_unknown_kind_is_a_value_error() -> None:
             api_key="k",
             timeout=5.0,
         )
+
+
+@pytest.mark.parametrize("kind", list(ProviderKind))
+async def test_connection_refused_is_unavailable(kind: ProviderKind) -> None:
+    # Each SDK (or our own client) raises its own connection error; all must map to one type.
+    base_url = refused_url() + ("/v1" if kind is ProviderKind.OPENAI_COMPATIBLE else "")
+    provider = create_provider(kind, model="m", base_url=base_url, api_key="key", timeout=2.0)
+    try:
+        with pytest.raises(ProviderUnavailableError):
+            await provider.complete(ASK)
+        with pytest.raises(ProviderUnavailableError):
+            await collect(provider.stream(ASK))
+    finally:
+        await provider.close()

@@ -39,7 +39,6 @@ from tests.support.fake_providers.base import (
     drain,
     json_reply,
     malformed_json_reply,
-    refused_url,
     slow_reply,
 )
 from tests.support.fake_providers.perplexity import RESPONSES_PATH, PerplexityServer
@@ -358,17 +357,6 @@ async def test_stream_without_completed_event_is_a_response_error(
     perplexity_server.script(RESPONSES_PATH, wire.stream_reply(events[:-1]))
     with pytest.raises(ProviderResponseError):
         await collect(provider.stream(ASK))
-
-
-async def test_connection_refused_is_unavailable() -> None:
-    provider = make(refused_url(), timeout=2.0)
-    try:
-        with pytest.raises(ProviderUnavailableError):
-            await provider.complete(ASK)
-        with pytest.raises(ProviderUnavailableError):
-            await collect(provider.stream(ASK))
-    finally:
-        await provider.close()
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,15 @@
 """CAD generation from Home Assistant: action, HTTP view and LLM tool.
 
 The `jarvis.generate_cad` action, `POST /api/jarvis/cad/generate`
-and the `generate_cad` LLM tool (HA LLM API "Jarvis CAD"). All three submit a job to the add-on's
-`/api/v1/cad/jobs` and answer with the job and its artifacts; the add-on does the work.
+and the `generate_cad` LLM tool (HA LLM API "Jarvis CAD"). All three ask the safety gate
+(`jarvis_cad.generate`: no rule matches it by default; a rule can make paid CAD need a yes), then
+submit a job to the add-on's `/api/v1/cad/jobs` and answer with the job and its artifacts; the
+add-on does the work. An approved request is submitted by the gate's executor without waiting.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -27,6 +30,8 @@ import voluptuous as vol
 
 from .addon.client import AddonAuthError, AddonError
 from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN
+from .safety import Action, GateDecision, async_check_action, async_register_executor
+from .safety.const import CAD_DOMAIN
 from .services import loaded_entry
 
 SERVICE_GENERATE_CAD: Final = "generate_cad"
@@ -78,14 +83,47 @@ class CadRequestError(Exception):
         self.code = code
 
 
+class CadHeldError(HomeAssistantError):
+    """The safety gate did not let the job start now: it waits for a yes, or is refused."""
+
+    def __init__(self, decision: GateDecision) -> None:
+        """Carry the gate's decision (status, request id) for callers that answer with it."""
+        super().__init__(
+            f"CAD generation: {decision.message}",
+            translation_domain=DOMAIN,
+            translation_key="cad_held",
+            translation_placeholders={"message": decision.message},
+        )
+        self.decision = decision
+
+
+def cad_action(data: Mapping[str, Any]) -> Action:
+    """How a CAD request is described to the gate; its data is what the executor submits."""
+    fields = {k: data[k] for k in (*_FIELDS, ATTR_CONFIG_ENTRY_ID) if data.get(k) is not None}
+    # The prompt is what an approver needs to see (the pending list shows names).
+    return Action(
+        domain=CAD_DOMAIN, service="generate", data=fields, names=(str(data["prompt"])[:80],)
+    )
+
+
 async def async_generate(
     hass: HomeAssistant, data: dict[str, Any], user_id: str | None
 ) -> dict[str, Any]:
-    """Submit to the add-on and wait up to `wait` seconds; the job (finished or not) as a dict.
+    """Ask the gate, submit to the add-on and wait up to `wait` seconds; the job as a dict.
 
-    Raises ServiceValidationError for bad input (the add-on's message), HomeAssistantError when
-    the add-on cannot be reached or rejects the token.
+    Raises ServiceValidationError for bad input (the add-on's message), CadHeldError when the gate
+    holds or refuses it, HomeAssistantError when the add-on cannot be reached or rejects the token.
     """
+    loaded_entry(hass, data.get(ATTR_CONFIG_ENTRY_ID))  # an unknown entry is not worth a request
+    decision = await async_check_action(hass, cad_action(data), user_id=user_id, source="cad")
+    if not decision.allowed:
+        raise CadHeldError(decision)
+    return await _submit(hass, data, user_id)
+
+
+async def _submit(
+    hass: HomeAssistant, data: Mapping[str, Any], user_id: str | None
+) -> dict[str, Any]:
     entry = loaded_entry(hass, data.get(ATTR_CONFIG_ENTRY_ID))
     client = entry.runtime_data.client
     body = {k: data[k] for k in _FIELDS if data.get(k) is not None}
@@ -166,6 +204,19 @@ class CadGenerateView(HomeAssistantView):
             )
         try:
             job = await async_generate(hass, data, request[KEY_HASS_USER].id)
+        except CadHeldError as err:
+            # Pending: 202 with the request an approver acts on; refused by policy: 403.
+            decision = err.decision
+            pending = decision.status == "pending"
+            return self.json(
+                {
+                    "status": decision.status,
+                    "request_id": decision.request_id,
+                    "error": None if pending else decision.code or "denied",
+                    "message": decision.message,
+                },
+                HTTPStatus.ACCEPTED if pending else HTTPStatus.FORBIDDEN,
+            )
         except ServiceValidationError as err:
             status = (
                 HTTPStatus.NOT_FOUND
@@ -210,6 +261,10 @@ class GenerateCadTool(llm.Tool):
         }
     )
 
+    def gate_actions(self, args: Mapping[str, Any]) -> list[Action]:
+        """What the safety gate checks before a gated agent runs this tool."""
+        return [cad_action(args)]
+
     async def async_call(
         self, hass: HomeAssistant, tool_input: llm.ToolInput, llm_context: llm.LLMContext
     ) -> JsonObjectType:
@@ -221,6 +276,14 @@ class GenerateCadTool(llm.Tool):
         user = llm_context.context.user_id if llm_context.context else None
         try:
             job = await async_generate(hass, GENERATE_CAD_SCHEMA(data), user)
+        except CadHeldError as err:
+            # Reached only by agents outside Jarvis's gated API (which checks before calling).
+            return {
+                "success": False,
+                "executed": False,
+                **err.decision.to_dict(),
+                "message": f"{err.decision.message} Tell the user exactly this; do not retry.",
+            }
         except (vol.Invalid, HomeAssistantError) as err:
             message = (getattr(err, "translation_placeholders", None) or {}).get("message") or str(
                 err
@@ -266,3 +329,10 @@ def async_setup_cad(hass: HomeAssistant) -> None:
     )
     hass.http.register_view(CadGenerateView())
     llm.async_register_api(hass, CadLlmApi(hass))
+
+    async def execute(hass: HomeAssistant, action: Action, claims: Mapping[str, Any]) -> None:
+        # Approved (token verified by the gate): submit without waiting for the job; its
+        # progress reaches HA as jarvis_cad_job events and the add-on's CAD job sensor.
+        await _submit(hass, {**action.data, "wait": 0}, str(claims.get("sub") or "") or None)
+
+    async_register_executor(hass, CAD_DOMAIN, execute)

@@ -101,8 +101,12 @@ class Worker:
         return self
 
     def health(self) -> dict[str, object]:
+        return self.get_json("/api/v1/health")
+
+    def get_json(self, path: str) -> dict[str, object]:
+        """GET one of the worker's API paths with its token (blocking: run it in an executor)."""
         req = urllib.request.Request(  # noqa: S310 - loopback http
-            f"{self.url}/api/v1/health", headers={"Authorization": f"Bearer {self.api_token}"}
+            f"{self.url}{path}", headers={"Authorization": f"Bearer {self.api_token}"}
         )
         # Generous: while the bundled model loads on a busy CI core, the worker answers slowly.
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310

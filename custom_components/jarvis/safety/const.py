@@ -42,9 +42,11 @@ CONF_VERIFY_SSL: Final = "verify_ssl"
 CONF_USER_MAP: Final = "user_map"
 CONF_TRUSTED_NETWORKS: Final = "trusted_networks"
 
-# The own door tool's action domain (UniFi Access remote unlock) and the printers' one.
+# The own door tool's action domain (UniFi Access remote unlock), the printers' one, and CAD
+# generation's (`jarvis_cad.generate`: paid text-to-CAD services spend money).
 DOOR_DOMAIN: Final = "jarvis_door"
 DEVICE_DOMAIN: Final = "jarvis_device"
+CAD_DOMAIN: Final = "jarvis_cad"
 # Local networks and Tailscale's CGNAT range: requests from elsewhere are remote.
 DEFAULT_TRUSTED_NETWORKS: Final = (
     "127.0.0.0/8",

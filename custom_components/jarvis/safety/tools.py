@@ -8,7 +8,7 @@ MCP server get gated tools too, plus a door-unlock tool that can only ever creat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from homeassistant.components.conversation import DOMAIN as CONVERSATION_DOMAIN
@@ -154,6 +154,11 @@ def tool_actions(
         return []
     if isinstance(tool, llm.IntentTool):
         return intent_actions(hass, tool.name, args, llm_context.assistant)
+    # Jarvis's own tools say what they do (e.g. generate_cad -> jarvis_cad.generate), so a rule
+    # binds the tool and the service alike.
+    own: Callable[[Mapping[str, Any]], list[Action]] | None = getattr(tool, "gate_actions", None)
+    if own is not None:
+        return own(args)
     if isinstance(tool, llm.ActionTool):
         domain = str(getattr(tool, "_domain", "script"))
         service = str(getattr(tool, "_action", tool.name))

@@ -3,6 +3,7 @@ action, POST /api/jarvis/cad/generate and the generate_cad LLM tool, with their 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from homeassistant.core import Context, HomeAssistant
@@ -11,9 +12,19 @@ from homeassistant.helpers import chat_session, llm
 import pytest
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.jarvis.cad import CAD_LLM_API_ID, EVENT_CAD_JOB, SERVICE_GENERATE_CAD
+from custom_components.jarvis.cad import (
+    CAD_LLM_API_ID,
+    EVENT_CAD_JOB,
+    SERVICE_GENERATE_CAD,
+    CadHeldError,
+)
 from custom_components.jarvis.const import DOMAIN
+from custom_components.jarvis.safety.tools import gated_instance
+from tests.support.jarvis_entry import async_setup_jarvis
+from tests.support.wait import until
 from tests.support.worker import Worker
+
+from .safety.helpers import rule
 
 pytestmark = pytest.mark.timeout(240)
 SEED = "make me a wall bracket for a 40 mm pipe, 3 mm thick"
@@ -187,3 +198,88 @@ async def test_llm_tool_ties_the_job_to_the_conversation(
         stored = await resp.json()
     assert {a["id"] for a in stored["artifacts"]} >= {a["id"] for a in result["artifacts"]}
     assert all(a["conversation_id"] == "conv-llm-7" for a in stored["artifacts"])
+
+
+async def test_a_cad_rule_holds_every_way_in_until_the_requester_confirms(
+    hass: HomeAssistant,
+    session_worker: Worker,
+    hass_admin_user: Any,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """`jarvis_cad.generate` binds the action, the HTTP API and the tool; approved, it runs."""
+    await async_setup_jarvis(
+        hass,
+        session_worker,
+        [rule(name="paid_cad", verdict="confirm", actions=["jarvis_cad.generate"])],
+    )
+    events: list[Any] = []
+    hass.bus.async_listen(EVENT_CAD_JOB, events.append)
+    admin = Context(user_id=hass_admin_user.id)
+    with pytest.raises(CadHeldError) as err:
+        await _generate(hass, admin, prompt="a coat hook 25 mm wide", conversation_id="conv-held")
+    held = err.value.decision
+    assert held.status == "pending" and err.value.translation_key == "cad_held"
+    assert "the requester must confirm it" in str(err.value)
+
+    resp = await (await hass_client()).post(
+        "/api/jarvis/cad/generate", json={"prompt": "spacer 10 mm outer diameter"}
+    )
+    assert resp.status == 202
+    answer = await resp.json()
+    assert answer["status"] == "pending" and answer["request_id"] not in (None, held.request_id)
+
+    llm_context = llm.LLMContext(
+        platform=DOMAIN, context=admin, language="en", assistant="conversation", device_id=None
+    )
+    api = await llm.async_get_api(hass, CAD_LLM_API_ID, llm_context)
+    hook = llm.ToolInput(tool_name="generate_cad", tool_args={"prompt": "a hook"})
+    # Another agent with the "Jarvis CAD" API: the tool asks the gate itself.
+    own = await api.async_call_tool(hook)
+    assert own["executed"] is False and own["status"] == "pending" and own["request_id"]
+    # Jarvis's agents wrap every tool: the wrapper checks the same action before calling it.
+    wrapped = await gated_instance(hass, api).async_call_tool(hook)
+    assert wrapped["executed"] is False
+    assert [g["action"] for g in wrapped["gated"]] == ["jarvis_cad.generate"]
+    await hass.async_block_till_done()
+    assert not events  # nothing reached the add-on
+
+    pending = await hass.services.async_call(
+        DOMAIN,
+        "approve",
+        {"request_id": held.request_id},
+        blocking=True,
+        return_response=True,
+        context=admin,
+    )
+    assert pending is not None and pending["status"] == "executed"
+    await until(lambda: bool(events), 30, "the approved job's event")
+    assert events[0].data["conversation_id"] == "conv-held"
+    job_id = events[0].data["job_id"]
+
+    def job() -> dict[str, Any]:
+        return session_worker.get_json(f"/api/v1/cad/jobs/{job_id}")
+
+    async def done() -> bool:
+        return (await hass.async_add_executor_job(job))["status"] in ("succeeded", "failed")
+
+    deadline = hass.loop.time() + 180
+    while not await done():
+        assert hass.loop.time() < deadline, "the approved CAD job did not finish"
+        await asyncio.sleep(0.5)
+    finished = await hass.async_add_executor_job(job)
+    assert finished["status"] == "succeeded" and finished["ha_user"] == hass_admin_user.id
+
+
+async def test_a_deny_rule_refuses_cad_with_403(
+    hass: HomeAssistant, session_worker: Worker, hass_client: ClientSessionGenerator
+) -> None:
+    await async_setup_jarvis(
+        hass, session_worker, [rule(name="no_cad", verdict="deny", actions=["jarvis_cad.*"])]
+    )
+    resp = await (await hass_client()).post("/api/jarvis/cad/generate", json={"prompt": "a hook"})
+    assert resp.status == 403
+    answer = await resp.json()
+    assert answer["error"] == "denied_by_policy" and "no_cad" in answer["message"]
+    with pytest.raises(CadHeldError) as err:
+        await _generate(hass, prompt="a hook")
+    assert err.value.decision.status == "denied"

@@ -102,7 +102,10 @@ def cad_action(data: Mapping[str, Any]) -> Action:
     fields = {k: data[k] for k in (*_FIELDS, ATTR_CONFIG_ENTRY_ID) if data.get(k) is not None}
     # The prompt is what an approver needs to see (the pending list shows names).
     return Action(
-        domain=CAD_DOMAIN, service="generate", data=fields, names=(str(data["prompt"])[:80],)
+        domain=CAD_DOMAIN,
+        service="generate",
+        data=fields,
+        names=(str(data.get("prompt") or "")[:80],),
     )
 
 
@@ -262,17 +265,14 @@ class GenerateCadTool(llm.Tool):
     )
 
     def gate_actions(self, args: Mapping[str, Any]) -> list[Action]:
-        """What the safety gate checks before a gated agent runs this tool."""
-        return [cad_action(args)]
+        """What the safety gate checks before a gated agent runs this tool (and runs if held)."""
+        return [cad_action(_with_conversation(args))]
 
     async def async_call(
         self, hass: HomeAssistant, tool_input: llm.ToolInput, llm_context: llm.LLMContext
     ) -> JsonObjectType:
         """Submit and wait; a compact summary the model can read back to the user."""
-        data = dict(tool_input.tool_args)
-        session = chat_session.current_session.get()
-        if session is not None:
-            data["conversation_id"] = session.conversation_id
+        data = _with_conversation(tool_input.tool_args)
         user = llm_context.context.user_id if llm_context.context else None
         try:
             job = await async_generate(hass, GENERATE_CAD_SCHEMA(data), user)
@@ -298,6 +298,15 @@ class GenerateCadTool(llm.Tool):
             ],
             "error": (job.get("error") or {}).get("message") if job["status"] == "failed" else None,
         }
+
+
+def _with_conversation(args: Mapping[str, Any]) -> dict[str, Any]:
+    """The tool's arguments plus the current chat session's conversation id (lineage)."""
+    data = dict(args)
+    session = chat_session.current_session.get()
+    if session is not None:
+        data["conversation_id"] = session.conversation_id
+    return data
 
 
 class CadLlmApi(llm.API):

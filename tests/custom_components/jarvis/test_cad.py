@@ -19,6 +19,7 @@ from custom_components.jarvis.cad import (
     CadHeldError,
 )
 from custom_components.jarvis.const import DOMAIN
+from custom_components.jarvis.safety import async_get_gate
 from custom_components.jarvis.safety.tools import gated_instance
 from tests.support.jarvis_entry import async_setup_jarvis
 from tests.support.wait import until
@@ -237,9 +238,18 @@ async def test_a_cad_rule_holds_every_way_in_until_the_requester_confirms(
     own = await api.async_call_tool(hook)
     assert own["executed"] is False and own["status"] == "pending" and own["request_id"]
     # Jarvis's agents wrap every tool: the wrapper checks the same action before calling it.
-    wrapped = await gated_instance(hass, api).async_call_tool(hook)
+    with chat_session.async_get_chat_session(hass, "conv-gated") as session:
+        assert session.conversation_id == "conv-gated"
+        wrapped = await gated_instance(hass, api).async_call_tool(hook)
     assert wrapped["executed"] is False
-    assert [g["action"] for g in wrapped["gated"]] == ["jarvis_cad.generate"]
+    (gated,) = wrapped["gated"]
+    assert gated["action"] == "jarvis_cad.generate" and gated["status"] == "pending"
+    # What an approval would submit keeps the conversation (CAD lineage).
+    gate = async_get_gate(hass)
+    assert gate is not None
+    held_tool = next(r for r in gate.pending() if r.id == gated["request_id"])
+    assert held_tool.action.data["conversation_id"] == "conv-gated"
+    assert held_tool.action.names == ("a hook",)
     await hass.async_block_till_done()
     assert not events  # nothing reached the add-on
 

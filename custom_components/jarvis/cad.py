@@ -28,11 +28,11 @@ from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.util.json import JsonObjectType, json_loads
 import voluptuous as vol
 
-from .addon.client import AddonAuthError, AddonError
+from .addon.client import AddonError
 from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN
 from .safety import Action, GateDecision, async_check_action, async_register_executor
 from .safety.const import CAD_DOMAIN
-from .services import loaded_entry
+from .services import addon_call_error, loaded_entry
 
 SERVICE_GENERATE_CAD: Final = "generate_cad"
 CAD_JOBS_PATH: Final = "/api/v1/cad/jobs"
@@ -137,16 +137,8 @@ async def _submit(
         status, answer = await client.post_json(
             f"{CAD_JOBS_PATH}?wait={wait:g}", body, limit_s=wait + 15
         )
-    except AddonAuthError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN, translation_key="addon_auth_failed"
-        ) from err
     except AddonError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="addon_unreachable",
-            translation_placeholders={"url": client.url, "error": str(err)},
-        ) from err
+        raise addon_call_error(err, client.url) from err
     if status == HTTPStatus.BAD_REQUEST and isinstance(answer, dict):
         raise ServiceValidationError(
             translation_domain=DOMAIN,

@@ -26,6 +26,17 @@ from .routing_log import FILTERS, RoutingLogQueryError, async_query, parse_filte
 GET_ADDON_STATUS_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 
 
+def addon_call_error(err: AddonError, url: str) -> HomeAssistantError:
+    """What an action says when the add-on refused its token or could not be reached."""
+    if isinstance(err, AddonAuthError):
+        return HomeAssistantError(translation_domain=DOMAIN, translation_key="addon_auth_failed")
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key="addon_unreachable",
+        translation_placeholders={"url": url, "error": str(err)},
+    )
+
+
 def loaded_entry(hass: HomeAssistant, entry_id: str | None) -> JarvisConfigEntry:
     """The entry a call targets: the given one, or the only one there is."""
     if entry_id is None:
@@ -58,16 +69,8 @@ async def _get_addon_status(call: ServiceCall) -> ServiceResponse:
     client = entry.runtime_data.client
     try:
         health = await client.verify()
-    except AddonAuthError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN, translation_key="addon_auth_failed"
-        ) from err
     except AddonError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="addon_unreachable",
-            translation_placeholders={"url": client.url, "error": str(err)},
-        ) from err
+        raise addon_call_error(err, client.url) from err
     result: dict[str, Any] = {
         "config_entry_id": entry.entry_id,
         "url": client.url,

@@ -187,6 +187,7 @@ class _State:
     history: learned.FeatureHistory = field(default_factory=learned.FeatureHistory)
     ready: int = 0  # frames with features since the last reset
     p_above: int = 0  # consecutive frames at or above the model's threshold
+    above_strong: int = 0  # consecutive frames with the EWMA at the model's override level
     last_learned: Level = Level.OK
     last_p: float = 0.0
 
@@ -422,6 +423,8 @@ class Detector:
             s.above += 1
         else:
             s.above = 0
+        strong = self.model.override if self.model is not None else 0.0
+        s.above_strong = s.above_strong + 1 if 0 < strong * cfg.pause_level <= s.ewma else 0
         feats = None
         if want_features:
             feats = self._features(
@@ -785,7 +788,10 @@ class Detector:
         full = s.history.push(np.asarray(features, dtype=np.float64))
         p = float(model.predict_proba(full[None, :])[0])
         s.p_above = s.p_above + 1 if p >= model.threshold else 0
-        if s.p_above >= model.consecutive:
+        # An overwhelming persistent change (the EWMA far above the handcrafted pause level for
+        # as many frames as that rule wants) pauses whatever the trees say: they are trained
+        # on a few hundred scenes and must not talk the detector out of the obvious.
+        if s.p_above >= model.consecutive or s.above_strong >= self.config.pause_frames:
             level = Level.PAUSE
         elif p >= model.warn:
             level = Level.WARNING
@@ -793,7 +799,11 @@ class Detector:
             level = Level.OK
         s.last_learned = Level.WARNING if level is Level.PAUSE else level
         s.last_p = p
-        return level, p / model.threshold, p
+        score = p / model.threshold
+        if model.override > 0:
+            # 1.0 = pause level, whichever path gets there.
+            score = max(score, s.ewma / (model.override * self.config.pause_level))
+        return level, score, p
 
 
 def _channel_max(img: MatLike) -> MatLike:

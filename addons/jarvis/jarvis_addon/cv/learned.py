@@ -136,6 +136,8 @@ class TreeModel:
             self.threshold = float(decision["threshold"])
             self.consecutive = int(decision["consecutive"])
             self.warn = float(decision["warn"])
+            # The handcrafted EWMA level (x pause_level) that pauses regardless; 0: off.
+            self.override = float(decision.get("override", 0.0))
             trees = spec["trees"]
             if not isinstance(trees, list) or not trees:
                 raise ModelError(f"{source}: no trees")
@@ -144,9 +146,10 @@ class TreeModel:
             if isinstance(err, ModelError):
                 raise
             raise ModelError(f"{source}: malformed ({type(err).__name__}: {err})") from None
-        if not (0 < self.warn <= self.threshold < 1) or self.consecutive < 1:
+        if not (0 < self.warn <= self.threshold < 1) or self.consecutive < 1 or self.override < 0:
             raise ModelError(
-                f"{source}: decision needs 0 < warn <= threshold < 1, consecutive >= 1"
+                f"{source}: decision needs 0 < warn <= threshold < 1, consecutive >= 1,"
+                " override >= 0"
             )
         if not all(math.isfinite(v) for v in (self.init, self.rate)):
             raise ModelError(f"{source}: init and learning_rate must be finite")

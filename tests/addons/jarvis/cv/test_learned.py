@@ -94,6 +94,7 @@ def test_tree_model_evaluates_and_rejects_bad_specs() -> None:
     bad(lambda s: s["trees"][0].update(threshold=[float("nan"), 0.0, 0.0]), "invalid node")
     bad(lambda s: s["decision"].update(threshold=1.5), "decision needs")
     bad(lambda s: s["decision"].update(consecutive=0), "decision needs")
+    bad(lambda s: s["decision"].update(override=-1.0), "override >= 0")
     bad(lambda s: s.update(init="x"), "malformed")
     with pytest.raises(learned.ModelError, match="JSON object"):
         learned.TreeModel([])  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
 """Print-failure detector: a classical OpenCV pipeline on small colour frames (pure).
 
-No HA, no network, no model weights. Per frame (about 320 px wide, BGR or grey, see frames.py;
+No HA, no network; the learned decision is a small tree ensemble read from JSON (learned.py).
+Per frame (about 320 px wide, BGR or grey, see frames.py;
 luma runs the pipeline, chroma follows it through the background for step 3):
 
 1. Photometric match: mean/std outside the print region matched to the current background, so
@@ -18,7 +19,11 @@ luma runs the pipeline, chroma follows it through the background for step 3):
    measured size, as the minimum over the last 4 frames (a passing hand is shorter).
 5. A change over much of the view outside the print region is a light switch or a bumped
    camera: the history is rebuilt and the score held.
-6. Decision: an EWMA of the larger score; warning at `warn_level`; pause after `pause_frames`
+6. Decision, `decision="learned"` (default): per-frame features (learned.RAW_FEATURES) and their
+   trends into the tree model (learned.py), pause after its `consecutive` frames at its
+   `threshold` or when the EWMA below holds its `override` level; falls back to the
+   handcrafted rule when the model cannot be loaded (`model_error`). `decision="handcrafted"`:
+   an EWMA of the larger score; warning at `warn_level`; pause after `pause_frames`
    consecutive frames at `pause_level`, or when the raw score holds `sustain_level` on average
    over `sustain_frames`.
 

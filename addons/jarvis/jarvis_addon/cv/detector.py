@@ -41,6 +41,7 @@ from typing import Final
 import cv2
 from cv2.typing import MatLike
 import numpy as np
+import numpy.typing as npt
 
 from . import learned
 
@@ -171,7 +172,7 @@ class _State:
     )
     template: Gray | None = None  # the hotend's look, from calibration
     ctemplate: MatLike | None = None  # its chroma
-    body: Mask | None = None  # the template's pixels that are the hotend (not background)
+    body: npt.NDArray[np.bool_] | None = None  # the template's pixels that are the hotend
     post_sizes: list[int] = field(default_factory=list)
     template_small: Gray | None = None
     shape: tuple[int, int] | None = None
@@ -539,10 +540,10 @@ class Detector:
                     if s.body is not None and s.body.any():
                         # The hotend's own pixels: a blob over the body recolours them, while
                         # the background around them changes with every move.
-                        body_chroma = float(np.count_nonzero(cd[s.body] > 12)) / s.body.sum()
+                        body_chroma = np.count_nonzero(cd[s.body] > 12) / int(s.body.sum())
                 if s.body is not None and s.body.any():
                     full = cv2.absdiff(crop, tmpl)
-                    body_luma = float(np.count_nonzero(full[s.body] > 25)) / s.body.sum()
+                    body_luma = np.count_nonzero(full[s.body] > 25) / int(s.body.sum())
         noise = float(cv2.mean(ldiff, mask=outside)[0]) if outside is not None else 0.0
         h, w = g8.shape[:2]
         shift = float(np.hypot(*self._shift))

@@ -173,3 +173,29 @@ def test_learned_decision_counts_consecutive_frames(tmp_path: Path) -> None:
 def test_bad_decision_name() -> None:
     with pytest.raises(ValueError, match="decision"):
         DetectorConfig(decision="neural")
+
+
+async def test_monitor_logs_an_unusable_model(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import aiohttp
+
+    from jarvis_addon.cameras.http_sources import UrlSnapshotSource
+    from jarvis_addon.cv.monitor import CameraMonitor, CameraSpec
+
+    from .printer_link import LocalPrinters
+
+    bad_model = tmp_path / "model.json"
+    bad_model.write_text("[]")
+    async with aiohttp.ClientSession() as session:
+        spec = CameraSpec("cam", "mk4", UrlSnapshotSource(session, "http://127.0.0.1:9/snap.jpg"))
+        with caplog.at_level("WARNING"):
+            mon = CameraMonitor(
+                spec,
+                LocalPrinters("mk4"),
+                None,  # type: ignore[arg-type]  # nothing is published: no job starts
+                tmp_path,
+                config=DetectorConfig(model_path=str(bad_model)),
+            )
+    assert mon.detector.model is None
+    assert "JSON object" in caplog.text and "handcrafted" in caplog.text

@@ -1,6 +1,7 @@
 """Print-failure detector: a classical OpenCV pipeline on small colour frames (pure).
 
-No HA, no network, no model weights. Per frame (about 320 px wide, BGR or grey, see frames.py;
+No HA, no network; the learned decision is a small tree ensemble read from JSON (learned.py).
+Per frame (about 320 px wide, BGR or grey, see frames.py;
 luma runs the pipeline, chroma follows it through the background for step 3):
 
 1. Photometric match: mean/std outside the print region matched to the current background, so
@@ -18,7 +19,11 @@ luma runs the pipeline, chroma follows it through the background for step 3):
    measured size, as the minimum over the last 4 frames (a passing hand is shorter).
 5. A change over much of the view outside the print region is a light switch or a bumped
    camera: the history is rebuilt and the score held.
-6. Decision: an EWMA of the larger score; warning at `warn_level`; pause after `pause_frames`
+6. Decision, `decision="learned"` (default): per-frame features (learned.RAW_FEATURES) and their
+   trends into the tree model (learned.py), pause after its `consecutive` frames at its
+   `threshold` or when the EWMA below holds its `override` level; falls back to the
+   handcrafted rule when the model cannot be loaded (`model_error`). `decision="handcrafted"`:
+   an EWMA of the larger score; warning at `warn_level`; pause after `pause_frames`
    consecutive frames at `pause_level`, or when the raw score holds `sustain_level` on average
    over `sustain_frames`.
 
@@ -36,6 +41,9 @@ from typing import Final
 import cv2
 from cv2.typing import MatLike
 import numpy as np
+import numpy.typing as npt
+
+from . import learned
 
 # OpenCV's own array type (what its stubs accept and return).
 Gray = MatLike
@@ -98,6 +106,11 @@ class DetectorConfig:
     sustain_cap: float = 1.5
     global_change: float = 0.2
     roi_margin: float = 0.04  # of the frame width, around the calibrated region
+    # Which rule pauses: "learned" (the tree model of learned.py on this frame's features and
+    # their recent trend; falls back to "handcrafted" when the model cannot be loaded) or
+    # "handcrafted" (the EWMA / sustained-score rule above).
+    decision: str = "learned"
+    model_path: str | None = None  # None: the bundled cv/model.json
     # A configured print region: polygon in 0..1 frame coordinates (overrides calibration).
     roi: tuple[tuple[float, float], ...] | None = None
 
@@ -111,6 +124,8 @@ class DetectorConfig:
             raise ValueError("lag must be at least 1 frame")
         if not 0 < self.warn_level <= self.pause_level:
             raise ValueError("warn_level must be > 0 and <= pause_level")
+        if self.decision not in ("learned", "handcrafted"):
+            raise ValueError("decision must be 'learned' or 'handcrafted'")
         if self.roi is not None:
             if len(self.roi) < 3:
                 raise ValueError("roi needs at least 3 points")
@@ -132,6 +147,12 @@ class Detection:
     snoozed: bool = False
     area: float = 0.0  # persistent change in hotend areas (raw feature)
     growth: float = 0.0  # hotend size / calibrated size (raw feature)
+    # The learned layer's view: this frame's raw features (learned.RAW_FEATURES; None while
+    # they are not available yet), the model's probability, and what the handcrafted rule
+    # concluded (the baseline, whichever rule decides).
+    features: tuple[float, ...] | None = None
+    probability: float | None = None
+    handcrafted: Level | None = None
 
 
 @dataclass(slots=True)
@@ -146,8 +167,12 @@ class _State:
     # Where the hotend was replaced by the background in each frame (the newest last).
     boxes: deque[tuple[int, int, int, int] | None] = field(default_factory=lambda: deque(maxlen=15))
     activity: Gray | None = None  # frames since the pixel last flickered (counts down)
-    calib_crops: list[tuple[int, Gray, tuple[int, int, int, int]]] = field(default_factory=list)
+    calib_crops: list[tuple[int, Gray, MatLike | None, Mask, tuple[int, int, int, int]]] = field(
+        default_factory=list
+    )
     template: Gray | None = None  # the hotend's look, from calibration
+    ctemplate: MatLike | None = None  # its chroma
+    body: npt.NDArray[np.bool_] | None = None  # the template's pixels that are the hotend
     post_sizes: list[int] = field(default_factory=list)
     template_small: Gray | None = None
     shape: tuple[int, int] | None = None
@@ -165,6 +190,12 @@ class _State:
     pinned: tuple[Gray, MatLike | None] | None = None
     pin_age: int = 0
     quiet: int = 0
+    history: learned.FeatureHistory = field(default_factory=learned.FeatureHistory)
+    ready: int = 0  # frames with features since the last reset
+    p_above: int = 0  # consecutive frames at or above the model's threshold
+    above_strong: int = 0  # consecutive frames with the EWMA at the model's override level
+    last_learned: Level = Level.OK
+    last_p: float = 0.0
 
 
 class Detector:
@@ -181,6 +212,14 @@ class Detector:
         self._k2 = cv2.getStructuringElement(cv2.MORPH_RECT, (2, 2))
         self._k3 = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
         self._k5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+        self._match: tuple[float, int, int] = (0.0, 0, 0)  # best template score, x, y
+        self.model: learned.TreeModel | None = None
+        self.model_error: str | None = None  # why the learned rule is not in use
+        if self.config.decision == "learned":
+            try:
+                self.model = learned.load_model(self.config.model_path)
+            except learned.ModelError as err:
+                self.model_error = f"{err}; using the handcrafted rule"
 
     @property
     def calibrated(self) -> bool:
@@ -198,6 +237,7 @@ class Detector:
             self._s.roi, self._s.roi_poly, self._s.region = old.roi, old.roi_poly, old.region
             self._s.hotend_size, self._s.shape = old.hotend_size, old.shape
             self._s.template, self._s.post_sizes = old.template, old.post_sizes
+            self._s.ctemplate, self._s.body = old.ctemplate, old.body
 
     def snooze(self, until: float) -> None:
         """No warning or pause before monotonic time `until` (scores are still computed)."""
@@ -267,6 +307,8 @@ class Detector:
             s.cbackgrounds.clear()
             s.cref = chroma
             s.pinned = None
+            s.history.clear()
+            s.ready = 0
             if c8 is not None:
                 s.cframes.append(c8)
             return self._result(self._level_for(s.ewma, now), 0.0, None, None, scene_change=True)
@@ -314,7 +356,7 @@ class Detector:
             cv2.bitwise_or(s.calib_acc, opened, s.calib_acc)
             if largest and largest_box is not None:
                 s.calib_sizes.append(largest)
-                s.calib_crops.append((largest, g8, largest_box))
+                s.calib_crops.append((largest, g8, c8, opened, largest_box))
             if s.seen >= cfg.calibration_frames:
                 self._calibrate(shape)
                 s.frames.clear()
@@ -346,32 +388,22 @@ class Detector:
             self._trim_backgrounds()
             return self._result(self._level_for(s.ewma, now), 0.0, None, None)
         self._trim_backgrounds()
-        old = s.backgrounds[0]
-        cold = s.cbackgrounds[0] if s.cbackgrounds else None
+        lag = cfg.lag + 1
+        old = s.backgrounds[-lag]
+        cold = s.cbackgrounds[-lag] if len(s.cbackgrounds) >= lag else None
         if s.pinned is not None:
             old, cold = s.pinned
-        diff = cv2.absdiff(bg, old)
-        if cfg.persist_all:
-            # Changed in every frame of the window, not only in their median: a hotend hovering
-            # over a small part sits in most frames (and so in the median) but not in all.
-            diff = _min_distance(s.frames, self._boxes(), old, diff)
+        ldiff = self._persist_diff(bg, old, s.frames)
         thr = cfg.change_floor
         if cfg.change_k > 0 and outside is not None:
-            thr = max(thr, cfg.change_k * 1.25 * float(cv2.mean(diff, mask=outside)[0]))
-        _, persistent = cv2.threshold(diff, thr, 255, cv2.THRESH_BINARY)
+            thr = max(thr, cfg.change_k * 1.25 * float(cv2.mean(ldiff, mask=outside)[0]))
+        cdiff = None
         if cbg is not None and cold is not None and len(s.cbackgrounds) == len(s.backgrounds):
-            cdiff = _channel_max(cv2.absdiff(cbg, cold))
-            if cfg.persist_all:
-                cdiff = _min_distance(s.cframes, self._boxes(), cold, cdiff)
-            _, cpersistent = cv2.threshold(cdiff, cfg.chroma_threshold, 255, cv2.THRESH_BINARY)
-            persistent = cv2.bitwise_or(persistent, cpersistent)
-        cv2.bitwise_and(persistent, s.roi, persistent)
-        # Pixels that flickered within the window (the hotend passing) do not count yet.
-        persistent[s.activity > 0] = 0
-        persistent = cv2.morphologyEx(persistent, cv2.MORPH_OPEN, self._k2)
-        closed = cv2.morphologyEx(persistent, cv2.MORPH_CLOSE, self._k5)
+            cdiff = self._persist_diff(cbg, cold, s.cframes)
+        closed = self._persistent(ldiff, thr, cdiff, cfg.chroma_threshold)
         # Relative to the hotend's size: the scale of the scene, whatever the part's size.
-        area = cv2.countNonZero(closed) / max(s.hotend_size, 50.0)
+        unit = max(s.hotend_size, 50.0)
+        area = cv2.countNonZero(closed) / unit
         area_score = area / cfg.area_ref
         self._update_pin(area_score)
         blob_score = grown = 0.0
@@ -385,17 +417,162 @@ class Detector:
         raw = max(area_score, blob_score)
         kind: str | None = None
         box: tuple[int, int, int, int] | None = None
-        if raw >= cfg.warn_level * 0.5:
+        density = 0.0
+        want_features = cfg.decision == "learned"  # also measured when the model failed to load
+        if raw >= cfg.warn_level * 0.5 or want_features:
             if blob_score > area_score:
                 kind, box = KIND_BLOB, largest_box
             else:
-                kind, box = self._classify(closed, g)
+                kind, box, density = self._classify(closed, g)
         s.ewma += cfg.ewma * (raw - s.ewma)
         if s.ewma >= cfg.pause_level:
             s.above += 1
         else:
             s.above = 0
-        return self._result(self._level_for(s.ewma, now), raw, kind, box, area=area, growth=grown)
+        strong = self.model.override if self.model is not None else 0.0
+        s.above_strong = s.above_strong + 1 if 0 < strong * cfg.pause_level <= s.ewma else 0
+        feats = None
+        if want_features:
+            feats = self._features(
+                g8, c8, bg, cbg, ldiff, cdiff, closed, area, grown, largest, density, outside,
+                frac_out,
+            )  # fmt: skip
+            if self.model is not None and area_score < 0.3 and blob_score <= area_score:
+                # The model's evidence is at the hotend (a blob of the part's own colour
+                # does not grow the moving object): name it so, boxed at the hotend.
+                kind, box = KIND_BLOB, hot or largest_box
+        return self._result(
+            self._level_for(s.ewma, now),
+            raw,
+            kind,
+            box,
+            area=area,
+            growth=grown,
+            features=feats,
+        )
+
+    # --- features (for the learned decision) -----------------------------------------------
+
+    def _persist_diff(self, bg: MatLike, old: MatLike, frames: deque[MatLike]) -> MatLike:
+        """Background now vs `old` (the largest channel), as small as any frame's distance."""
+        diff = cv2.absdiff(bg, old)
+        if diff.ndim == 3:
+            diff = _channel_max(diff)
+        if self.config.persist_all:
+            # Changed in every frame of the window, not only in their median: a hotend hovering
+            # over a small part sits in most frames (and so in the median) but not in all.
+            diff = _min_distance(frames, self._boxes(), old, diff)
+        return diff
+
+    def _persistent(self, ldiff: MatLike, lthr: float, cdiff: MatLike | None, cthr: float) -> Mask:
+        """Thresholded (luma and/or chroma), in the region, settled, opened and closed."""
+        s = self._s
+        persistent: Mask
+        if lthr > 0:
+            _, persistent = cv2.threshold(ldiff, lthr, 255, cv2.THRESH_BINARY)
+        else:
+            persistent = np.zeros(ldiff.shape, np.uint8)
+        if cdiff is not None and cthr > 0:
+            _, cpersistent = cv2.threshold(cdiff, cthr, 255, cv2.THRESH_BINARY)
+            persistent = cv2.bitwise_or(persistent, cpersistent)
+        if s.roi is not None:
+            cv2.bitwise_and(persistent, s.roi, persistent)
+        if s.activity is not None:
+            # Pixels that flickered within the window (the hotend passing) do not count yet.
+            persistent[s.activity > 0] = 0
+        persistent = cv2.morphologyEx(persistent, cv2.MORPH_OPEN, self._k2)
+        closed: Mask = cv2.morphologyEx(persistent, cv2.MORPH_CLOSE, self._k5)
+        return closed
+
+    def _features(  # noqa: PLR0917 - one call site, every input is this frame's
+        self,
+        g8: Gray,
+        c8: MatLike | None,
+        bg: Gray,
+        cbg: MatLike | None,
+        ldiff: MatLike,
+        cdiff: MatLike | None,
+        closed: Mask,
+        area: float,
+        grown: float,
+        largest: int,
+        density: float,
+        outside: Mask | None,
+        frac_out: float,
+    ) -> tuple[float, ...]:
+        """This frame's raw features, in learned.RAW_FEATURES' order."""
+        s, cfg = self._s, self.config
+        unit = max(s.hotend_size, 50.0)
+
+        def count(ld: MatLike, lthr: float, cd: MatLike | None, cthr: float) -> float:
+            return cv2.countNonZero(self._persistent(ld, lthr, cd, cthr)) / unit
+
+        area_luma = count(ldiff, cfg.change_floor, None, 0.0)
+        area_luma_low = count(ldiff, 10.0, None, 0.0)
+        area_chroma = count(ldiff, 0.0, cdiff, cfg.chroma_threshold) if cdiff is not None else 0.0
+        area_chroma_low = count(ldiff, 0.0, cdiff, 6.0) if cdiff is not None else 0.0
+        area_long = area
+        if len(s.backgrounds) == 2 * cfg.lag + 1:
+            # Against the background twice as old: a detached part has not faded into it yet.
+            lold = self._persist_diff(bg, s.backgrounds[0], s.frames)
+            clong = None
+            if cbg is not None and cdiff is not None and len(s.cbackgrounds) == len(s.backgrounds):
+                clong = self._persist_diff(cbg, s.cbackgrounds[0], s.cframes)
+            area_long = count(lold, cfg.change_floor, clong, cfg.chroma_threshold)
+        n, _labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+        largest_comp = float(stats[1:, cv2.CC_STAT_AREA].max()) / unit if n > 1 else 0.0
+        # The hotend's look at its best match: a blob changes its lower half.
+        corr, mx, my = self._match
+        lower_share = chroma_nozzle = chroma_lower = body_luma = body_chroma = 0.0
+        tmpl = s.template
+        if tmpl is not None:
+            th, tw = tmpl.shape[:2]
+            crop = g8[my : my + th, mx : mx + tw]
+            if crop.shape == tmpl.shape:
+                half = th // 2
+                lower = cv2.absdiff(crop[half:], tmpl[half:])
+                lower_share = float(np.count_nonzero(lower > 30)) / max(1, lower.size)
+                if c8 is not None and s.ctemplate is not None:
+                    ccrop = c8[my : my + th, mx : mx + tw].astype(np.float32)
+                    cd = _channel_max(cv2.absdiff(ccrop, s.ctemplate))
+                    chroma_nozzle = float(cd.mean())
+                    chroma_lower = float(np.count_nonzero(cd[half:] > 12)) / max(1, cd[half:].size)
+                    if s.body is not None and s.body.any():
+                        # The hotend's own pixels: a blob over the body recolours them, while
+                        # the background around them changes with every move.
+                        body_chroma = np.count_nonzero(cd[s.body] > 12) / int(s.body.sum())
+                if s.body is not None and s.body.any():
+                    full = cv2.absdiff(crop, tmpl)
+                    body_luma = np.count_nonzero(full[s.body] > 25) / int(s.body.sum())
+        noise = float(cv2.mean(ldiff, mask=outside)[0]) if outside is not None else 0.0
+        h, w = g8.shape[:2]
+        shift = float(np.hypot(*self._shift))
+        return (
+            area,
+            area_luma,
+            area_luma_low,
+            area_chroma,
+            area_chroma_low,
+            area_long,
+            largest_comp,
+            float(max(0, n - 1)),
+            density,
+            grown,
+            largest / unit,
+            corr,
+            lower_share,
+            chroma_nozzle,
+            chroma_lower,
+            frac_out,
+            noise,
+            min(s.ready, 24) / 24.0,
+            abs(float(np.log(max(self._gain, 1e-3)))),
+            shift if shift <= 12 else 12.0,
+            float(corr >= cfg.hotend_match),
+            s.hotend_size / (h * w) * 1000.0,
+            body_luma,
+            body_chroma,
+        )
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -405,8 +582,9 @@ class Detector:
             return
         if s.pinned is None:
             if area_score >= cfg.pin_level:
-                cold = s.cbackgrounds[0] if s.cbackgrounds else None
-                s.pinned, s.pin_age, s.quiet = (s.backgrounds[0], cold), 0, 0
+                lag = self.config.lag + 1
+                cold = s.cbackgrounds[-lag] if s.cbackgrounds else None
+                s.pinned, s.pin_age, s.quiet = (s.backgrounds[-lag], cold), 0, 0
             return
         s.pin_age += 1
         s.quiet = s.quiet + 1 if area_score < cfg.unpin_level else 0
@@ -419,7 +597,8 @@ class Detector:
         return list(s.boxes)[-len(s.frames) :]
 
     def _trim_backgrounds(self) -> None:
-        s, keep = self._s, self.config.lag + 1
+        # Twice the lag: the learned layer also compares against the background 2 x lag ago.
+        s, keep = self._s, 2 * self.config.lag + 1
         while len(s.backgrounds) > keep:
             s.backgrounds.popleft()
         while len(s.cbackgrounds) > keep:
@@ -462,11 +641,14 @@ class Detector:
         s.hotend_size = float(np.median(sizes)) if sizes else 0.0
         if s.calib_crops:
             # The moving object of typical size is the hotend: its crop is the template.
-            _area, frame, (x0, y0, x1, y1) = min(
+            _area, frame, cframe, moved, (x0, y0, x1, y1) = min(
                 s.calib_crops, key=lambda c: abs(c[0] - s.hotend_size)
             )
             if x1 - x0 >= 6 and y1 - y0 >= 6:
                 s.template = frame[y0:y1, x0:x1].copy()
+                s.body = moved[y0:y1, x0:x1] > 0
+                if cframe is not None:
+                    s.ctemplate = cframe[y0:y1, x0:x1].astype(np.float32)
             s.calib_crops.clear()
         if cfg.roi is not None:
             self._set_configured_roi(shape)
@@ -492,6 +674,7 @@ class Detector:
     def _find_hotend(self, g8: Gray) -> tuple[int, int, int, int] | None:
         s = self._s
         tmpl = s.template
+        self._match = (0.0, 0, 0)
         if tmpl is None or tmpl.shape[0] >= g8.shape[0] or tmpl.shape[1] >= g8.shape[1]:
             return None
         # At half resolution: template matching costs frame x template pixels, 16x less here.
@@ -500,6 +683,7 @@ class Detector:
         small = cv2.resize(g8, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
         res = cv2.matchTemplate(small, s.template_small, cv2.TM_CCOEFF_NORMED)
         _min, best, _minloc, (x, y) = cv2.minMaxLoc(res)
+        self._match = (float(best), 2 * x, 2 * y)
         if best < self.config.hotend_match:
             return None
         x, y = 2 * x, 2 * y
@@ -516,11 +700,16 @@ class Detector:
         cv2.fillPoly(roi, [poly], 255)
         s.roi, s.roi_poly, s.region = roi, poly.reshape(-1, 1, 2), None
 
-    def _classify(self, region: Mask, g: _F32) -> tuple[str, tuple[int, int, int, int] | None]:
-        """Spaghetti (textured: many edges inside the change) or detachment (a solid change)."""
+    def _classify(
+        self, region: Mask, g: _F32
+    ) -> tuple[str, tuple[int, int, int, int] | None, float]:
+        """Spaghetti (textured: many edges inside the change) or detachment (a solid change).
+
+        Also returns the edge density it decided on.
+        """
         n, labels, stats, _ = cv2.connectedComponentsWithStats(region, connectivity=8)
         if n <= 1:
-            return KIND_DETACHMENT, None
+            return KIND_DETACHMENT, None, 0.0
         i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
         x, y, bw, bh, _area = (int(v) for v in stats[i])
         patch = np.clip(g[y : y + bh, x : x + bw], 0, 255).astype(np.uint8)
@@ -528,7 +717,7 @@ class Detector:
         edges = cv2.Canny(patch, 40, 100) > 0
         density = float(edges[inside].mean()) if inside.any() else 0.0
         kind = KIND_SPAGHETTI if density > 0.18 else KIND_DETACHMENT
-        return kind, (x, y, x + bw, y + bh)
+        return kind, (x, y, x + bw, y + bh), density
 
     def _level_for(self, score: float, now: float) -> Level:
         cfg, s = self.config, self._s
@@ -548,6 +737,7 @@ class Detector:
         scene_change: bool = False,
         area: float = 0.0,
         growth: float = 0.0,
+        features: tuple[float, ...] | None = None,
     ) -> Detection:
         s, cfg = self._s, self.config
         if cfg.sustain_frames > 0:
@@ -560,6 +750,13 @@ class Detector:
             )
             if sustained and level in (Level.OK, Level.WARNING):
                 level = Level.PAUSE
+        handcrafted = level
+        if features is not None:
+            s.ready += 1
+        score = s.ewma
+        probability = None
+        if self.model is not None and level is not Level.CALIBRATING:
+            level, score, probability = self._learned(self.model, features, scene_change)
         h, w = s.shape or (1, 1)
         snoozed = level in (Level.WARNING, Level.PAUSE) and self._last_now < self._snooze_until
         if s.region is None and s.roi_poly is not None:
@@ -570,7 +767,7 @@ class Detector:
             nbox = (box[0] / w, box[1] / h, box[2] / w, box[3] / h)
         return Detection(
             level=Level.OK if snoozed else level,
-            score=s.ewma,
+            score=score,
             raw=raw,
             kind=kind,
             box=nbox,
@@ -579,7 +776,40 @@ class Detector:
             snoozed=snoozed,
             area=area,
             growth=growth,
+            features=features,
+            probability=probability,
+            handcrafted=handcrafted,
         )
+
+    def _learned(
+        self, model: learned.TreeModel, features: tuple[float, ...] | None, scene_change: bool
+    ) -> tuple[Level, float, float | None]:
+        """The model's level, score (probability / threshold: 1.0 = pause) and probability."""
+        s = self._s
+        if features is None:
+            # Not measurable yet (after calibration, a reset or a scene change): hold a
+            # warning through a scene change, never pause on it.
+            level = s.last_learned if scene_change else Level.OK
+            return level, s.last_p / model.threshold, None
+        full = s.history.push(np.asarray(features, dtype=np.float64))
+        p = float(model.predict_proba(full[None, :])[0])
+        s.p_above = s.p_above + 1 if p >= model.threshold else 0
+        # An overwhelming persistent change (the EWMA far above the handcrafted pause level for
+        # as many frames as that rule wants) pauses whatever the trees say: they are trained
+        # on a few hundred scenes and must not talk the detector out of the obvious.
+        if s.p_above >= model.consecutive or s.above_strong >= self.config.pause_frames:
+            level = Level.PAUSE
+        elif p >= model.warn:
+            level = Level.WARNING
+        else:
+            level = Level.OK
+        s.last_learned = Level.WARNING if level is Level.PAUSE else level
+        s.last_p = p
+        score = p / model.threshold
+        if model.override > 0:
+            # 1.0 = pause level, whichever path gets there.
+            score = max(score, s.ewma / (model.override * self.config.pause_level))
+        return level, score, p
 
 
 def _channel_max(img: MatLike) -> MatLike:

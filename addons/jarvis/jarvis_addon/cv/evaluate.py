@@ -42,28 +42,49 @@ class SequenceOutcome:
 
 def run_sequence(seq: Sequence, config: DetectorConfig | None = None) -> SequenceOutcome:
     """Feed every frame (decode included); stop at the first pause, as a real printer would."""
+    return run_both(seq, config, baseline=False)[0]
+
+
+def run_both(
+    seq: Sequence, config: DetectorConfig | None = None, *, baseline: bool = True
+) -> tuple[SequenceOutcome, SequenceOutcome]:
+    """The detector's outcome and, from the same frames, its handcrafted rule's (the baseline).
+
+    The frames are fed until both have paused (each outcome counts only its first pause);
+    without `baseline`, until the detector pauses (the second outcome is then partial).
+    """
     det = Detector(config)
-    first_pause = first_warning = None
-    watched = 0
-    early = False
+    pause: list[int | None] = [None, None]
+    warning: list[int | None] = [None, None]
+    watched = [0, 0]
     for frame in seq.frames():
         if frame.event is not None:
             det.reset()
         if frame.paused:
             continue
-        watched += 1
+        for i in range(2):
+            watched[i] += pause[i] is None
         image, _ = decode(frame.jpeg, color=True)
         result = det.process(image, now=frame.index * FRAME_INTERVAL_S)
-        if result.level is Level.WARNING and first_warning is None:
-            first_warning = frame.index
-        if result.level is Level.PAUSE:
-            first_warning = frame.index if first_warning is None else first_warning
-            first_pause = frame.index
-            early = seq.onset is None or frame.index < seq.onset
+        for i, level in enumerate((result.level, result.handcrafted or result.level)):
+            if pause[i] is not None:
+                continue
+            if level in (Level.WARNING, Level.PAUSE) and warning[i] is None:
+                warning[i] = frame.index
+            if level is Level.PAUSE:
+                pause[i] = frame.index
+        if pause[0] is not None and (pause[1] is not None or not baseline):
             break
-    return SequenceOutcome(
-        seq.kind, seq.seed, seq.onset, seq.length, watched, first_pause, first_warning, early
-    )
+    outcomes = []
+    for i in range(2):
+        first = pause[i]
+        early = first is not None and (seq.onset is None or first < seq.onset)
+        outcomes.append(
+            SequenceOutcome(
+                seq.kind, seq.seed, seq.onset, seq.length, watched[i], first, warning[i], early
+            )
+        )
+    return outcomes[0], outcomes[1]
 
 
 @dataclass(slots=True)

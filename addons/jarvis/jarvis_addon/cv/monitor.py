@@ -176,6 +176,9 @@ class CameraMonitor:
         if spec.region is not None:
             cfg = DetectorConfig(**{**_fields(cfg), "roi": spec.region})
         self.detector = Detector(cfg)
+        if self.detector.model_error:
+            # The learned decision could not be loaded: say so once, pausing still works.
+            _LOGGER.warning("CV monitor %s: %s", spec.camera_id, self.detector.model_error)
         self.status = Status()
         self._task: asyncio.Task[None] | None = None
         self._active = False  # a job is printing (not paused)

@@ -23,7 +23,7 @@ def test_quick_benchmark_prints_all_figures(tmp_path: Path) -> None:
     text = proc.stdout
     for needle in ("640x480", "1280x720", "1920x1080", "ours/decode", "recall spaghetti",
                    "recall detachment", "recall blob", "false pauses", "onset to pause",
-                   "Goals (issue 6)", "ours/goal", "ours/naive"):  # fmt: skip
+                   "Goals (issue 6)", "ours/goal", "ours/naive", "handcrafted rule", "handcr."):  # fmt: skip
         assert needle in text, text
     figures = json.loads(out.read_text())
     assert [r["resolution"] for r in figures["speed"]] == ["640x480", "1280x720", "1920x1080"]

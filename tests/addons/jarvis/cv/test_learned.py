@@ -1,0 +1,201 @@
+"""The learned decision layer: trend features, the JSON tree model (no pickle), its checks, and
+the detector's fallback to the handcrafted rule when the model cannot be used."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from pathlib import Path
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+
+from jarvis_addon.cv import learned
+from jarvis_addon.cv.detector import Detector, DetectorConfig, Level
+from jarvis_addon.cv.evaluate import run_both
+from jarvis_addon.cv.synth import make_sequence
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+def _cv_train() -> Any:
+    spec = importlib.util.spec_from_file_location("cv_train", ROOT / "benchmarks" / "cv_train.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["cv_train"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def tiny_spec(**decision: float) -> dict[str, Any]:
+    """One stump on `area` (feature 0): log-odds -3 below 0.5, +3 above."""
+    return {
+        "format": learned.MODEL_FORMAT,
+        "features": list(learned.FEATURE_NAMES),
+        "init": 0.0,
+        "learning_rate": 1.0,
+        "decision": {"threshold": 0.9, "consecutive": 2, "warn": 0.5, **decision},
+        "trees": [
+            {
+                "feature": [0, 0, 0],
+                "threshold": [0.5, 0.0, 0.0],
+                "left": [1, -1, -1],
+                "right": [2, -1, -1],
+                "value": [0.0, -3.0, 3.0],
+            }
+        ],
+    }
+
+
+def test_trend_aggregates() -> None:
+    hist = learned.FeatureHistory()
+    n = len(learned.RAW_FEATURES)
+    area = learned.RAW_FEATURES.index("area")
+    for k in range(30):
+        raw = np.zeros(n)
+        raw[area] = 2.0 * k  # a steady rise: slope 2 per frame
+        full = hist.push(raw)
+    assert full.shape == (len(learned.FEATURE_NAMES),)
+    names = learned.FEATURE_NAMES
+    assert full[names.index("area_slope6")] == pytest.approx(2.0)
+    assert full[names.index("area_max12")] == pytest.approx(58.0)
+    assert full[names.index("area_min24")] == pytest.approx(12.0)
+    assert full[names.index("area_mean6")] == pytest.approx(53.0)
+    assert full[names.index("corr_slope24")] == 0.0
+    hist.clear()
+    one = hist.push(np.ones(n))
+    assert one[names.index("area_slope6")] == 0.0 and one[names.index("area_mean24")] == 1.0
+    with pytest.raises(ValueError, match="raw features"):
+        hist.push(np.zeros(n + 1))
+
+
+def test_tree_model_evaluates_and_rejects_bad_specs() -> None:
+    model = learned.TreeModel(tiny_spec())
+    x = np.zeros((2, len(learned.FEATURE_NAMES)))
+    x[1, 0] = 1.0
+    assert model.predict_proba(x) == pytest.approx(1 / (1 + np.exp([3.0, -3.0])))
+
+    def bad(mutate: Any, message: str) -> None:
+        spec = copy.deepcopy(tiny_spec())
+        mutate(spec)
+        with pytest.raises(learned.ModelError, match=message):
+            learned.TreeModel(spec)
+
+    bad(lambda s: s.update(format="pickle"), "format")
+    bad(lambda s: s.update(features=s["features"][:-1]), "feature list")
+    bad(lambda s: s.pop("trees"), "malformed")
+    bad(lambda s: s.update(trees=[]), "no trees")
+    bad(lambda s: s["trees"][0].update(left=[0, -1, -1]), "invalid node")  # a cycle
+    bad(lambda s: s["trees"][0].update(feature=[9999, 0, 0]), "invalid node")
+    bad(lambda s: s["trees"][0].update(value=[0.0, -3.0]), "different lengths")
+    bad(lambda s: s["trees"][0].update(threshold=[float("nan"), 0.0, 0.0]), "invalid node")
+    bad(lambda s: s["decision"].update(threshold=1.5), "decision needs")
+    bad(lambda s: s["decision"].update(consecutive=0), "decision needs")
+    bad(lambda s: s["decision"].update(override=-1.0), "override >= 0")
+    bad(lambda s: s.update(init="x"), "malformed")
+    with pytest.raises(learned.ModelError, match="JSON object"):
+        learned.TreeModel([])  # type: ignore[arg-type]
+
+
+def test_bundled_model_loads_and_is_small() -> None:
+    model = learned.load_model()
+    assert model.n_trees >= 10 and 0 < model.warn <= model.threshold < 1
+    assert learned.BUNDLED_MODEL.stat().st_size < 600_000
+    assert "train_seeds" in json.loads(learned.BUNDLED_MODEL.read_text())["meta"]
+
+
+def test_numpy_trees_match_sklearn() -> None:
+    sk = pytest.importorskip("sklearn.ensemble")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, len(learned.FEATURE_NAMES)))
+    y = (x[:, 0] + 0.5 * x[:, 3] * x[:, 7] + rng.normal(0, 0.3, 400)) > 0
+    clf = sk.HistGradientBoostingClassifier(max_iter=30, max_depth=3, random_state=0).fit(x, y)
+    spec = _cv_train().export(clf, 0.9, 2, 0.5, {"train_seeds": "test"})
+    spec = json.loads(json.dumps(spec))  # through JSON, as shipped
+    model = learned.TreeModel(spec)
+    probe = rng.normal(size=(200, len(learned.FEATURE_NAMES)))
+    np.testing.assert_allclose(
+        model.predict_proba(probe), clf.predict_proba(probe)[:, 1], atol=1e-9
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "unreadable"),
+        (json.dumps({"format": "jarvis-cv-gbt-0"}), "format"),
+        (None, "no such model file"),
+    ],
+)
+def test_unusable_model_falls_back_to_the_handcrafted_rule(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "model.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(learned.ModelError, match=message):
+        learned.load_model(path)
+    det = Detector(DetectorConfig(model_path=str(path)))
+    assert det.model is None and det.model_error is not None
+    assert message in det.model_error and "handcrafted" in det.model_error
+    # It decides exactly as the handcrafted rule does: a failure it catches is caught.
+    seq = make_sequence(2, "detachment")
+    fallback, _ = run_both(seq, DetectorConfig(model_path=str(path)), baseline=False)
+    hand, _ = run_both(seq, DetectorConfig(decision="handcrafted"), baseline=False)
+    assert fallback.first_pause == hand.first_pause and fallback.caught
+
+
+def test_learned_decision_counts_consecutive_frames(tmp_path: Path) -> None:
+    # The stump model: probability 0.95 once area >= 0.5; a pause needs 2 such frames in a
+    # row; the frame before is a warning.
+    path = tmp_path / "stump.json"
+    path.write_text(json.dumps(tiny_spec()))
+    det = Detector(DetectorConfig(model_path=str(path)))
+    assert det.model is not None
+    seq = make_sequence(2, "detachment")
+    levels = []
+    for frame in seq.frames():
+        from jarvis_addon.cv.frames import decode
+
+        r = det.process(decode(frame.jpeg, color=True)[0])
+        levels.append((r.level, r.features[0] if r.features else None, r.probability))
+        if r.level is Level.PAUSE:
+            break
+    assert levels[-1][0] is Level.PAUSE
+    assert levels[-1][1] is not None and levels[-1][1] >= 0.5
+    assert levels[-2][0] is Level.WARNING and levels[-2][1] is not None and levels[-2][1] >= 0.5
+    assert all(a is not None and a < 0.5 for _, a, p in levels[:-2] if p is not None)
+
+
+def test_bad_decision_name() -> None:
+    with pytest.raises(ValueError, match="decision"):
+        DetectorConfig(decision="neural")
+
+
+async def test_monitor_logs_an_unusable_model(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import aiohttp
+
+    from jarvis_addon.cameras.http_sources import UrlSnapshotSource
+    from jarvis_addon.cv.monitor import CameraMonitor, CameraSpec
+
+    from .printer_link import LocalPrinters
+
+    bad_model = tmp_path / "model.json"
+    bad_model.write_text("[]")
+    async with aiohttp.ClientSession() as session:
+        spec = CameraSpec("cam", "mk4", UrlSnapshotSource(session, "http://127.0.0.1:9/snap.jpg"))
+        with caplog.at_level("WARNING"):
+            mon = CameraMonitor(
+                spec,
+                LocalPrinters("mk4"),
+                None,  # type: ignore[arg-type]  # nothing is published: no job starts
+                tmp_path,
+                config=DetectorConfig(model_path=str(bad_model)),
+            )
+    assert mon.detector.model is None
+    assert "JSON object" in caplog.text and "handcrafted" in caplog.text

@@ -7,6 +7,7 @@ data file the build leaves out would only fail in the image. Build the real whee
 from __future__ import annotations
 
 from pathlib import Path
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,13 +20,24 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def test_the_wheel_holds_every_module_and_data_file(tmp_path: Path) -> None:
+    # Built from a copy, as the Dockerfile copies: a build/ left in the source tree by an earlier
+    # build would lend its stale files to the wheel.
+    tree = tmp_path / "src"
+    tree.mkdir()
+    shutil.copy(ADDON_DIR / "pyproject.toml", tree)
+    shutil.copytree(
+        ADDON_DIR / "jarvis_addon",
+        tree / "jarvis_addon",
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
+    )
+    out = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), "."],
-        cwd=ADDON_DIR,
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), "."],
+        cwd=tree,
         check=True,
         timeout=280,
     )
-    (wheel,) = tmp_path.glob("jarvis_addon-*.whl")
+    (wheel,) = out.glob("jarvis_addon-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         packed = {name for name in archive.namelist() if name.startswith("jarvis_addon/")}
     source = ADDON_DIR / "jarvis_addon"

@@ -223,7 +223,9 @@ async def test_failure_pauses_octoprint_with_evidence_scene_and_event(
     # The failure scene ran: the shop light is on.
     await until(lambda: hass.states.get("light.shop").state == "on", 15, "scene light on")
     # The monitor's sensor says who paused the print; no frame is taken while paused.
-    await until(lambda: hass.states.get(MONITOR_SENSOR).state == "paused_by_cv", 15, "paused_by_cv")
+    # Generous: the state rides the MQTT glue's loop after a live frame is drawn, which took over
+    # 15 s once on a fully loaded 2-core machine (correctness is checked here, not speed).
+    await until(lambda: hass.states.get(MONITOR_SENSOR).state == "paused_by_cv", 60, "paused_by_cv")
     taken = camera.index
     status = await _blocking(hass, lambda: _monitor_api(cv_shop["worker"]))
     assert status["state"] == "paused_by_cv"

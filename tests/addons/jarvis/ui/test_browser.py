@@ -24,6 +24,7 @@ import pytest_asyncio
 
 from jarvis_addon.mqtt import Broker
 from jarvis_addon.web import ApiState, create_app
+from tests.addons.jarvis.bridge_status import BridgeStatus
 from tests.support.mosquitto import free_port
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
@@ -42,14 +43,6 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[4] / "artifacts" / "ui"
 INGRESS_PATH = "/api/hassio_ingress/Zk9xV2tRb0FhY3Rvcnk"
 TOKEN = "api-token-for-ui-tests-0123456789"
-
-
-@dataclass
-class Bridge:
-    connected: bool = True
-    reconnects: int = 1
-    broker: Broker | None = None
-    client_id: str = "jarvis-addon-ui"
 
 
 @dataclass
@@ -114,7 +107,11 @@ def ui_state(**extra: Any) -> ApiState:
     """The add-on's API state as under the Supervisor (ingress trusted from loopback)."""
     return ApiState(
         api_token=TOKEN,
-        mqtt=Bridge(broker=Broker("core-mosquitto", 1883, source="supervisor")),
+        mqtt=BridgeStatus(
+            reconnects=1,
+            broker=Broker("core-mosquitto", 1883, source="supervisor"),
+            client_id="jarvis-addon-ui",
+        ),
         instance_id="0123abcd",
         hostname="jarvis-ui-test",
         supervised=True,

@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 
 from jarvis_addon.cv import learned  # noqa: E402
 from jarvis_addon.cv.detector import Detector, DetectorConfig, Level  # noqa: E402
+from jarvis_addon.cv.evaluate import SequenceOutcome, Summary  # noqa: E402
 from jarvis_addon.cv.frames import decode  # noqa: E402
 from jarvis_addon.cv.synth import (  # noqa: E402
     FAILURES,
@@ -215,31 +216,26 @@ def first_pause(
     return None
 
 
+def outcome(first_pause: int | None, d: dict[str, Any]) -> SequenceOutcome:
+    """A cached sequence's result under a simulated rule, as evaluate.run_sequence reports it."""
+    onset = int(d["onset"]) if int(d["onset"]) >= 0 else None
+    n = len(d["index"])
+    early = first_pause is not None and onset is not None and first_pause < onset
+    return SequenceOutcome(d["kind"], d["seed"], onset, n, n, first_pause, None, early)
+
+
 def score(pauses: list[int | None], seqs: list[dict[str, Any]]) -> dict[str, Any]:
-    caught = {k: [0, 0] for k in FAILURES}
-    false = 0
-    seconds = 0.0
-    delays = []
-    for fp, d in zip(pauses, seqs, strict=True):
-        onset = int(d["onset"])
-        if onset < 0:
-            seconds += len(d["index"]) * FRAME_INTERVAL_S
-            false += fp is not None
-            continue
-        seconds += min(onset, len(d["index"])) * FRAME_INTERVAL_S
-        caught[d["kind"]][1] += 1
-        if fp is not None and fp < onset:
-            false += 1
-        elif fp is not None:
-            caught[d["kind"]][0] += 1
-            delays.append((fp - onset + 1) * FRAME_INTERVAL_S)
-    delays.sort()
+    summary = Summary()
+    summary.add(outcome(fp, d) for fp, d in zip(pauses, seqs, strict=True))
+    caught = {k: list(summary.recall(k)) for k in FAILURES}
+    false, hours = summary.false_pauses()
+    delays = summary.delays()
     p90 = (
         delays[min(len(delays) - 1, max(0, int(np.ceil(0.9 * len(delays))) - 1))]
         if delays
         else np.nan
     )
-    return {"caught": caught, "false": false, "hours": seconds / 3600, "p90": p90,
+    return {"caught": caught, "false": false, "hours": hours, "p90": p90,
             "recall": sum(c for c, _ in caught.values()) / max(1, sum(t for _, t in caught.values()))}  # fmt: skip
 
 

@@ -201,17 +201,13 @@ def ewma(d: dict[str, Any]) -> np.ndarray[Any, Any]:
 def first_pause(
     p: np.ndarray[Any, Any], d: dict[str, Any], threshold: float, k: int, override: float = 0.0
 ) -> int | None:
-    """The frame the detector would pause on (as Detector._learned counts)."""
-    above = strong = 0
-    frames = DetectorConfig().pause_frames
+    """The frame the detector would pause on (its own PauseRule, replayed)."""
+    cfg = DetectorConfig()
+    rule = learned.PauseRule(threshold, k, override * cfg.pause_level, cfg.pause_frames)
     for i in range(len(p)):
         if d["reset"][i]:
-            above = strong = 0
-        if not d["ready"][i]:
-            continue
-        above = above + 1 if p[i] >= threshold else 0
-        strong = strong + 1 if 0 < override <= d["ewma"][i] else 0
-        if above >= k or strong >= frames:
+            rule.reset()
+        if d["ready"][i] and rule.step(float(p[i]), float(d["ewma"][i])):
             return int(d["index"][i])
     return None
 

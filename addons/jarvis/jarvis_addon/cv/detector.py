@@ -192,8 +192,7 @@ class _State:
     quiet: int = 0
     history: learned.FeatureHistory = field(default_factory=learned.FeatureHistory)
     ready: int = 0  # frames with features since the last reset
-    p_above: int = 0  # consecutive frames at or above the model's threshold
-    above_strong: int = 0  # consecutive frames with the EWMA at the model's override level
+    rule: learned.PauseRule | None = None  # the learned layer's run counts (per state)
     last_learned: Level = Level.OK
     last_p: float = 0.0
 
@@ -429,8 +428,6 @@ class Detector:
             s.above += 1
         else:
             s.above = 0
-        strong = self.model.override if self.model is not None else 0.0
-        s.above_strong = s.above_strong + 1 if 0 < strong * cfg.pause_level <= s.ewma else 0
         feats = None
         if want_features:
             feats = self._features(
@@ -793,11 +790,16 @@ class Detector:
             return level, s.last_p / model.threshold, None
         full = s.history.push(np.asarray(features, dtype=np.float64))
         p = float(model.predict_proba(full[None, :])[0])
-        s.p_above = s.p_above + 1 if p >= model.threshold else 0
-        # An overwhelming persistent change (the EWMA far above the handcrafted pause level for
-        # as many frames as that rule wants) pauses whatever the trees say: they are trained
-        # on a few hundred scenes and must not talk the detector out of the obvious.
-        if s.p_above >= model.consecutive or s.above_strong >= self.config.pause_frames:
+        if s.rule is None:
+            # An overwhelming persistent change (the EWMA far above the handcrafted pause level
+            # for as many frames as that rule wants) pauses whatever the trees say: they are
+            # trained on a few hundred scenes and must not talk the detector out of the obvious.
+            cfg = self.config
+            s.rule = learned.PauseRule(
+                model.threshold, model.consecutive, model.override * cfg.pause_level,
+                cfg.pause_frames,
+            )  # fmt: skip
+        if s.rule.step(p, s.ewma):
             level = Level.PAUSE
         elif p >= model.warn:
             level = Level.WARNING

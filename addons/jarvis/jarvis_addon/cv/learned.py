@@ -114,6 +114,34 @@ class FeatureHistory:
         return np.concatenate(parts)
 
 
+class PauseRule:
+    """When the learned layer pauses (the detector's rule, also replayed offline).
+
+    After `consecutive` frames at the model's `threshold`, or `override_frames` frames with the
+    handcrafted EWMA at `override_level` (0: never). One counter for the detector and for
+    benchmarks/cv_train.py, which replays it on cached features to choose the threshold: the
+    two cannot drift apart.
+    """
+
+    def __init__(
+        self, threshold: float, consecutive: int, override_level: float, override_frames: int
+    ) -> None:
+        """Start with nothing counted."""
+        self.threshold, self.consecutive = threshold, consecutive
+        self.override_level, self.override_frames = override_level, override_frames
+        self.above = self.strong = 0
+
+    def reset(self) -> None:
+        """Forget the runs (a reset of the detector)."""
+        self.above = self.strong = 0
+
+    def step(self, probability: float, ewma: float) -> bool:
+        """Count one frame with features; True when the rule pauses on it."""
+        self.above = self.above + 1 if probability >= self.threshold else 0
+        self.strong = self.strong + 1 if 0 < self.override_level <= ewma else 0
+        return self.above >= self.consecutive or self.strong >= self.override_frames
+
+
 class TreeModel:
     """Gradient-boosted regression trees on log-odds: p = sigmoid(init + rate * sum(leaves))."""
 

@@ -170,6 +170,21 @@ def test_learned_decision_counts_consecutive_frames(tmp_path: Path) -> None:
     assert all(a is not None and a < 0.5 for _, a, p in levels[:-2] if p is not None)
 
 
+def test_pause_rule_counts_runs_and_the_override() -> None:
+    # The one counter the detector uses and cv_train replays: 2 frames at 0.9, or 3 frames
+    # with the EWMA at 4.0; a miss breaks a run, a reset forgets it.
+    rule = learned.PauseRule(0.9, 2, 4.0, 3)
+    assert [rule.step(p, 0.0) for p in (0.95, 0.5, 0.95, 0.97)] == [False, False, False, True]
+    rule.reset()
+    assert not rule.step(0.95, 0.0)
+    rule.reset()
+    assert [rule.step(0.1, e) for e in (4.0, 5.0, 3.9, 4.0, 4.0, 4.5)] == [
+        False, False, False, False, False, True,
+    ]  # fmt: skip
+    off = learned.PauseRule(0.9, 2, 0.0, 3)  # override 0: never
+    assert not any(off.step(0.1, 99.0) for _ in range(10))
+
+
 def test_bad_decision_name() -> None:
     with pytest.raises(ValueError, match="decision"):
         DetectorConfig(decision="neural")

@@ -34,6 +34,7 @@ The print region is calibrated from where things change during the first `calibr
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
@@ -195,6 +196,23 @@ class _State:
     rule: learned.PauseRule | None = None  # the learned layer's run counts (per state)
     last_learned: Level = Level.OK
     last_p: float = 0.0
+    # The hotend's look refined after calibration, once the background is hotend-free: crops
+    # at its matches (luma, chroma, what differs from the background there), then its pixels
+    # (those that differ in most matches) with their median luma and chroma.
+    look_crops: list[tuple[Gray, MatLike | None, npt.NDArray[np.bool_]]] = field(
+        default_factory=list
+    )
+    look: tuple[Gray, MatLike | None, npt.NDArray[np.bool_]] | None = None
+    look_done: bool = False
+    # body_low and below per frame since the look was built: their scene's own level (what
+    # this hotend over this part usually shows) is the median of all but the newest 24.
+    blob_hist: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=150))
+    post_frames: int = 0
+    # The learned layer's pinned reference (the background from before a persistent change
+    # began), so a detached part keeps counting after the sliding reference has caught up.
+    fpin: tuple[Gray, MatLike | None] | None = None
+    fpin_age: int = 0
+    fpin_quiet: int = 0
 
 
 class Detector:
@@ -237,6 +255,8 @@ class Detector:
             self._s.hotend_size, self._s.shape = old.hotend_size, old.shape
             self._s.template, self._s.post_sizes = old.template, old.post_sizes
             self._s.ctemplate, self._s.body = old.ctemplate, old.body
+            self._s.look, self._s.look_done = old.look, old.look_done
+            self._s.blob_hist = old.blob_hist
 
     def snooze(self, until: float) -> None:
         """No warning or pause before monotonic time `until` (scores are still computed)."""
@@ -306,6 +326,7 @@ class Detector:
             s.cbackgrounds.clear()
             s.cref = chroma
             s.pinned = None
+            s.fpin = None
             s.history.clear()
             s.ready = 0
             if c8 is not None:
@@ -367,6 +388,8 @@ class Detector:
             return self._result(Level.CALIBRATING, 0.0, None, None)
 
         s.sizes.append(largest)
+        if s.template is not None and not s.look_done:
+            self._collect_look(g8, c8, bg, cbg)
         if s.template is not None and len(s.post_sizes) < 10:
             # With the hotend kept out of the background it shows whole: measure it again.
             s.post_sizes.append(largest)
@@ -516,6 +539,7 @@ class Detector:
             if cbg is not None and cdiff is not None and len(s.cbackgrounds) == len(s.backgrounds):
                 clong = self._persist_diff(cbg, s.cbackgrounds[0], s.cframes)
             area_long = count(lold, cfg.change_floor, clong, cfg.chroma_threshold)
+        area_pinned = self._pinned_area(area / cfg.area_ref, bg, cbg, cdiff is not None, count)
         n, _labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
         largest_comp = float(stats[1:, cv2.CC_STAT_AREA].max()) / unit if n > 1 else 0.0
         # The hotend's look at its best match: a blob changes its lower half.
@@ -569,7 +593,143 @@ class Detector:
             s.hotend_size / (h * w) * 1000.0,
             body_luma,
             body_chroma,
+            *self._blob_features(g8, c8, bg, cbg),
+            area_pinned,
         )
+
+    def _collect_look(self, g8: Gray, c8: MatLike | None, bg: Gray, cbg: MatLike | None) -> None:
+        """Refine the hotend's look over the first matches after calibration.
+
+        The calibration crop is one frame of a moving object cut by a background that still
+        held the hotend; once the hotend is kept out of the background, what differs from it at
+        each match is the hotend itself (its pixels), whatever it passes over.
+        """
+        s, cfg = self._s, self.config
+        s.post_frames += 1
+        tmpl = s.template
+        corr, mx, my = self._match
+        if tmpl is None or s.post_frames <= cfg.window or corr < cfg.hotend_match:
+            # The first backgrounds after calibration may still hold the hotend.
+            s.look_done = s.post_frames > 60 and self._finish_look()
+            return
+        th, tw = tmpl.shape[:2]
+        crop = g8[my : my + th, mx : mx + tw]
+        if crop.shape != tmpl.shape:
+            return
+        moving = cv2.absdiff(crop, bg[my : my + th, mx : mx + tw]) > cfg.diff_threshold
+        ccrop = None
+        if c8 is not None and cbg is not None:
+            ccrop = c8[my : my + th, mx : mx + tw]
+            cd = _channel_max(cv2.absdiff(ccrop, cbg[my : my + th, mx : mx + tw]))
+            moving |= cd > cfg.chroma_threshold
+        if moving.mean() < 0.25:
+            # The background there still holds the hotend (it hovers over a small part, and
+            # the pasted-in background can carry it on): this crop says nothing.
+            return
+        s.look_crops.append((crop.copy(), None if ccrop is None else ccrop.copy(), moving))
+        if len(s.look_crops) >= 8:
+            s.look_done = self._finish_look()
+
+    def _finish_look(self) -> bool:
+        s = self._s
+        crops, s.look_crops = s.look_crops, []
+        if len(crops) >= 4:
+            body = np.mean([m for _c, _cc, m in crops], axis=0) >= 0.6
+            if int(body.sum()) >= 20:
+                look = np.median([c for c, _cc, _m in crops], axis=0).astype(np.uint8)
+                clook = None
+                if all(cc is not None for _c, cc, _m in crops):
+                    clook = np.median([cc for _c, cc, _m in crops], axis=0).astype(np.uint8)
+                s.look = (look, clook, body)
+        return True
+
+    def _blob_features(
+        self, g8: Gray, c8: MatLike | None, bg: Gray, cbg: MatLike | None
+    ) -> tuple[float, float, float, float, float]:
+        """How much of the hotend's lower and upper pixels changed, and what moves below it.
+
+        A blob grows from the nozzle: it recolours the bottom of the hotend (not its top, which
+        a hand or a bad match would change as well) and hangs below it, moving with it. Also
+        body_low and below over their own level in this scene (hotends, parts and cameras
+        differ more between scenes than a blob changes them).
+        """
+        s, cfg = self._s, self.config
+        corr, mx, my = self._match
+        none = (0.0, 0.0, 0.0, 0.0, 0.0)
+        # Below the match threshold too: a large blob lowers the correlation itself, and the
+        # best match is still about where the hotend is (the trees see `corr` alongside).
+        if s.look is None or corr < 0.35:
+            return none
+        look, clook, body = s.look
+        th, tw = look.shape[:2]
+        crop = g8[my : my + th, mx : mx + tw]
+        if crop.shape != look.shape:
+            return none
+        differs = cv2.absdiff(crop, look) > 25
+        if c8 is not None and clook is not None:
+            differs |= _channel_max(cv2.absdiff(c8[my : my + th, mx : mx + tw], clook)) > 12
+        rows = np.flatnonzero(body.any(axis=1))
+        cols = np.flatnonzero(body.any(axis=0))
+        top, bottom = int(rows[0]), int(rows[-1]) + 1
+        height = bottom - top
+        low = body.copy()
+        low[: bottom - max(1, int(0.35 * height))] = False
+        high = body.copy()
+        high[top + max(1, height // 2) :] = False
+        body_low = float(differs[low].mean()) if low.any() else 0.0
+        body_high = float(differs[high].mean()) if high.any() else 0.0
+        # A band under the hotend, a little wider than it: only the hotend moves there.
+        left, right = int(cols[0]), int(cols[-1]) + 1
+        pad = (right - left) // 4
+        h, w = g8.shape[:2]
+        y0, y1 = min(h, my + bottom), min(h, my + bottom + max(2, int(0.4 * height)))
+        x0, x1 = max(0, mx + left - pad), min(w, mx + right + pad)
+        below = 0.0
+        if y1 > y0 and x1 > x0:
+            band = cv2.absdiff(g8[y0:y1, x0:x1], bg[y0:y1, x0:x1]) > cfg.diff_threshold
+            if c8 is not None and cbg is not None:
+                cband = _channel_max(cv2.absdiff(c8[y0:y1, x0:x1], cbg[y0:y1, x0:x1]))
+                band |= cband > cfg.chroma_threshold
+            below = float(band.mean())
+        s.blob_hist.append((body_low, below))
+        low_rel = below_rel = 0.0
+        if len(s.blob_hist) > 30:
+            level = np.median(np.array(s.blob_hist)[:-24], axis=0)
+            low_rel, below_rel = body_low - float(level[0]), below - float(level[1])
+        return body_low, body_high, below, low_rel, below_rel
+
+    def _pinned_area(
+        self,
+        area_score: float,
+        bg: Gray,
+        cbg: MatLike | None,
+        colour: bool,
+        count: Callable[[MatLike, float, MatLike | None, float], float],
+    ) -> float:
+        """Persistent change against the background from before it began (or `area`).
+
+        Pinned when the area first reaches pin_level, for up to 4 x lag frames (2 min) or
+        until nothing differs from it for 3 frames: a detached part keeps counting after the
+        30-s reference has caught up (the second pass's rule, here only a feature).
+        """
+        s, cfg = self._s, self.config
+        lag = cfg.lag + 1
+        if s.fpin is None:
+            if area_score < cfg.pin_level:
+                return area_score * cfg.area_ref
+            cold = s.cbackgrounds[-lag] if colour and len(s.cbackgrounds) >= lag else None
+            s.fpin, s.fpin_age, s.fpin_quiet = (s.backgrounds[-lag], cold), 0, 0
+        old, cold = s.fpin
+        ldiff = self._persist_diff(bg, old, s.frames)
+        cdiff = None
+        if cbg is not None and cold is not None:
+            cdiff = self._persist_diff(cbg, cold, s.cframes)
+        pinned = count(ldiff, cfg.change_floor, cdiff, cfg.chroma_threshold)
+        s.fpin_age += 1
+        s.fpin_quiet = s.fpin_quiet + 1 if pinned / cfg.area_ref < cfg.unpin_level else 0
+        if s.fpin_age >= 4 * cfg.lag or s.fpin_quiet >= 3:
+            s.fpin = None
+        return pinned
 
     # --- steps ----------------------------------------------------------------------------
 

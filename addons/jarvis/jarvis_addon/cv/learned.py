@@ -50,6 +50,12 @@ RAW_FEATURES: Final = (
     "hotend_scale",  # hotend size per 1000 px of frame
     "body_luma",  # share of the hotend's own pixels (calibrated) differing by > 25 luma levels
     "body_chroma",  # share of them whose chroma differs by > 12
+    "body_low",  # share of the refined hotend look's lowest 35 % of pixels that changed
+    "body_high",  # the same for its upper half (a hand or a bad match changes both)
+    "below",  # share of a band under the hotend differing from the background (moves with it)
+    "body_low_rel",  # body_low over its level in this scene (median, newest 24 frames left out)
+    "below_rel",  # below over its level in this scene
+    "area_pinned",  # persistent change against the background from before it began
 )
 # Raw features whose trend is aggregated.
 TREND_FEATURES: Final = (
@@ -66,6 +72,11 @@ TREND_FEATURES: Final = (
     "chroma_lower_share",
     "body_luma",
     "body_chroma",
+    "body_low",
+    "below",
+    "body_low_rel",
+    "below_rel",
+    "area_pinned",
 )
 WINDOWS: Final = (6, 12, 24)
 STATS: Final = ("mean", "max", "min", "slope")

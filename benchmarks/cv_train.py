@@ -235,6 +235,24 @@ def score(pauses: list[int | None], seqs: list[dict[str, Any]]) -> dict[str, Any
             "recall": sum(c for c, _ in caught.values()) / max(1, sum(t for _, t in caught.values()))}  # fmt: skip
 
 
+def rule_key(
+    select: dict[str, Any], train: dict[str, Any], rule: tuple[float, int, float], max_rate: float
+) -> tuple[float, ...]:
+    """Sort key of a (threshold, consecutive, override) rule's scores: the smallest is chosen.
+
+    False pauses over every tuning print-hour: the select slice alone (31 h) is too few to keep
+    a rate near the goal (a rule with none there paused 18 times per 100 h held out). The
+    training seeds' count is optimistic for the trees but not for the handcrafted override,
+    which was most of it. Within max_rate (or the fewest), then recall on the select slice,
+    then delay; ties: the stricter rule, keeping the highest override over none (a safety net
+    for the overwhelming change the trees never saw).
+    """
+    t, k, o = rule
+    rate = 100.0 * (select["false"] + train["false"]) / max(1e-9, select["hours"] + train["hours"])
+    p90 = select["p90"] if not np.isnan(select["p90"]) else 1e9
+    return (max(rate, max_rate), -select["recall"], p90, -t, -k, -o)
+
+
 def show(name: str, r: dict[str, Any]) -> None:
     c = r["caught"]
     print(
@@ -306,23 +324,22 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     best = None
     frontier: dict[int, tuple[float, str]] = {}
-    for o in (0.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0):
+    for o in (0.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0):
         for k in (1, 2, 3, 4, 5, 6, 8):
             for t in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995):
-                r = run(select, t, k, o)
-                p90 = r["p90"] if not np.isnan(r["p90"]) else 1e9
-                # Fewest false pauses, then recall, then delay; ties: the stricter rule.
-                key = (r["false"], -r["recall"], p90, -t, -k, -(o or 99))
-                if r["recall"] > frontier.get(r["false"], (-1.0, ""))[0]:
-                    frontier[r["false"]] = (r["recall"], f"t {t} k {k} override {o}")
+                r, rt = run(select, t, k, o), run(train, t, k, o)
+                key = rule_key(r, rt, (t, k, o), args.max_false_rate)
+                false = r["false"] + rt["false"]
+                if r["recall"] > frontier.get(false, (-1.0, ""))[0]:
+                    frontier[false] = (r["recall"], f"t {t} k {k} override {o}")
                 if best is None or key < best[0]:
                     best = (key, t, k, o, r)
     assert best is not None
     _, t, k, o, r = best
-    print("select seeds, best recall (all kinds) per false-pause count:")
+    print("best recall on the select seeds per false-pause count (train + select):")
     for n_false in sorted(frontier)[:6]:
         print(f"  {n_false} false: recall {frontier[n_false][0]:.2f} ({frontier[n_false][1]})")
-    print(f"\nChosen on the select seeds: threshold {t}, {k} consecutive frame(s), override {o}")
+    print(f"\nChosen: threshold {t}, {k} consecutive frame(s), override {o}")
     print("select seeds:")
     show("learned", r)
     show("handcrafted (baseline)", hand(select))
@@ -333,7 +350,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         meta = {"train_seeds": args.train, "select_seeds": args.select, "generator": GENERATOR_VERSION,
                 "settle": SETTLE, "iterations": args.iters, "learning_rate": args.rate,
                 "min_samples_leaf": args.leaf, "max_features": args.max_features,
-                "pos_weight": args.pos_weight, "horizon": args.horizon}  # fmt: skip
+                "pos_weight": args.pos_weight, "horizon": args.horizon,
+                "max_false_rate": args.max_false_rate}  # fmt: skip
         spec = export(clf, t, k, min(t, 0.5), meta)
         spec["decision"]["override"] = o
         # The exported trees must give sklearn's probabilities (checked again in the tests).
@@ -361,6 +379,10 @@ def main() -> None:
     tr.add_argument("--leaf", type=int, default=150)
     tr.add_argument("--horizon", type=int, default=0, help="frames after onset labelled (0: all)")
     tr.add_argument("--max-features", type=float, default=1.0)
+    tr.add_argument(
+        "--max-false-rate", type=float, default=1.0,
+        help="false pauses per 100 print-hours (train + select) a rule may have",
+    )  # fmt: skip
     tr.add_argument("--write", action="store_true")
     args = parser.parse_args()
     {"extract": cmd_extract, "train": cmd_train}[args.cmd](args)

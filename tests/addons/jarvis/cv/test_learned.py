@@ -185,6 +185,27 @@ def test_pause_rule_counts_runs_and_the_override() -> None:
     assert not any(off.step(0.1, 99.0) for _ in range(10))
 
 
+def test_rule_choice_counts_false_pauses_over_every_tuning_hour() -> None:
+    key = _cv_train().rule_key
+
+    def scores(false: int, hours: float, recall: float = 0.5, p90: float = 50.0) -> dict[str, Any]:
+        return {"false": false, "hours": hours, "recall": recall, "p90": p90}
+
+    # None on the select slice but 15 on the training seeds loses to one within the rate.
+    spotless_select = key(scores(0, 31, 0.52), scores(15, 118), (0.93, 5, 4.0), 1.0)
+    within = key(scores(0, 31, 0.38), scores(1, 118), (0.95, 6, 12.0), 1.0)
+    assert within < spotless_select
+    # Within the rate: the most recall wins, then the shorter p90.
+    assert key(scores(1, 31, 0.6), scores(0, 118), (0.9, 2, 0.0), 1.0) < within
+    assert key(scores(0, 31, 0.38, 40.0), scores(0, 118), (0.9, 2, 0.0), 1.0) < within
+    # A tie keeps the highest override rather than none; none at all beats 15 over the rate.
+    tie = (scores(0, 31, 0.38), scores(1, 118))
+    assert key(*tie, (0.95, 6, 12.0), 1.0) < key(*tie, (0.95, 6, 0.0), 1.0)
+    assert key(scores(0, 31, 0.0, float("nan")), scores(0, 118), (0.99, 8, 0.0), 1.0) < (
+        spotless_select
+    )
+
+
 def test_bad_decision_name() -> None:
     with pytest.raises(ValueError, match="decision"):
         DetectorConfig(decision="neural")

@@ -18,6 +18,7 @@ from jarvis_addon.cv.monitor import CameraMonitor, CameraSpec, CvService, Monito
 from jarvis_addon.cv.synth import make_sequence
 from jarvis_addon.mqtt import Broker, MqttBridge
 from tests.addons.mqtt_probe import StatusProbe
+from tests.support.cv_frames import PAUSED_ON
 from tests.support.mosquitto import Mosquitto
 
 from .bridge import started_bridge, until
@@ -28,7 +29,7 @@ from .test_frames import jpeg
 CAMERA = "mk4_cam"
 TOPIC = f"jarvis/cv/{CAMERA}/event"
 # Pinned tuning-split sequences (tests never touch the held-out seeds).
-FAILURE = ("detachment", 2)
+FAILURE = PAUSED_ON
 NEGATIVE = ("clean", 1)
 
 

@@ -21,6 +21,7 @@ from jarvis_addon.mqtt import MqttBridge
 from tests.addons.jarvis.cv.bridge import started_bridge, until
 from tests.addons.jarvis.cv.camera_server import CameraServer
 from tests.addons.jarvis.cv.printer_link import LocalPrinters
+from tests.support.cv_frames import PAUSED_ON
 from tests.support.mosquitto import Mosquitto
 
 from .test_browser import ARTIFACTS, _open, browser, ingress_site, ui_state
@@ -29,7 +30,6 @@ __all__ = ["browser"]
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(150)]
 
 CAMERA = "printer_1_cam"
-FAILURE = ("detachment", 2)  # a tuning-split sequence the monitor tests pause on too
 
 
 @pytest_asyncio.fixture
@@ -48,13 +48,13 @@ def red_pixels(jpeg: bytes) -> int:
 async def test_live_view_overlay_and_timeline(
     browser: Browser, bridge: MqttBridge, tmp_path: Path
 ) -> None:
-    frames = [f.jpeg for f in make_sequence(FAILURE[1], FAILURE[0]).frames()]
+    frames = [f.jpeg for f in make_sequence(PAUSED_ON[1], PAUSED_ON[0]).frames()]
     camera = await CameraServer(frames).start()
     printers = LocalPrinters("printer_1")
     async with aiohttp.ClientSession() as session:
         spec = CameraSpec(CAMERA, "printer_1", UrlSnapshotSource(session, f"{camera.url}/snap.jpg"))
         # A frame every 0.1 s: slow enough for the page to see the view move, fast enough to
-        # reach the failure (about 150 frames) in a test.
+        # reach the pause (frame 75) in a test.
         monitor = CameraMonitor(spec, printers, bridge, tmp_path / "cv", interval=0.1)
         service = CvService([monitor], printers)
         service.start()
@@ -86,7 +86,7 @@ async def test_live_view_overlay_and_timeline(
                 )
                 badge = card.locator(".detection.pause")
                 assert await badge.is_visible()
-                assert "detachment" in (await badge.text_content() or "")
+                assert PAUSED_ON[0] in (await badge.text_content() or "")
                 box = await img.get_attribute("data-box")
                 assert box and len(box.split(",")) == 4
                 # The box is drawn into the frame the page shows: red pixels the camera's own

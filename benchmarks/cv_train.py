@@ -156,7 +156,10 @@ def load(seeds: list[int]) -> list[dict[str, Any]]:
 
 
 def training_rows(
-    seqs: list[dict[str, Any]], pos_weight: float = 40.0, horizon: int = 0
+    seqs: list[dict[str, Any]],
+    pos_weight: float = 40.0,
+    horizon: int = 0,
+    kind_weight: dict[str, float] | None = None,
 ) -> tuple[Any, Any, Any]:
     xs, ys, ws = [], [], []
     n_fail = {k: sum(1 for d in seqs if d["kind"] == k) for k in FAILURES}
@@ -172,8 +175,10 @@ def training_rows(
                 # Evidence of a detachment fades: frames long after the onset (too late for
                 # the delay goal anyway) would teach the trees that a quiet frame is failing.
                 ok &= d["index"] < onset + horizon
-            # Each failure kind weighs the same in total, whatever its frame count.
-            w[y] = pos_weight / max(1, int(y.sum())) * (1.0 if n_fail[d["kind"]] else 0.0)
+            # Each failure sequence weighs the same in total, whatever its frame count (times
+            # its kind's weight, 1 unless given).
+            kw = (kind_weight or {}).get(d["kind"], 1.0)
+            w[y] = pos_weight * kw / max(1, int(y.sum())) * (1.0 if n_fail[d["kind"]] else 0.0)
         xs.append(d["X"][ok])
         ys.append(y[ok])
         ws.append(w[ok])
@@ -297,12 +302,18 @@ def cmd_train(args: argparse.Namespace) -> None:
     if set(train_seeds) & set(select_seeds):
         raise SystemExit("--train and --select must not overlap")
     train, select = load(train_seeds), load(select_seeds)
-    x, y, w = training_rows(train, args.pos_weight, args.horizon)
+    kind_weight = {}
+    for item in args.kind_weight:
+        kind, _, value = item.partition("=")
+        if kind not in FAILURES or not value:
+            raise SystemExit(f"--kind-weight {item}: expected KIND=WEIGHT, KIND one of {FAILURES}")
+        kind_weight[kind] = float(value)
+    x, y, w = training_rows(train, args.pos_weight, args.horizon, kind_weight)
     print(
         f"train: {len(train)} sequences, {len(y)} frames ({int(y.sum())} failing); select: {len(select)} sequences"
     )
     clf = HistGradientBoostingClassifier(
-        max_iter=args.iters, learning_rate=args.rate, max_depth=3, min_samples_leaf=args.leaf,
+        max_iter=args.iters, learning_rate=args.rate, max_depth=args.depth, min_samples_leaf=args.leaf,
         l2_regularization=1.0, max_features=args.max_features, early_stopping=False, random_state=0,
     )  # fmt: skip
     t0 = time.monotonic()
@@ -350,7 +361,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         meta = {"train_seeds": args.train, "select_seeds": args.select, "generator": GENERATOR_VERSION,
                 "settle": SETTLE, "iterations": args.iters, "learning_rate": args.rate,
                 "min_samples_leaf": args.leaf, "max_features": args.max_features,
-                "pos_weight": args.pos_weight, "horizon": args.horizon,
+                "pos_weight": args.pos_weight, "horizon": args.horizon, "depth": args.depth,
+                "kind_weight": kind_weight,
                 "max_false_rate": args.max_false_rate}  # fmt: skip
         spec = export(clf, t, k, min(t, 0.5), meta)
         spec["decision"]["override"] = o
@@ -359,7 +371,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         xs = np.nan_to_num(select[0]["X"])
         ok = select[0]["ready"].astype(bool)
         assert np.allclose(model.predict_proba(xs[ok]), clf.predict_proba(xs[ok])[:, 1], atol=1e-9)
-        out = ROOT / "addons" / "jarvis" / "jarvis_addon" / "cv" / "model.json"
+        out = Path(args.out) if args.out else learned.BUNDLED_MODEL
         out.write_text(json.dumps(spec, separators=(",", ":")) + "\n")
         print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
 
@@ -377,6 +389,11 @@ def main() -> None:
     tr.add_argument("--rate", type=float, default=0.05)
     tr.add_argument("--pos-weight", type=float, default=40.0, help="per failure sequence")
     tr.add_argument("--leaf", type=int, default=150)
+    tr.add_argument("--depth", type=int, default=3)
+    tr.add_argument(
+        "--kind-weight", action="append", default=[], metavar="KIND=WEIGHT",
+        help="multiply a failure kind's per-sequence weight (repeatable)",
+    )  # fmt: skip
     tr.add_argument("--horizon", type=int, default=0, help="frames after onset labelled (0: all)")
     tr.add_argument("--max-features", type=float, default=1.0)
     tr.add_argument(
@@ -384,6 +401,7 @@ def main() -> None:
         help="false pauses per 100 print-hours (train + select) a rule may have",
     )  # fmt: skip
     tr.add_argument("--write", action="store_true")
+    tr.add_argument("--out", help="where --write writes (default: the bundled model.json)")
     args = parser.parse_args()
     {"extract": cmd_extract, "train": cmd_train}[args.cmd](args)
 

@@ -206,6 +206,27 @@ def test_rule_choice_counts_false_pauses_over_every_tuning_hour() -> None:
     )
 
 
+def test_training_rows_weigh_each_failure_sequence_and_its_kind() -> None:
+    rows = _cv_train().training_rows
+    n = len(learned.FEATURE_NAMES)
+
+    def seq(kind: str, frames: int, onset: int) -> dict[str, Any]:
+        return {
+            "kind": kind, "onset": onset, "index": np.arange(frames),
+            "ready": np.ones(frames, bool), "X": np.zeros((frames, n)),
+        }  # fmt: skip
+
+    seqs = [seq("detachment", 30, 10), seq("blob", 50, 10), seq("clean", 40, -1)]
+    _, y, w = rows(seqs, 100.0, 0, {"detachment": 3.0})
+    # Onset + SETTLE on are failing; each failure sequence's frames sum to its weight.
+    settle = _cv_train().SETTLE
+    assert int(y.sum()) == (30 - 10 - settle) + (50 - 10 - settle)
+    first, second = len(seqs[0]["index"]) - settle, len(seqs[1]["index"]) - settle
+    assert w[:first][y[:first]].sum() == pytest.approx(300.0)
+    assert w[first : first + second][y[first : first + second]].sum() == pytest.approx(100.0)
+    assert (w[~y] == 1.0).all()
+
+
 def test_bad_decision_name() -> None:
     with pytest.raises(ValueError, match="decision"):
         DetectorConfig(decision="neural")

@@ -152,8 +152,8 @@ def test_bad_frames() -> None:
 
 # Pinned tuning-split sequences: each failure type is caught after its onset, each hard negative
 # passes without a pause. Rates over many seeds are the benchmark's job (benchmarks/cv_bench.py).
-# The learned rule (default): seeds 28, 30, 35, 36 are from the slice its decision rule was
-# chosen on (28-39 and 80-89, never trained on). The handcrafted rule keeps its own pins: spaghetti 4
+# The learned rule (default): seeds 28, 30, 35, 36 are from the slice its decision rule and
+# tree depth were chosen on (28-39 and 80-89, never trained on). The handcrafted rule keeps its own pins: spaghetti 4
 # is a slowly growing nest it pauses on at the last frame.
 CAUGHT = [
     ("learned", "detachment", 28),

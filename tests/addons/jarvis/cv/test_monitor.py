@@ -30,6 +30,7 @@ CAMERA = "mk4_cam"
 TOPIC = f"jarvis/cv/{CAMERA}/event"
 # Pinned tuning-split sequences (tests never touch the held-out seeds).
 FAILURE = PAUSED_ON
+HANDCRAFTED_FAILURE = ("detachment", 2)  # the handcrafted rule's own pin (test_detector.CAUGHT)
 NEGATIVE = ("clean", 1)
 
 
@@ -159,7 +160,7 @@ async def test_a_pause_the_printer_reports_later_keeps_evidence_event_and_state(
 async def test_warning_level_publishes_without_pausing(
     broker: Mosquitto, bridge: MqttBridge, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    frames, _ = frames_of(*FAILURE)
+    frames, _ = frames_of(*HANDCRAFTED_FAILURE)
     server = await serve(frames)
     probe = await asyncio.to_thread(StatusProbe, broker.host, broker.port, TOPIC)
     printers = LocalPrinters("mk4")

@@ -305,9 +305,13 @@ def cmd_train(args: argparse.Namespace) -> None:
     kind_weight = {}
     for item in args.kind_weight:
         kind, _, value = item.partition("=")
-        if kind not in FAILURES or not value:
-            raise SystemExit(f"--kind-weight {item}: expected KIND=WEIGHT, KIND one of {FAILURES}")
-        kind_weight[kind] = float(value)
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if kind not in FAILURES or weight < 0:
+            raise SystemExit(f"--kind-weight {item}: expected KIND=WEIGHT, {FAILURES}, >= 0")
+        kind_weight[kind] = weight
     x, y, w = training_rows(train, args.pos_weight, args.horizon, kind_weight)
     print(
         f"train: {len(train)} sequences, {len(y)} frames ({int(y.sum())} failing); select: {len(select)} sequences"

@@ -87,7 +87,7 @@ def test_handcrafted_rule_pauses_on_an_unmistakable_mass() -> None:
 def test_snooze_suppresses_warning_and_pause() -> None:
     det = Detector()
     frames = failure_frames(*PAUSED_ON)
-    results = feed(det, frames[:20])
+    feed(det, frames[:20])
     det.snooze(until=10_000.0)
     results = feed(det, frames[20:], start=40.0)
     assert all(r.level is Level.OK for r in results)
@@ -153,8 +153,8 @@ def test_bad_frames() -> None:
 # Pinned tuning-split sequences: each failure type is caught after its onset, each hard negative
 # passes without a pause. Rates over many seeds are the benchmark's job (benchmarks/cv_bench.py).
 # The learned rule (default): seeds 28, 30, 35, 36 are from the slice its decision rule and
-# tree depth were chosen on (28-39 and 80-89, never trained on). The handcrafted rule keeps its own pins: spaghetti 4
-# is a slowly growing nest it pauses on at the last frame.
+# tree depth were chosen on (28-39 and 80-89, never trained on). The handcrafted rule keeps its
+# own pins: spaghetti 4 is a slowly growing nest it pauses on at the last frame.
 CAUGHT = [
     ("learned", "detachment", 28),
     ("learned", "spaghetti", 1),

@@ -348,9 +348,9 @@ def cmd_train(args: argparse.Namespace) -> None:
                 if r["recall"] > frontier.get(false, (-1.0, ""))[0]:
                     frontier[false] = (r["recall"], f"t {t} k {k} override {o}")
                 if best is None or key < best[0]:
-                    best = (key, t, k, o, r)
+                    best = (key, t, k, o, r, rt)
     assert best is not None
-    _, t, k, o, r = best
+    _, t, k, o, r, rt = best
     print("best recall on the select seeds per false-pause count (train + select):")
     for n_false in sorted(frontier)[:6]:
         print(f"  {n_false} false: recall {frontier[n_false][0]:.2f} ({frontier[n_false][1]})")
@@ -359,7 +359,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     show("learned", r)
     show("handcrafted (baseline)", hand(select))
     print("train seeds (fitted on: optimistic):")
-    show("learned", run(train, t, k, o))
+    show("learned", rt)
     show("handcrafted (baseline)", hand(train))
     if args.write:
         meta = {"train_seeds": args.train, "select_seeds": args.select, "generator": GENERATOR_VERSION,

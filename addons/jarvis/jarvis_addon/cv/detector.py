@@ -14,14 +14,14 @@ luma runs the pipeline, chroma follows it through the background for step 3):
    (not only their median), on pixels that have not flickered within the window. Normal growth
    changes little in that time; spaghetti, a detached or vanished part change a lot. Opened
    against noise, closed so a tangle of strands counts as its area, measured in hotend areas
-   (the scene's own scale); `area_ref` of them score 1.0.
+   (the scene's own scale, at least `unit_floor` of the frame); `area_ref` of them score 1.0.
 4. Blob: the largest object that differs from the background (the hotend) grown beyond its
    measured size, as the minimum over the last 4 frames (a passing hand is shorter).
 5. A change over much of the view outside the print region is a light switch or a bumped
    camera: the history is rebuilt and the score held.
 6. Decision, `decision="learned"` (default): per-frame features (learned.RAW_FEATURES) and their
-   trends into the tree model (learned.py), pause after its `consecutive` frames at its
-   `threshold` or when the EWMA below holds its `override` level; falls back to the
+   trends into the tree model (learned.py), pause when `consecutive` of its last `window`
+   frames are at its `threshold` or when the EWMA below holds its `override` level; falls back to the
    handcrafted rule when the model cannot be loaded (`model_error`). `decision="handcrafted"`:
    an EWMA of the larger score; warning at `warn_level`; pause after `pause_frames`
    consecutive frames at `pause_level`, or when the raw score holds `sustain_level` on average
@@ -94,6 +94,11 @@ class DetectorConfig:
     hotend_match: float = 0.5  # template correlation that counts as the hotend
     settled_range: float = 40.0  # max - min within the window above which a pixel is unsettled
     area_ref: float = 0.8  # persistent change, in hotend areas, that scores 1.0
+    # The hotend area (every area's unit) is at least this share of the frame: a dark hotend
+    # over a dark bed shows only its nozzle when calibrating (9 px, not ~750), which made every
+    # area 80x too large. 0.005 is below the smallest hotend the synthetic cameras show (1st
+    # percentile 0.0057 of the frame); see docs/cv.md, fifth pass.
+    unit_floor: float = 0.005
     blob_ratio: float = 3.0  # hotend size multiple that scores 1.0
     ewma: float = 0.5
     warn_level: float = 0.5
@@ -125,6 +130,8 @@ class DetectorConfig:
             raise ValueError("lag must be at least 1 frame")
         if not 0 < self.warn_level <= self.pause_level:
             raise ValueError("warn_level must be > 0 and <= pause_level")
+        if not 0 <= self.unit_floor < 0.1:
+            raise ValueError("unit_floor must be a share of the frame in 0..0.1")
         if self.decision not in ("learned", "handcrafted"):
             raise ValueError("decision must be 'learned' or 'handcrafted'")
         if self.roi is not None:
@@ -424,7 +431,7 @@ class Detector:
             cdiff = self._persist_diff(cbg, cold, s.cframes)
         closed = self._persistent(ldiff, thr, cdiff, cfg.chroma_threshold)
         # Relative to the hotend's size: the scale of the scene, whatever the part's size.
-        unit = max(s.hotend_size, 50.0)
+        unit = self._unit(shape)
         area = cv2.countNonZero(closed) / unit
         area_score = area / cfg.area_ref
         self._update_pin(area_score)
@@ -522,7 +529,7 @@ class Detector:
     ) -> tuple[float, ...]:
         """This frame's raw features, in learned.RAW_FEATURES' order."""
         s, cfg = self._s, self.config
-        unit = max(s.hotend_size, 50.0)
+        unit = self._unit((int(g8.shape[0]), int(g8.shape[1])))
 
         def count(ld: MatLike, lthr: float, cd: MatLike | None, cthr: float) -> float:
             return cv2.countNonZero(self._persistent(ld, lthr, cd, cthr)) / unit
@@ -828,6 +835,10 @@ class Detector:
         s.roi_poly = max(contours, key=cv2.contourArea) if contours else None
         s.region = None
 
+    def _unit(self, shape: tuple[int, int]) -> float:
+        """Pixels per hotend area: the calibrated hotend, floored at a share of the frame."""
+        return max(self._s.hotend_size, self.config.unit_floor * shape[0] * shape[1], 1.0)
+
     def _find_hotend(self, g8: Gray) -> tuple[int, int, int, int] | None:
         s = self._s
         tmpl = s.template
@@ -957,7 +968,7 @@ class Detector:
             cfg = self.config
             s.rule = learned.PauseRule(
                 model.threshold, model.consecutive, model.override * cfg.pause_level,
-                cfg.pause_frames,
+                cfg.pause_frames, model.window,
             )  # fmt: skip
         if s.rule.step(p, s.ewma):
             level = Level.PAUSE

@@ -300,3 +300,39 @@ def test_pinned_area_keeps_a_detachment_counting_after_the_sliding_reference_cau
     assert np.nanmin(feats["area_pinned"][late]) > 0.8  # the pinned one does not
     clean, _ = raw_features(2, "clean", tmp_path)
     assert np.nanmax(clean["area_pinned"][-100:]) < 0.3
+
+
+@pytest.mark.parametrize("seed", [5, 0])
+def test_areas_are_in_hotend_units_floored_when_the_hotend_barely_shows(
+    seed: int, tmp_path: Path
+) -> None:
+    # Clean seed 5: a dark hotend over a dark bed, only its nozzle differs from the background
+    # when calibrating. Its measured size must not become the unit of every area.
+    det = Detector(DetectorConfig(model_path=str(tmp_path / "absent.json")))
+    frames = clean_frames(90, seed)
+    results = feed(det, frames[:40])
+    region = det._s.roi
+    assert region is not None
+    ys, xs = np.nonzero(region)
+    y0, x0 = int(ys.min()) + 4, int(xs.min()) + 4  # a corner of the region, off the part
+    side = 20
+    later = []
+    for frame in frames[40:]:
+        marked = frame.copy()
+        marked[y0 : y0 + side, x0 : x0 + side] = 250  # something new that stays: side x side px
+        later.append(marked)
+    results += feed(det, later, start=80.0)
+    feats = results[-1].features
+    assert feats is not None
+    h, w = frames[0].shape[:2]
+    hotend_px = feats[learned.RAW_FEATURES.index("hotend_scale")] * h * w / 1000
+    floor_px = det.config.unit_floor * h * w
+    if seed == 5:
+        assert hotend_px < 0.1 * floor_px  # what calibration saw: a few pixels
+    else:
+        assert hotend_px > floor_px  # a hotend in full view is its own unit
+    area = max(r.area for r in results[47:70])
+    # In pixels again, by the unit it should have used: the square (JPEG blurs its edge by
+    # a pixel or two; the hotend may cover a little of it).
+    changed_px = area * max(hotend_px, floor_px)
+    assert 0.8 * side * side <= changed_px <= (side + 6) ** 2

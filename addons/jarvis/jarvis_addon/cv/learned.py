@@ -6,11 +6,12 @@ areas at several thresholds and lags, the hotend's look, scene-change figures, .
 frames) of the ones whose trend matters (a blob's slow fall of the template correlation, a
 nest's growth). A small gradient-boosted tree ensemble, trained offline on the tuning seeds by
 `benchmarks/cv_train.py` and shipped as JSON (`model.json`, no pickle), turns the vector into
-the probability that a failure is under way; the detector pauses after `consecutive` frames at
-or above `threshold` (both chosen on a separate tuning slice, see docs/cv.md).
+the probability that a failure is under way; the detector pauses when `consecutive` of the last
+`window` frames are at or above `threshold` (chosen on the tuning seeds, see docs/cv.md).
 
-A model file that is missing, corrupt or of another feature layout raises `ModelError`; the
-detector then falls back to its handcrafted rule and says why (`Detector.model_error`).
+A model file that is missing, corrupt, of another feature layout or trained on features measured
+another way (`FEATURE_VERSION`) raises `ModelError`; the detector then falls back to its
+handcrafted rule and says why (`Detector.model_error`).
 """
 
 from __future__ import annotations
@@ -84,6 +85,11 @@ FEATURE_NAMES: Final = RAW_FEATURES + tuple(
     f"{name}_{stat}{n}" for n in WINDOWS for name in TREND_FEATURES for stat in STATS
 )
 MODEL_FORMAT: Final = "jarvis-cv-gbt-1"
+# How the detector measures RAW_FEATURES; bumped when a measurement changes meaning (2: areas in
+# a hotend unit floored at a share of the frame). A model trained on other measurements, or a
+# feature cache extracted by them, is refused rather than fed values on another scale.
+FEATURE_VERSION: Final = 2
+MAX_WINDOW: Final = 24  # frames a pause rule may count over (48 s at one frame every 2 s)
 BUNDLED_MODEL: Final = Path(__file__).with_name("model.json")
 
 _TREND_IDX: Final = np.array([RAW_FEATURES.index(n) for n in TREND_FEATURES])
@@ -128,29 +134,39 @@ class FeatureHistory:
 class PauseRule:
     """When the learned layer pauses (the detector's rule, also replayed offline).
 
-    After `consecutive` frames at the model's `threshold`, or `override_frames` frames with the
-    handcrafted EWMA at `override_level` (0: never). One counter for the detector and for
-    benchmarks/cv_train.py, which replays it on cached features to choose the threshold: the
-    two cannot drift apart.
+    When `consecutive` of the last `window` frames (default: `consecutive`, a run) are at the
+    model's `threshold`, or after `override_frames` frames with the handcrafted EWMA at
+    `override_level` (0: never). A window longer than the count lets one dip below the
+    threshold (a detached part's evidence flickers around it) not start over. One counter for
+    the detector and for benchmarks/cv_train.py, which replays it on cached features to choose
+    the rule: the two cannot drift apart.
     """
 
     def __init__(
-        self, threshold: float, consecutive: int, override_level: float, override_frames: int
+        self,
+        threshold: float,
+        consecutive: int,
+        override_level: float,
+        override_frames: int,
+        window: int | None = None,
     ) -> None:
         """Start with nothing counted."""
         self.threshold, self.consecutive = threshold, consecutive
+        self.window = max(consecutive, window or consecutive)
         self.override_level, self.override_frames = override_level, override_frames
-        self.above = self.strong = 0
+        self._recent: deque[bool] = deque(maxlen=self.window)
+        self.strong = 0
 
     def reset(self) -> None:
-        """Forget the runs (a reset of the detector)."""
-        self.above = self.strong = 0
+        """Forget the counts (a reset of the detector)."""
+        self._recent.clear()
+        self.strong = 0
 
     def step(self, probability: float, ewma: float) -> bool:
         """Count one frame with features; True when the rule pauses on it."""
-        self.above = self.above + 1 if probability >= self.threshold else 0
+        self._recent.append(probability >= self.threshold)
         self.strong = self.strong + 1 if 0 < self.override_level <= ewma else 0
-        return self.above >= self.consecutive or self.strong >= self.override_frames
+        return sum(self._recent) >= self.consecutive or self.strong >= self.override_frames
 
 
 class TreeModel:
@@ -163,6 +179,12 @@ class TreeModel:
             raise ModelError(f"{source}: expected a JSON object")
         if spec.get("format") != MODEL_FORMAT:
             raise ModelError(f"{source}: format {spec.get('format')!r}, expected {MODEL_FORMAT!r}")
+        if spec.get("feature_version", 1) != FEATURE_VERSION:
+            raise ModelError(
+                f"{source}: trained on features measured by version"
+                f" {spec.get('feature_version', 1)!r}; this detector measures version"
+                f" {FEATURE_VERSION}"
+            )
         if spec.get("features") != list(FEATURE_NAMES):
             raise ModelError(
                 f"{source}: its feature list does not match this detector's"
@@ -174,6 +196,8 @@ class TreeModel:
             decision = spec["decision"]
             self.threshold = float(decision["threshold"])
             self.consecutive = int(decision["consecutive"])
+            # Frames the count is over (absent: a run of `consecutive`).
+            self.window = int(decision.get("window", self.consecutive))
             self.warn = float(decision["warn"])
             # The handcrafted EWMA level (x pause_level) that pauses regardless; 0: off.
             self.override = float(decision.get("override", 0.0))
@@ -185,10 +209,14 @@ class TreeModel:
             if isinstance(err, ModelError):
                 raise
             raise ModelError(f"{source}: malformed ({type(err).__name__}: {err})") from None
-        if not (0 < self.warn <= self.threshold < 1) or self.consecutive < 1 or self.override < 0:
+        if (
+            not (0 < self.warn <= self.threshold < 1)
+            or not 1 <= self.consecutive <= self.window <= MAX_WINDOW
+            or self.override < 0
+        ):
             raise ModelError(
-                f"{source}: decision needs 0 < warn <= threshold < 1, consecutive >= 1,"
-                " override >= 0"
+                f"{source}: decision needs 0 < warn <= threshold < 1,"
+                f" 1 <= consecutive <= window <= {MAX_WINDOW}, override >= 0"
             )
         if not all(math.isfinite(v) for v in (self.init, self.rate)):
             raise ModelError(f"{source}: init and learning_rate must be finite")

@@ -35,6 +35,7 @@ def tiny_spec(**decision: float) -> dict[str, Any]:
     return {
         "format": learned.MODEL_FORMAT,
         "features": list(learned.FEATURE_NAMES),
+        "feature_version": learned.FEATURE_VERSION,
         "init": 0.0,
         "learning_rate": 1.0,
         "decision": {"threshold": 0.9, "consecutive": 2, "warn": 0.5, **decision},
@@ -86,6 +87,9 @@ def test_tree_model_evaluates_and_rejects_bad_specs() -> None:
 
     bad(lambda s: s.update(format="pickle"), "format")
     bad(lambda s: s.update(features=s["features"][:-1]), "feature list")
+    # Trained on features measured another way (or before versions existed): another scale.
+    bad(lambda s: s.pop("feature_version"), "measured by version 1")
+    bad(lambda s: s.update(feature_version=3), "measured by version 3")
     bad(lambda s: s.pop("trees"), "malformed")
     bad(lambda s: s.update(trees=[]), "no trees")
     bad(lambda s: s["trees"][0].update(left=[0, -1, -1]), "invalid node")  # a cycle
@@ -94,6 +98,8 @@ def test_tree_model_evaluates_and_rejects_bad_specs() -> None:
     bad(lambda s: s["trees"][0].update(threshold=[float("nan"), 0.0, 0.0]), "invalid node")
     bad(lambda s: s["decision"].update(threshold=1.5), "decision needs")
     bad(lambda s: s["decision"].update(consecutive=0), "decision needs")
+    bad(lambda s: s["decision"].update(window=1), "consecutive <= window")  # shorter than 2
+    bad(lambda s: s["decision"].update(window=99), "window <= 24")
     bad(lambda s: s["decision"].update(override=-1.0), "override >= 0")
     bad(lambda s: s.update(init="x"), "malformed")
     with pytest.raises(learned.ModelError, match="JSON object"):
@@ -183,6 +189,34 @@ def test_pause_rule_counts_runs_and_the_override() -> None:
     ]  # fmt: skip
     off = learned.PauseRule(0.9, 2, 0.0, 3)  # override 0: never
     assert not any(off.step(0.1, 99.0) for _ in range(10))
+    # 3 of the last 4 frames: one dip does not start the count over, two do.
+    window = learned.PauseRule(0.9, 3, 0.0, 3, window=4)
+    assert [window.step(p, 0.0) for p in (0.95, 0.5, 0.95, 0.96)] == [False] * 3 + [True]
+    window.reset()
+    assert not any(window.step(p, 0.0) for p in (0.95, 0.5, 0.5, 0.95, 0.95, 0.2))
+
+
+def test_the_grids_fast_replay_pauses_where_the_detectors_rule_does() -> None:
+    train = _cv_train()
+    rng = np.random.default_rng(0)
+    checked = paused = 0
+    for _ in range(300):
+        n = int(rng.integers(1, 60))
+        d = {
+            "ready": rng.random(n) < 0.85,
+            "reset": rng.random(n) < 0.05,
+            "ewma": rng.uniform(0, 6, n),
+            "index": np.arange(n) + 100,
+        }
+        p = rng.uniform(0.6, 1.0, n)
+        t = float(rng.choice([0.8, 0.9, 0.95]))
+        k = int(rng.integers(1, 6))
+        rule = (t, k, float(rng.choice([0.0, 3.0, 5.0])), int(rng.integers(1, 10)))
+        expected = train.first_pause(p, d, *rule)
+        assert train.first_pause_fast(p, d, *rule) == expected, (rule, d, p)
+        checked += 1
+        paused += expected is not None
+    assert checked == 300 and 50 < paused < 280  # both outcomes exercised
 
 
 def test_rule_choice_counts_false_pauses_over_every_tuning_hour() -> None:
@@ -192,16 +226,17 @@ def test_rule_choice_counts_false_pauses_over_every_tuning_hour() -> None:
         return {"false": false, "hours": hours, "recall": recall, "p90": p90}
 
     # None on the select slice but 15 on the training seeds loses to one within the rate.
-    spotless_select = key(scores(0, 31, 0.52), scores(15, 118), (0.93, 5, 4.0), 1.0)
-    within = key(scores(0, 31, 0.38), scores(1, 118), (0.95, 6, 12.0), 1.0)
+    spotless_select = key(scores(0, 31, 0.52), scores(15, 118), (0.93, 5, 4.0, 5), 1.0)
+    within = key(scores(0, 31, 0.38), scores(1, 118), (0.95, 6, 12.0, 6), 1.0)
     assert within < spotless_select
     # Within the rate: the most recall wins, then the shorter p90.
-    assert key(scores(1, 31, 0.6), scores(0, 118), (0.9, 2, 0.0), 1.0) < within
-    assert key(scores(0, 31, 0.38, 40.0), scores(0, 118), (0.9, 2, 0.0), 1.0) < within
+    assert key(scores(1, 31, 0.6), scores(0, 118), (0.9, 2, 0.0, 2), 1.0) < within
+    assert key(scores(0, 31, 0.38, 40.0), scores(0, 118), (0.9, 2, 0.0, 2), 1.0) < within
     # A tie keeps the highest override rather than none; none at all beats 15 over the rate.
     tie = (scores(0, 31, 0.38), scores(1, 118))
-    assert key(*tie, (0.95, 6, 12.0), 1.0) < key(*tie, (0.95, 6, 0.0), 1.0)
-    assert key(scores(0, 31, 0.0, float("nan")), scores(0, 118), (0.99, 8, 0.0), 1.0) < (
+    assert key(*tie, (0.95, 6, 12.0, 6), 1.0) < key(*tie, (0.95, 6, 0.0, 6), 1.0)
+    assert key(*tie, (0.95, 6, 12.0, 6), 1.0) < key(*tie, (0.95, 6, 12.0, 8), 1.0)  # a run
+    assert key(scores(0, 31, 0.0, float("nan")), scores(0, 118), (0.99, 8, 0.0, 8), 1.0) < (
         spotless_select
     )
 

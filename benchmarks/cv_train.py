@@ -5,12 +5,12 @@
 
 `extract` runs the detector over synthetic tuning sequences (every kind, every frame, decode
 included) and caches each sequence's raw per-frame features (learned.RAW_FEATURES) under
-benchmarks/.cv_cache/ (gitignored; keyed by the generator version and the feature list).
-`train` rebuilds the full feature vectors (raw + trend aggregates, with learned.FeatureHistory,
-cleared where the detector clears it), fits a scikit-learn HistGradientBoostingClassifier on the
-`--train` seeds, chooses the decision rule (probability threshold, k of the last n frames) on the
-`--select` seeds — false pauses over every tuning hour within `--max-false-rate`, then recall
-on the select seeds, then delay — prints both slices'
+benchmarks/.cv_cache/ (gitignored; keyed by the generator version, learned.FEATURE_VERSION and
+the feature list). `train` rebuilds the full feature vectors (raw + trend aggregates, with
+learned.FeatureHistory, cleared where the detector clears it), fits a scikit-learn
+HistGradientBoostingClassifier on the `--train` seeds, chooses the decision rule (probability
+threshold, k of the last n frames, override) — false pauses over every tuning hour within
+`--max-false-rate`, then recall on the `--select` seeds, then delay — prints both slices'
 figures next to the handcrafted rule's, and with `--write` exports the trees to JSON (no
 pickle; the detector evaluates them in numpy). Only `synth.TUNING_SEEDS` are accepted: the
 held-out seeds are for benchmarks/cv_bench.py's reported figures alone.

@@ -21,11 +21,11 @@ luma runs the pipeline, chroma follows it through the background for step 3):
    camera: the history is rebuilt and the score held.
 6. Decision, `decision="learned"` (default): per-frame features (learned.RAW_FEATURES) and their
    trends into the tree model (learned.py), pause when `consecutive` of its last `window`
-   frames are at its `threshold` or when the EWMA below holds its `override` level; falls back to the
-   handcrafted rule when the model cannot be loaded (`model_error`). `decision="handcrafted"`:
-   an EWMA of the larger score; warning at `warn_level`; pause after `pause_frames`
-   consecutive frames at `pause_level`, or when the raw score holds `sustain_level` on average
-   over `sustain_frames`.
+   frames are at its `threshold` or when the EWMA below holds its `override` level; falls back
+   to the handcrafted rule when the model cannot be loaded (`model_error`).
+   `decision="handcrafted"`: an EWMA of the larger score; warning at `warn_level`; pause after
+   `pause_frames` consecutive frames at `pause_level`, or when the raw score holds
+   `sustain_level` on average over `sustain_frames`.
 
 The print region is calibrated from where things change during the first `calibration_frames`
 (the hotend laying down the first layers), or given as a polygon.
@@ -95,8 +95,8 @@ class DetectorConfig:
     settled_range: float = 40.0  # max - min within the window above which a pixel is unsettled
     area_ref: float = 0.8  # persistent change, in hotend areas, that scores 1.0
     # The hotend area (every area's unit) is at least this share of the frame: a dark hotend
-    # over a dark bed shows only its nozzle when calibrating (9 px, not ~750), which made every
-    # area 80x too large. 0.005 is below the smallest hotend the synthetic cameras show (1st
+    # over a dark bed shows only its nozzle when calibrating (9 px, not ~900), which made every
+    # area up to 80x too large. 0.005 is below the smallest hotend the synthetic cameras show (1st
     # percentile 0.0057 of the frame); see docs/cv.md, fifth pass.
     unit_floor: float = 0.005
     blob_ratio: float = 3.0  # hotend size multiple that scores 1.0

@@ -136,10 +136,10 @@ class PauseRule:
 
     When `consecutive` of the last `window` frames (default: `consecutive`, a run) are at the
     model's `threshold`, or after `override_frames` frames with the handcrafted EWMA at
-    `override_level` (0: never). A window longer than the count lets one dip below the
-    threshold (a detached part's evidence flickers around it) not start over. One counter for
-    the detector and for benchmarks/cv_train.py, which replays it on cached features to choose
-    the rule: the two cannot drift apart.
+    `override_level` (0: never). With a window longer than the count, a frame dipping under the
+    threshold (a detached part's evidence flickers around it) does not start the count over.
+    One counter for the detector and for benchmarks/cv_train.py, which replays it on cached
+    features to choose the rule: the two cannot drift apart.
     """
 
     def __init__(

@@ -250,6 +250,18 @@ class Detector:
         """Whether the print region is known."""
         return self._s.roi is not None
 
+    @property
+    def hotend_area(self) -> float | None:
+        """The hotend's calibrated size in pixels (None until calibrated)."""
+        return self._s.hotend_size if self._s.roi is not None else None
+
+    @property
+    def area_unit(self) -> float | None:
+        """Pixels per hotend area, every area's unit: the hotend, floored (None until calibrated)."""
+        if self._s.roi is None or self._s.shape is None:
+            return None
+        return self._unit(self._s.shape)
+
     def reset(self, *, keep_region: bool = True) -> None:
         """Forget the reference and the smoothing (after a pause/resume or a new job).
 

@@ -103,6 +103,19 @@ def make_sequence(
     return Sequence(seed, kind, size, n, None, span)
 
 
+def rendered_hotend_area(seq: Sequence, width: int) -> float:
+    """The hotend body's area in pixels as rendered over the part's first layers, at `width`.
+
+    A label for measuring the detector's calibration (its hotend unit), like `onset` for recall.
+    """
+    scene = _Scene(seq)
+    x, y = scene.center
+    z = (min(3, scene.layers - 1) + 1) * scene.layer_h
+    body = _hotend_body(x, y, z)
+    hull = cv2.convexHull(scene.cam.project(body).astype(np.float32))
+    return float(cv2.contourArea(hull)) * (width / seq.size[0]) ** 2
+
+
 # --- G-code: a small slicer-like toolpath writer and a parser for what it writes --------------
 
 
@@ -534,19 +547,7 @@ class _Scene:
 
     def _hotend(self, img: Image, pos: Points, i: int, blob: bool) -> None:
         x, y, z = pos
-        body = np.array(
-            [
-                [x - 12, y - 10, z + 6],
-                [x + 12, y - 10, z + 6],
-                [x + 12, y - 10, z + 40],
-                [x - 12, y - 10, z + 40],
-                [x - 12, y + 14, z + 40],
-                [x + 12, y + 14, z + 40],
-                [x + 12, y + 14, z + 6],
-                [x - 12, y + 14, z + 6],
-            ]
-        )
-        _fill(img, self.cam.project(body), (35.0, 35.0, 38.0))
+        _fill(img, self.cam.project(_hotend_body(x, y, z)), (35.0, 35.0, 38.0))
         nozzle = np.array([[x - 3, y - 3, z + 6], [x + 3, y - 3, z + 6], [x, y, z]])
         _fill(img, self.cam.project(nozzle), (40.0, 120.0, 180.0))
         if self.moving_cable:
@@ -594,6 +595,22 @@ class _Scene:
             )
             return out
         return cv2.convertScaleAbs(img, alpha=gain)
+
+
+def _hotend_body(x: float, y: float, z: float) -> Points:
+    """The hotend's box (24 x 24 x 34 mm), its bottom 6 mm above the nozzle tip at z."""
+    return np.array(
+        [
+            [x - 12, y - 10, z + 6],
+            [x + 12, y - 10, z + 6],
+            [x + 12, y - 10, z + 40],
+            [x - 12, y - 10, z + 40],
+            [x - 12, y + 14, z + 40],
+            [x + 12, y + 14, z + 40],
+            [x + 12, y + 14, z + 6],
+            [x - 12, y + 14, z + 6],
+        ]
+    )
 
 
 def _fill_f(img: npt.NDArray[np.float32], pts: Points, color: tuple[float, ...]) -> None:

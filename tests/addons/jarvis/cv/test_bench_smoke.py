@@ -34,3 +34,31 @@ def test_quick_benchmark_prints_all_figures(tmp_path: Path) -> None:
     assert set(goals) >= {"ms p95 at 1280x720", "recall spaghetti", "false pauses / 100 h"}
     assert goals["ms p95 at 1280x720"]["goal"] == 33.0
     assert goals["ms p95 at 1280x720"]["met"] == (figures["speed"][1]["ours_p95"] <= 33.0)
+
+
+@pytest.mark.timeout(120)
+def test_calibration_benchmark_compares_the_unit_with_the_rendered_hotend() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cv_calibration.py"), "--seeds", "1", "--jobs", "1"],
+        capture_output=True, text=True, timeout=110, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = {
+        line.split("  ")[1].strip(): line
+        for line in proc.stdout.splitlines()
+        if line.startswith("  ")
+    }
+    assert set(lines) == {"ours (floored at 0.5 %)", "baseline (floor 50 px)"}, proc.stdout
+    for line in lines.values():
+        shares = [float(v.rstrip("%")) for v in line.split()[-2:]]
+        assert sum(shares) <= 100.0 and all(0 <= v <= 100 for v in shares), line
+    assert "held-out seeds 100000..100000 x 11 kinds = 11 sequences" in proc.stdout
+    assert "ours/baseline:" in proc.stdout
+
+
+def test_calibration_benchmark_refuses_seeds_outside_the_held_out_range() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cv_calibration.py"), "--offset", "995", "--seeds", "10"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "held-out seeds" in proc.stderr

@@ -14,7 +14,7 @@ from jarvis_addon.cv import learned
 from jarvis_addon.cv.detector import Detection, Detector, DetectorConfig, Level
 from jarvis_addon.cv.evaluate import run_sequence
 from jarvis_addon.cv.frames import decode
-from jarvis_addon.cv.synth import NEGATIVES, make_sequence
+from jarvis_addon.cv.synth import NEGATIVES, make_sequence, rendered_hotend_area
 from tests.support.cv_frames import PAUSED_ON
 
 
@@ -309,6 +309,7 @@ def test_areas_are_in_hotend_units_floored_when_the_hotend_barely_shows(
     # Clean seed 5: a dark hotend over a dark bed, only its nozzle differs from the background
     # when calibrating. Its measured size must not become the unit of every area.
     det = Detector(DetectorConfig(model_path=str(tmp_path / "absent.json")))
+    assert det.area_unit is None and det.hotend_area is None  # not calibrated yet
     frames = clean_frames(90, seed)
     results = feed(det, frames[:40])
     region = det._s.roi
@@ -327,10 +328,15 @@ def test_areas_are_in_hotend_units_floored_when_the_hotend_barely_shows(
     h, w = frames[0].shape[:2]
     hotend_px = feats[learned.RAW_FEATURES.index("hotend_scale")] * h * w / 1000
     floor_px = det.config.unit_floor * h * w
+    assert det.hotend_area == pytest.approx(hotend_px)
+    assert det.area_unit == pytest.approx(max(hotend_px, floor_px))
+    rendered = rendered_hotend_area(make_sequence(seed, "clean"), w)
     if seed == 5:
         assert hotend_px < 0.1 * floor_px  # what calibration saw: a few pixels
+        assert rendered > 50 * hotend_px  # of a hotend of ~900 (the synthetic label)
     else:
         assert hotend_px > floor_px  # a hotend in full view is its own unit
+        assert 0.5 * rendered < hotend_px < 1.5 * rendered
     area = max(r.area for r in results[47:70])
     # In pixels again, by the unit it should have used: the square (JPEG blurs its edge by
     # a pixel or two; the hotend may cover a little of it).

@@ -1,0 +1,102 @@
+"""How well the CV detector calibrates the unit of every area: its hotend area vs the rendered one.
+
+    .venv-addon/bin/python benchmarks/cv_calibration.py [--seeds N] [--offset K] [--jobs J]
+
+Every persistent-change area the detector measures is in hotend areas, the hotend being the
+largest moving object while it calibrates. For each held-out sequence (every kind, `--seeds`
+seeds from `synth.HELDOUT_SEEDS[--offset]`) the detector sees the first 30 frames as the monitor
+decodes them; its unit (`Detector.area_unit`) is compared with the hotend's area as rendered
+(`synth.rendered_hotend_area`, a label like the onset). Side by side in the same run: the
+baseline unit before the fifth pass, the calibrated size floored at 50 px. Printed: percentiles
+of unit / rendered, the share within 0.5-2x, and ours/baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+import sys
+import time
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "addons" / "jarvis"))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jarvis_addon.cv.detector import Detector, DetectorConfig  # noqa: E402
+from jarvis_addon.cv.frames import WORK_WIDTH, decode  # noqa: E402
+from jarvis_addon.cv.synth import (  # noqa: E402
+    GENERATOR_VERSION,
+    HELDOUT_SEEDS,
+    KINDS,
+    make_sequence,
+    rendered_hotend_area,
+)
+
+FRAMES = 30  # calibration (15) and the hotend measured again once kept out of the background
+OLD_FLOOR_PX = 50.0  # the unit's floor before the fifth pass
+
+
+def measure(job: tuple[int, str]) -> tuple[str, float, float, float]:
+    """(kind, rendered px, our unit px, the baseline unit px) for one sequence."""
+    cv2.setNumThreads(1)
+    seed, kind = job
+    seq = make_sequence(seed, kind)
+    det = Detector(DetectorConfig(model_path=str(ROOT / "no-model.json")))  # features only
+    for frame in seq.frames():
+        if frame.index >= FRAMES:
+            break
+        det.process(decode(frame.jpeg, color=True)[0], now=2.0 * frame.index)
+    unit, size = det.area_unit, det.hotend_area
+    if unit is None or size is None:
+        raise RuntimeError(f"{kind} {seed}: not calibrated after {FRAMES} frames")
+    return kind, rendered_hotend_area(seq, WORK_WIDTH), unit, max(size, OLD_FLOOR_PX)
+
+
+def summary(name: str, ratio: np.ndarray[tuple[int], np.dtype[np.float64]]) -> float:
+    q = np.percentile(ratio, [1, 10, 25, 50, 75, 90, 99])
+    within = float(np.mean((ratio >= 0.5) & (ratio <= 2.0)))
+    print(
+        f"  {name:<24}" + "".join(f"{v:7.2f}" for v in q) + f"   {within:6.1%}"
+        f"   {float(np.mean(ratio < 0.5)):6.1%}"
+    )
+    return within
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10, help="held-out seeds, every kind")
+    parser.add_argument("--offset", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    if args.seeds < 1 or args.offset < 0 or args.offset + args.seeds > len(HELDOUT_SEEDS):
+        parser.error(f"--offset + --seeds must be within the {len(HELDOUT_SEEDS)} held-out seeds")
+    seeds = HELDOUT_SEEDS[args.offset : args.offset + args.seeds]
+    jobs = [(seed, kind) for seed in seeds for kind in KINDS]
+    started = time.monotonic()
+    with ProcessPoolExecutor(max(1, args.jobs)) as pool:
+        rows = list(pool.map(measure, jobs))
+    rendered = np.array([r[1] for r in rows])
+    ours = np.array([r[2] for r in rows]) / rendered
+    base = np.array([r[3] for r in rows]) / rendered
+    print(
+        f"CV calibration: generator {GENERATOR_VERSION}, held-out seeds {seeds.start}..{seeds.stop - 1}"
+        f" x {len(KINDS)} kinds = {len(rows)} sequences, {WORK_WIDTH} px wide frames"
+    )
+    print(
+        f"rendered hotend: median {np.median(rendered):.0f} px"
+        f" (1st percentile {np.percentile(rendered, 1):.0f})"
+    )
+    print(
+        "unit / rendered hotend area, percentiles 1 10 25 50 75 90 99, within 0.5-2x, under 0.5x:"
+    )
+    within_ours = summary("ours (floored at 0.5 %)", ours)
+    within_base = summary("baseline (floor 50 px)", base)
+    print(f"within 0.5-2x, ours/baseline: {within_ours / max(within_base, 1e-9):.2f}")
+    print(f"Took {time.monotonic() - started:.0f} s.")
+
+
+if __name__ == "__main__":
+    main()

@@ -44,7 +44,8 @@ def measure(job: tuple[int, str]) -> tuple[str, float, float, float]:
     cv2.setNumThreads(1)
     seed, kind = job
     seq = make_sequence(seed, kind)
-    det = Detector(DetectorConfig(model_path=str(ROOT / "no-model.json")))  # features only
+    # No model file: the handcrafted rule decides; the unit does not depend on the decision.
+    det = Detector(DetectorConfig(model_path=str(ROOT / "no-model.json")))
     for frame in seq.frames():
         if frame.index >= FRAMES:
             break

@@ -253,14 +253,13 @@ class Detector:
     @property
     def hotend_area(self) -> float | None:
         """The hotend's calibrated size in pixels (None until calibrated)."""
-        return self._s.hotend_size if self._s.roi is not None else None
+        return self._s.hotend_size if self.calibrated else None
 
     @property
     def area_unit(self) -> float | None:
         """Pixels per hotend area, every area's unit: the hotend, floored (None until calibrated)."""
-        if self._s.roi is None or self._s.shape is None:
-            return None
-        return self._unit(self._s.shape)
+        shape = self._s.shape
+        return self._unit(shape) if self.calibrated and shape is not None else None
 
     def reset(self, *, keep_region: bool = True) -> None:
         """Forget the reference and the smoothing (after a pause/resume or a new job).

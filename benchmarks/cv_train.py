@@ -10,7 +10,8 @@ the feature list). `train` rebuilds the full feature vectors (raw + trend aggreg
 learned.FeatureHistory, cleared where the detector clears it), fits a scikit-learn
 HistGradientBoostingClassifier on the `--train` seeds, chooses the decision rule (probability
 threshold, k of the last n frames, override) — false pauses over every tuning hour within
-`--max-false-rate`, then recall on the `--select` seeds, then delay — prints both slices'
+`--max-false-rate`, then recall on the `--select` seeds (with `--folds K`: on those and the
+training seeds' out-of-fold probabilities), then delay — prints both slices'
 figures next to the handcrafted rule's, and with `--write` exports the trees to JSON (no
 pickle; the detector evaluates them in numpy). Only `synth.TUNING_SEEDS` are accepted: the
 held-out seeds are for benchmarks/cv_bench.py's reported figures alone.
@@ -264,19 +265,39 @@ def outcome(first_pause: int | None, d: dict[str, Any]) -> SequenceOutcome:
     return SequenceOutcome(d["kind"], d["seed"], onset, n, n, first_pause, None, early)
 
 
+def percentile90(delays: list[float]) -> float:
+    """Nearest-rank p90, as cv_bench reports it."""
+    return (
+        delays[min(len(delays) - 1, max(0, int(np.ceil(0.9 * len(delays))) - 1))]
+        if delays
+        else np.nan
+    )
+
+
 def score(pauses: list[int | None], seqs: list[dict[str, Any]]) -> dict[str, Any]:
     summary = Summary()
     summary.add(outcome(fp, d) for fp, d in zip(pauses, seqs, strict=True))
     caught = {k: list(summary.recall(k)) for k in FAILURES}
     false, hours = summary.false_pauses()
     delays = summary.delays()
-    p90 = (
-        delays[min(len(delays) - 1, max(0, int(np.ceil(0.9 * len(delays))) - 1))]
-        if delays
-        else np.nan
-    )
-    return {"caught": caught, "false": false, "hours": hours, "p90": p90,
-            "recall": sum(c for c, _ in caught.values()) / max(1, sum(t for _, t in caught.values()))}  # fmt: skip
+    return _with_summary({"caught": caught, "false": false, "hours": hours, "delays": delays})
+
+
+def _with_summary(r: dict[str, Any]) -> dict[str, Any]:
+    """p90 delay and overall recall from a score's delays and catches."""
+    caught = r["caught"].values()
+    total = max(1, sum(t for _, t in caught))
+    return r | {"p90": percentile90(r["delays"]), "recall": sum(c for c, _ in caught) / total}
+
+
+def pooled(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Two slices' scores as one (out-of-fold training seeds + the select slice)."""
+    caught = {k: [a["caught"][k][i] + b["caught"][k][i] for i in (0, 1)] for k in FAILURES}
+    delays = sorted(a["delays"] + b["delays"])
+    return _with_summary(
+        {"caught": caught, "false": a["false"] + b["false"], "hours": a["hours"] + b["hours"],
+         "delays": delays}
+    )  # fmt: skip
 
 
 def rule_key(
@@ -284,6 +305,7 @@ def rule_key(
     train: dict[str, Any],
     rule: tuple[float, int, float, int],
     max_rate: float,
+    pool: bool = False,
 ) -> tuple[float, ...]:
     """Sort key of a (threshold, consecutive, override, window) rule's scores: smallest wins.
 
@@ -293,12 +315,14 @@ def rule_key(
     which was most of it. Within max_rate (or the fewest), then recall on the select slice,
     then delay; ties: the stricter rule (higher threshold, more frames, a shorter window),
     keeping the highest override over none (a safety net for the overwhelming change the trees
-    never saw).
+    never saw). With `pool` (the training seeds scored out of fold, so honest too) recall and
+    delay are those of both slices together: ~12x the select slice's failures.
     """
     t, k, o, n = rule
     rate = 100.0 * (select["false"] + train["false"]) / max(1e-9, select["hours"] + train["hours"])
-    p90 = select["p90"] if not np.isnan(select["p90"]) else 1e9
-    return (max(rate, max_rate), -select["recall"], p90, -t, -k, n, -o)
+    ranked = pooled(select, train) if pool else select
+    p90 = ranked["p90"] if not np.isnan(ranked["p90"]) else 1e9
+    return (max(rate, max_rate), -ranked["recall"], p90, -t, -k, n, -o)
 
 
 def show(name: str, r: dict[str, Any]) -> None:
@@ -345,6 +369,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     train_seeds, select_seeds = parse_range(args.train), parse_range(args.select)
     if set(train_seeds) & set(select_seeds):
         raise SystemExit("--train and --select must not overlap")
+    if args.folds == 1 or args.folds < 0:
+        raise SystemExit("--folds: 0 (off) or at least 2")
     train, select = load(train_seeds), load(select_seeds)
     kind_weight = {}
     for item in args.kind_weight:
@@ -356,23 +382,46 @@ def cmd_train(args: argparse.Namespace) -> None:
         if kind not in FAILURES or weight < 0:
             raise SystemExit(f"--kind-weight {item}: expected KIND=WEIGHT, {FAILURES}, >= 0")
         kind_weight[kind] = weight
-    x, y, w = training_rows(train, args.pos_weight, args.horizon, kind_weight)
-    print(
-        f"train: {len(train)} sequences, {len(y)} frames ({int(y.sum())} failing); select: {len(select)} sequences"
-    )
-    clf = HistGradientBoostingClassifier(
-        max_iter=args.iters, learning_rate=args.rate, max_depth=args.depth, min_samples_leaf=args.leaf,
-        l2_regularization=1.0, max_features=args.max_features, early_stopping=False, random_state=0,
-    )  # fmt: skip
-    t0 = time.monotonic()
-    clf.fit(x, y, sample_weight=w)
-    print(f"fitted in {time.monotonic() - t0:.0f} s")
-    probs = {
-        id(d): np.nan_to_num(clf.predict_proba(np.nan_to_num(d["X"]))[:, 1]) for d in train + select
-    }
+
+    def fit(seqs: list[dict[str, Any]]) -> Any:
+        x, y, w = training_rows(seqs, args.pos_weight, args.horizon, kind_weight)
+        clf = HistGradientBoostingClassifier(
+            max_iter=args.iters, learning_rate=args.rate, max_depth=args.depth,
+            min_samples_leaf=args.leaf, l2_regularization=1.0, max_features=args.max_features,
+            early_stopping=False, random_state=0,
+        )  # fmt: skip
+        t0 = time.monotonic()
+        clf.fit(x, y, sample_weight=w)
+        print(
+            f"  fitted on {len(y)} frames ({int(y.sum())} failing) in {time.monotonic() - t0:.0f} s"
+        )
+        return clf
+
+    def predict(clf: Any, d: dict[str, Any]) -> np.ndarray[Any, Any]:
+        return np.nan_to_num(clf.predict_proba(np.nan_to_num(d["X"]))[:, 1])
+
+    print(f"train: {len(train)} sequences; select: {len(select)} sequences")
+    clf = fit(train)
+    fitted = {id(d): predict(clf, d) for d in train + select}
+    # The rule is chosen on probabilities from trees that never saw the sequence: the select
+    # slice's from the final trees; with --folds, each training seed's from trees fitted on the
+    # other folds (split by seed: a seed's kinds share a scene), so every tuning hour counts
+    # honestly. Without, the training seeds' own (fitted: optimistic) probabilities count.
+    probs = dict(fitted)
+    for fold in range(args.folds if args.folds > 1 else 0):
+        inner = [d for d in train if d["seed"] % args.folds != fold]
+        print(f"fold {fold + 1}/{args.folds}:")
+        fold_clf = fit(inner)
+        probs.update({id(d): predict(fold_clf, d) for d in train if d["seed"] % args.folds == fold})
+    pool = args.folds > 1
+
+    def run_with(  # noqa: PLR0917 - a probability table and the rule's four numbers
+        table: dict[int, Any], seqs: list[dict[str, Any]], t: float, k: int, o: float, n: int
+    ) -> dict[str, Any]:
+        return score([first_pause_fast(table[id(d)], d, t, k, o, n) for d in seqs], seqs)
 
     def run(seqs: list[dict[str, Any]], t: float, k: int, o: float, n: int) -> dict[str, Any]:
-        return score([first_pause_fast(probs[id(d)], d, t, k, o, n) for d in seqs], seqs)
+        return run_with(probs, seqs, t, k, o, n)
 
     def hand(seqs: list[dict[str, Any]]) -> dict[str, Any]:
         pauses = []
@@ -389,10 +438,11 @@ def cmd_train(args: argparse.Namespace) -> None:
             for n in sorted({k, min(k + 2, learned.MAX_WINDOW), min(2 * k, learned.MAX_WINDOW)}):
                 for t in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995):
                     r, rt = run(select, t, k, o, n), run(train, t, k, o, n)
-                    key = rule_key(r, rt, (t, k, o, n), args.max_false_rate)
+                    key = rule_key(r, rt, (t, k, o, n), args.max_false_rate, pool)
                     false = r["false"] + rt["false"]
-                    if r["recall"] > frontier.get(false, (-1.0, ""))[0]:
-                        frontier[false] = (r["recall"], f"t {t} k {k} of {n} override {o}")
+                    recall = pooled(r, rt)["recall"] if pool else r["recall"]
+                    if recall > frontier.get(false, (-1.0, ""))[0]:
+                        frontier[false] = (recall, f"t {t} k {k} of {n} override {o}")
                     if best is None or key < best[0]:
                         best = (key, t, k, o, n, r, rt)
     assert best is not None
@@ -402,15 +452,23 @@ def cmd_train(args: argparse.Namespace) -> None:
         assert first_pause(probs[id(d)], d, t, k, o, n) == first_pause_fast(
             probs[id(d)], d, t, k, o, n
         ), (d["kind"], d["seed"])
-    print("best recall on the select seeds per false-pause count (train + select):")
+    print(
+        f"best recall on the {'train (out of fold) + select' if pool else 'select'} seeds"
+        " per false-pause count (train + select):"
+    )
     for n_false in sorted(frontier)[:6]:
         print(f"  {n_false} false: recall {frontier[n_false][0]:.2f} ({frontier[n_false][1]})")
     print(f"\nChosen: threshold {t}, {k} of the last {n} frame(s), override {o}")
     print("select seeds:")
     show("learned", r)
     show("handcrafted (baseline)", hand(select))
-    print("train seeds (fitted on: optimistic):")
-    show("learned", rt)
+    if pool:
+        print(f"train seeds, out of fold ({args.folds} folds):")
+        show("learned", rt)
+        show("learned, fitted (optimistic)", run_with(fitted, train, t, k, o, n))
+    else:
+        print("train seeds (fitted on: optimistic):")
+        show("learned", rt)
     show("handcrafted (baseline)", hand(train))
     if args.write:
         meta = {"train_seeds": args.train, "select_seeds": args.select, "generator": GENERATOR_VERSION,
@@ -418,7 +476,7 @@ def cmd_train(args: argparse.Namespace) -> None:
                 "min_samples_leaf": args.leaf, "max_features": args.max_features,
                 "pos_weight": args.pos_weight, "horizon": args.horizon, "depth": args.depth,
                 "kind_weight": kind_weight,
-                "max_false_rate": args.max_false_rate}  # fmt: skip
+                "max_false_rate": args.max_false_rate, "folds": args.folds}  # fmt: skip
         spec = export(clf, t, k, min(t, 0.5), meta)
         spec["decision"]["override"] = o
         spec["decision"]["window"] = n
@@ -455,6 +513,10 @@ def main() -> None:
     tr.add_argument(
         "--max-false-rate", type=float, default=1.0,
         help="false pauses per 100 print-hours (train + select) a rule may have",
+    )  # fmt: skip
+    tr.add_argument(
+        "--folds", type=int, default=0,
+        help="choose the rule on out-of-fold probabilities of the training seeds (K folds by seed)",
     )  # fmt: skip
     tr.add_argument("--write", action="store_true")
     tr.add_argument("--out", help="where --write writes (default: the bundled model.json)")

@@ -291,3 +291,28 @@ async def test_monitor_logs_an_unusable_model(
             )
     assert mon.detector.model is None
     assert "JSON object" in caplog.text and "handcrafted" in caplog.text
+
+
+def test_out_of_fold_rule_choice_ranks_recall_and_delay_over_both_slices() -> None:
+    train = _cv_train()
+
+    def scores(caught: int, of: int, delays: list[float], false: int, hours: float) -> Any:
+        per_kind = {k: [0, 0] for k in ("spaghetti", "detachment", "blob")}
+        per_kind["detachment"] = [caught, of]
+        return train._with_summary(
+            {"caught": per_kind, "false": false, "hours": hours, "delays": delays}
+        )
+
+    # A: better on the 66 select failures, worse on the 700 training ones (out of fold).
+    a = (scores(40, 66, [40.0] * 40, 0, 31), scores(300, 700, [50.0] * 300, 1, 118))
+    b = (scores(38, 66, [40.0] * 38, 0, 31), scores(420, 700, [50.0] * 420, 1, 118))
+    rule = (0.95, 6, 12.0, 8)
+    assert train.rule_key(*a, rule, 1.0) < train.rule_key(*b, rule, 1.0)
+    assert train.rule_key(*b, rule, 1.0, pool=True) < train.rule_key(*a, rule, 1.0, pool=True)
+    both = train.pooled(*b)
+    assert both["caught"]["detachment"] == [458, 766]
+    assert both["recall"] == pytest.approx(458 / 766)
+    assert (both["false"], both["hours"], both["p90"]) == (1, 149, 50.0)
+    # The false-pause rate still comes first: over it, recall does not matter.
+    over = (scores(60, 66, [40.0] * 60, 1, 31), scores(690, 700, [40.0] * 690, 2, 118))
+    assert train.rule_key(*b, rule, 1.0, pool=True) < train.rule_key(*over, rule, 1.0, pool=True)

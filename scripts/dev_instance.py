@@ -480,6 +480,9 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    # A shell starts background jobs with SIGINT ignored and Python keeps it that way, so Ctrl-C
+    # (or a test's SIGINT) would do nothing: take it back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         asyncio.run(dev.run())
     except KeyboardInterrupt:

@@ -43,7 +43,12 @@ def _alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().split(") ")[-1][0] != "Z"
 
 
-def _start(state: Path) -> tuple[subprocess.Popen[str], str]:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _start(state: Path, sigint_ignored: bool = False) -> tuple[subprocess.Popen[str], str]:
+    """`sigint_ignored`: started as a shell's background job is (SIGINT ignored on entry)."""
     env = {**os.environ, "JARVIS_DEV_DIR": str(state), "JARVIS_DEV_PORT": "0"}
     proc = subprocess.Popen(
         [str(ROOT / "scripts" / "develop")],
@@ -51,6 +56,7 @@ def _start(state: Path) -> tuple[subprocess.Popen[str], str]:
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        preexec_fn=_ignore_sigint if sigint_ignored else None,  # noqa: PLW1509 - no threads here
     )
     assert proc.stdout is not None
     lines: list[str] = []
@@ -76,10 +82,15 @@ def _start(state: Path) -> tuple[subprocess.Popen[str], str]:
     )
 
 
-def _stop(proc: subprocess.Popen[str], pids: dict[str, int]) -> None:
-    """Ctrl-C, then every process the dev instance started must be gone."""
+def _stop(proc: subprocess.Popen[str], pids: dict[str, int], state: Path) -> None:
+    """Ctrl-C, then every process the dev instance started must be gone (killed if not)."""
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(120) == 0
+    try:
+        code = proc.wait(120)
+    except subprocess.TimeoutExpired:
+        _cleanup(proc, state)
+        raise
+    assert code == 0
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -144,10 +155,11 @@ def test_develop_smoke(tmp_path: Path) -> None:
     except BaseException:
         _cleanup(proc, state)
         raise
-    _stop(proc, pids)
+    _stop(proc, pids, state)
 
-    # A second start reuses the onboarded instance (same port), its token and its entries.
-    proc, ready = _start(state)
+    # A second start reuses the onboarded instance (same port), its token and its entries; started
+    # as a shell's background job is, Ctrl-C still stops it.
+    proc, ready = _start(state, sigint_ignored=True)
     try:
         pids = json.loads((state / "pids.json").read_text())
         assert ready.split()[2] == base
@@ -159,4 +171,4 @@ def test_develop_smoke(tmp_path: Path) -> None:
     except BaseException:
         _cleanup(proc, state)
         raise
-    _stop(proc, pids)
+    _stop(proc, pids, state)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 import contextlib
 from dataclasses import dataclass, field
 import json
@@ -56,6 +56,12 @@ class Reply:
     delay: float = 0.0
     chunk_delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    # (i, ready): hold the stream before chunk i until ready() (polled; at most GATE_TIMEOUT s),
+    # so a test can order the stream against another peer without relying on timing.
+    gate: tuple[int, Callable[[], bool]] | None = None
+
+
+GATE_TIMEOUT = 30.0
 
 
 def json_reply(body: Any, status: int = 200) -> Reply:
@@ -125,6 +131,11 @@ class FakeServer(LoopbackServer):
                 async with asyncio.timeout(seconds):
                     await self._stopping.wait()
 
+    async def _hold(self, ready: Callable[[], bool]) -> None:
+        deadline = asyncio.get_running_loop().time() + GATE_TIMEOUT
+        while not ready() and asyncio.get_running_loop().time() < deadline:
+            await self._wait(0.02)
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(
             Recorded(
@@ -155,7 +166,9 @@ class FakeServer(LoopbackServer):
         )
         await response.prepare(request)
         with contextlib.suppress(ConnectionError):
-            for chunk in reply.chunks:
+            for i, chunk in enumerate(reply.chunks):
+                if reply.gate is not None and reply.gate[0] == i:
+                    await self._hold(reply.gate[1])
                 await response.write(chunk.encode())
                 await self._wait(reply.chunk_delay)
             await response.write_eof()

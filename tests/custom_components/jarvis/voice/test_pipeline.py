@@ -190,8 +190,20 @@ async def test_streamed_answer_reaches_streaming_tts_before_the_intent_ends(
 ) -> None:
     tts_peer = rig.tts
     before = len(tts_peer.events())
-    # Word by word, 80 ms apart: the answer takes about a second and a half to arrive.
-    rig.model.script(CHAT_PATH, replace(streamed(ANSWER), chunk_delay=0.08))
+    # Word by word, 80 ms apart; the last word is held back until the TTS server has spoken the
+    # first sentence (order, not timing: a loaded machine cannot make this flaky; HA streams to
+    # TTS once the answer passes 60 characters). A TTS that does not stream never speaks it in
+    # time: the hold gives up after 30 s and the assertions below fail.
+    reply = streamed(ANSWER)
+    assert reply.chunks is not None
+    last_word = next(i for i, chunk in enumerate(reply.chunks) if "go." in chunk)
+
+    def first_sentence_spoken() -> bool:
+        return any(e["event"] == "spoken" for e in tts_peer.events()[before:])
+
+    rig.model.script(
+        CHAT_PATH, replace(reply, chunk_delay=0.08, gate=(last_word, first_sentence_spoken))
+    )
     events = await _run(
         rig.ws,
         rig.pipeline_id,

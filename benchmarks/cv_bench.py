@@ -44,7 +44,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jarvis_addon.cv.detector import Detector, DetectorConfig  # noqa: E402
-from jarvis_addon.cv.evaluate import SequenceOutcome, Summary, run_both  # noqa: E402
+from jarvis_addon.cv.evaluate import SequenceOutcome, Summary, percentile, run_both  # noqa: E402
 from jarvis_addon.cv.frames import decode  # noqa: E402
 from jarvis_addon.cv.synth import (  # noqa: E402
     FAILURES,
@@ -62,14 +62,6 @@ GOAL_RECALL = 0.95
 GOAL_FALSE_PER_100H = 1.0
 GOAL_DELAY_P90_S = 60.0
 QUICK_KINDS = ("spaghetti", "detachment", "blob", "clean", "hands", "lights")
-
-
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 class NaiveDiff:
@@ -121,7 +113,7 @@ def speed(seed: int, frames: int) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"resolution": f"{size[0]}x{size[1]}", "frames": len(jpegs)}
         for key, values in timings.items():
             row[f"{key}_p50"] = statistics.median(values)
-            row[f"{key}_p95"] = pct(values, 95)
+            row[f"{key}_p95"] = percentile(values, 95)
         rows.append(row)
     return rows
 
@@ -274,11 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    of which before a failure's onset: {early} (handcrafted rule {h_early})")
     delays = summary.delays()
     h_delays = hand.delays()
-    figures.update(delay_p50=pct(delays, 50), delay_p90=pct(delays, 90))
-    figures.update(handcrafted_delay_p90=pct(h_delays, 90))
+    figures.update(delay_p50=percentile(delays, 50), delay_p90=percentile(delays, 90))
+    figures.update(handcrafted_delay_p90=percentile(h_delays, 90))
     print(
-        f"  onset to pause: p50 {pct(delays, 50):.0f} s, p90 {pct(delays, 90):.0f} s (n={len(delays)})"
-        f"   (handcrafted rule p50 {pct(h_delays, 50):.0f} s, p90 {pct(h_delays, 90):.0f} s,"
+        f"  onset to pause: p50 {percentile(delays, 50):.0f} s, p90 {percentile(delays, 90):.0f} s (n={len(delays)})"
+        f"   (handcrafted rule p50 {percentile(h_delays, 50):.0f} s, p90 {percentile(h_delays, 90):.0f} s,"
         f" n={len(h_delays)})"
     )
     naive_rate = naive["false_pauses"] / max(naive["hours"], 1e-9) * 100
@@ -298,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         ("false pauses / 100 h", rate, GOAL_FALSE_PER_100H, False, naive_rate,
          upper_rate <= GOAL_FALSE_PER_100H, h_rate),
         ("onset-to-pause p90 s", figures["delay_p90"], GOAL_DELAY_P90_S, False, math.nan,
-         len(delays) >= 20, pct(h_delays, 90)),
+         len(delays) >= 20, percentile(h_delays, 90)),
     ]  # fmt: skip
     print(
         f"\nGoals (issue 6), {args.split} split:"

@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 
 from jarvis_addon.cv import learned  # noqa: E402
 from jarvis_addon.cv.detector import Detector, DetectorConfig, Level  # noqa: E402
-from jarvis_addon.cv.evaluate import SequenceOutcome, Summary  # noqa: E402
+from jarvis_addon.cv.evaluate import SequenceOutcome, Summary, percentile  # noqa: E402
 from jarvis_addon.cv.frames import decode  # noqa: E402
 from jarvis_addon.cv.synth import (  # noqa: E402
     FAILURES,
@@ -265,15 +265,6 @@ def outcome(first_pause: int | None, d: dict[str, Any]) -> SequenceOutcome:
     return SequenceOutcome(d["kind"], d["seed"], onset, n, n, first_pause, None, early)
 
 
-def percentile90(delays: list[float]) -> float:
-    """Nearest-rank p90, as cv_bench reports it."""
-    return (
-        delays[min(len(delays) - 1, max(0, int(np.ceil(0.9 * len(delays))) - 1))]
-        if delays
-        else np.nan
-    )
-
-
 def score(pauses: list[int | None], seqs: list[dict[str, Any]]) -> dict[str, Any]:
     summary = Summary()
     summary.add(outcome(fp, d) for fp, d in zip(pauses, seqs, strict=True))
@@ -287,7 +278,7 @@ def _with_summary(r: dict[str, Any]) -> dict[str, Any]:
     """p90 delay and overall recall from a score's delays and catches."""
     caught = r["caught"].values()
     total = max(1, sum(t for _, t in caught))
-    return r | {"p90": percentile90(r["delays"]), "recall": sum(c for c, _ in caught) / total}
+    return r | {"p90": percentile(r["delays"], 90), "recall": sum(c for c, _ in caught) / total}
 
 
 def pooled(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

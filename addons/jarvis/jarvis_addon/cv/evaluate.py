@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+import math
 
 from .detector import Detector, DetectorConfig, Level
 from .frames import decode
@@ -119,3 +120,11 @@ class Summary:
     def delays(self) -> list[float]:
         """Onset-to-pause delays (s) of the caught failures."""
         return sorted(d for o in self.outcomes if (d := o.delay_s) is not None)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN when there are no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]

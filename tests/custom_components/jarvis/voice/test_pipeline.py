@@ -193,7 +193,7 @@ async def test_streamed_answer_reaches_streaming_tts_before_the_intent_ends(
     # Word by word, 80 ms apart; the last word is held back until the TTS server has spoken the
     # first sentence (order, not timing: a loaded machine cannot make this flaky; HA streams to
     # TTS once the answer passes 60 characters). A TTS that does not stream never speaks it in
-    # time: the hold gives up after 30 s and the assertions below fail.
+    # time: the answer stalls until the model call times out and the assertions below fail.
     reply = streamed(ANSWER)
     assert reply.chunks is not None
     last_word = next(i for i, chunk in enumerate(reply.chunks) if "go." in chunk)

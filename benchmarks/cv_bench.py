@@ -13,6 +13,7 @@ frame-difference detector (pause after 3 frames with > 2 % of the image changed)
 
     .venv-addon/bin/python benchmarks/cv_bench.py [--full [--seeds N] [--offset K]] [--jobs J]
                                                  [--json FILE] [--split heldout|tuning]
+                                                 [--compare-model OTHER_MODEL.json]
 
 The default run is the short one CI runs through scripts/benchmarks (one held-out seed of
 six kinds, well under a minute); `--full` scores every kind on `--seeds` held-out seeds (20 by
@@ -43,8 +44,9 @@ sys.path.insert(0, str(ROOT / "addons" / "jarvis"))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from jarvis_addon.cv import learned  # noqa: E402
 from jarvis_addon.cv.detector import Detector, DetectorConfig  # noqa: E402
-from jarvis_addon.cv.evaluate import SequenceOutcome, Summary, percentile, run_both  # noqa: E402
+from jarvis_addon.cv.evaluate import SequenceOutcome, Summary, percentile, run_all  # noqa: E402
 from jarvis_addon.cv.frames import decode  # noqa: E402
 from jarvis_addon.cv.synth import (  # noqa: E402
     FAILURES,
@@ -118,12 +120,17 @@ def speed(seed: int, frames: int) -> list[dict[str, Any]]:
     return rows
 
 
-def evaluate(job: tuple[int, str]) -> tuple[SequenceOutcome, SequenceOutcome, dict[str, Any]]:
-    """One sequence: our detector, its handcrafted rule and the naive baseline, same frames."""
+def evaluate(
+    job: tuple[int, str, str | None],
+) -> tuple[SequenceOutcome, SequenceOutcome, dict[str, Any], SequenceOutcome | None]:
+    """One sequence: our detector, its handcrafted rule, the naive baseline and (with a
+    compared model) that model's decision on the same features, all on the same frames."""
     cv2.setNumThreads(1)
-    seed, kind = job
+    seed, kind, other_path = job
     seq = make_sequence(seed, kind, length=JOB_LENGTH.get(kind))
-    ours, hand = run_both(seq)
+    compare = (learned.load_model(other_path),) if other_path else ()
+    ours, hand, *rest = run_all(seq, compare=compare)
+    other = rest[0] if rest else None
     naive = NaiveDiff()
     first = None
     watched = 0
@@ -135,7 +142,8 @@ def evaluate(job: tuple[int, str]) -> tuple[SequenceOutcome, SequenceOutcome, di
         if naive.process_jpeg(frame.jpeg):
             first = frame.index
             break
-    return ours, hand, {"kind": kind, "onset": seq.onset, "first_pause": first, "watched": watched}
+    naive_row = {"kind": kind, "onset": seq.onset, "first_pause": first, "watched": watched}
+    return ours, hand, naive_row, other
 
 
 JOB_LENGTH: dict[str, int | None] = {}
@@ -164,6 +172,32 @@ def naive_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def compared_figures(path: str, other: Summary, kinds: tuple[str, ...]) -> dict[str, Any]:
+    """Print and return the compared model's figures (same frames, same features as ours)."""
+    print(f"\nCompared model {path}, decided on the same frames' features as ours:")
+    out: dict[str, Any] = {"model": path}
+    for kind in FAILURES:
+        if kind in kinds:
+            caught, total = other.recall(kind)
+            out[f"recall_{kind}"] = caught / total if total else math.nan
+            print(f"  recall {kind:<11} {caught:3d}/{total:<3d} = {caught / max(total, 1):.2f}")
+    false, hours = other.false_pauses()
+    out.update(false_pauses=false, print_hours=hours)
+    print(f"  false pauses: {false} in {hours:.1f} print-hours")
+    for kind in kinds:
+        if kind not in FAILURES:
+            fp = sum(o.first_pause is not None for o in other.outcomes if o.kind == kind)
+            if fp:
+                print(f"    negatives {kind:<10} {fp} false pause(s)")
+    delays = other.delays()
+    out.update(delay_p50=percentile(delays, 50), delay_p90=percentile(delays, 90))
+    print(
+        f"  onset to pause: p50 {percentile(delays, 50):.0f} s,"
+        f" p90 {percentile(delays, 90):.0f} s (n={len(delays)})"
+    )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the default short run (< 1 min)")
@@ -176,9 +210,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("heldout", "tuning"), default="heldout")
     parser.add_argument("--speed-frames", type=int, default=60)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--compare-model",
+        type=Path,
+        help="also score this model.json, decided on the same frames' features as ours",
+    )
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
     kinds: tuple[str, ...] = KINDS
+    other_path = str(args.compare_model) if args.compare_model else None
+    if other_path:
+        try:
+            learned.load_model(other_path)
+        except learned.ModelError as err:
+            parser.error(f"--compare-model: {err}")
     seeds = args.seeds
     if not args.full:
         kinds, seeds, args.speed_frames = QUICK_KINDS, 1, 30
@@ -213,14 +258,14 @@ def main(argv: list[str] | None = None) -> int:
     if probe.model_error:
         print(f"  WARNING: {probe.model_error}")
 
-    jobs = [(seed, kind) for kind in kinds for seed in chosen]
+    jobs = [(seed, kind, other_path) for kind in kinds for seed in chosen]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as ex:
         results = list(ex.map(evaluate, jobs, chunksize=1))
     summary = Summary()
-    summary.add(o for o, _, _ in results)
+    summary.add(o for o, _, _, _ in results)
     hand = Summary()
-    hand.add(h for _, h, _ in results)
-    naive = naive_summary([n for _, _, n in results])
+    hand.add(h for _, h, _, _ in results)
+    naive = naive_summary([n for _, _, n, _ in results])
 
     print(
         f"\nAccuracy on {len(jobs)} sequences ({args.split}), one frame every {FRAME_INTERVAL_S:g} s:"
@@ -313,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  (no false pause in {hours:.1f} print-hours: the 95 % upper bound is"
             f" {3.0 / hours * 100:.1f} per 100 h; about 300 h are needed to show <= 1 per 100 h)"
+        )
+    if other_path:
+        figures["compared"] = compared_figures(
+            other_path, Summary([o for _, _, _, o in results if o is not None]), kinds
         )
     print(f"Took {time.monotonic() - started:.0f} s.")
     if args.json:

@@ -325,8 +325,28 @@ def show(name: str, r: dict[str, Any]) -> None:
     )
 
 
-def export(clf: Any, threshold: float, k: int, warn: float, meta: dict[str, Any]) -> dict[str, Any]:
-    """HistGradientBoostingClassifier -> the JSON model learned.TreeModel reads."""
+def feature_columns(without: list[str]) -> list[int]:
+    """Columns of learned.FEATURE_NAMES left after dropping raw features and their trends."""
+    unknown = [name for name in without if name not in learned.RAW_FEATURES]
+    if unknown:
+        raise SystemExit(f"--without {','.join(unknown)}: not in learned.RAW_FEATURES")
+    drop = set(without) | {
+        f"{name}_{stat}{n}" for name in without for n in learned.WINDOWS for stat in learned.STATS
+    }
+    return [i for i, name in enumerate(learned.FEATURE_NAMES) if name not in drop]
+
+
+def export(  # noqa: PLR0917 - the trees, the rule's three numbers and the provenance
+    clf: Any,
+    threshold: float,
+    k: int,
+    warn: float,
+    meta: dict[str, Any],
+    features: list[str] | None = None,
+) -> dict[str, Any]:
+    """HistGradientBoostingClassifier -> the JSON model learned.TreeModel reads.
+
+    `features`: the names of the columns the trees were fitted on (default: all of them)."""
     trees = []
     for (pred,) in clf._predictors:  # noqa: SLF001 - one tree per iteration (binary)
         nodes = pred.nodes
@@ -344,7 +364,7 @@ def export(clf: Any, threshold: float, k: int, warn: float, meta: dict[str, Any]
         )
     return {
         "format": learned.MODEL_FORMAT,
-        "features": list(learned.FEATURE_NAMES),
+        "features": features or list(learned.FEATURE_NAMES),
         "feature_version": learned.FEATURE_VERSION,
         "init": float(np.ravel(clf._baseline_prediction)[0]),  # noqa: SLF001
         "learning_rate": 1.0,  # HistGradientBoosting's leaves already include it
@@ -363,6 +383,13 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.folds == 1 or args.folds < 0:
         raise SystemExit("--folds: 0 (off) or at least 2")
     train, select = load(train_seeds), load(select_seeds)
+    columns = feature_columns([n for n in args.without.split(",") if n])
+    names = [learned.FEATURE_NAMES[i] for i in columns]
+    if len(columns) < len(learned.FEATURE_NAMES):
+        # An ablation: the trees see only these columns (the model file names them).
+        print(f"without {args.without}: {len(columns)} of {len(learned.FEATURE_NAMES)} features")
+        for d in train + select:
+            d["X"] = d["X"][:, columns]
     kind_weight = {}
     for item in args.kind_weight:
         kind, _, value = item.partition("=")
@@ -467,15 +494,18 @@ def cmd_train(args: argparse.Namespace) -> None:
                 "min_samples_leaf": args.leaf, "max_features": args.max_features,
                 "pos_weight": args.pos_weight, "horizon": args.horizon, "depth": args.depth,
                 "kind_weight": kind_weight,
-                "max_false_rate": args.max_false_rate, "folds": args.folds}  # fmt: skip
-        spec = export(clf, t, k, min(t, 0.5), meta)
+                "max_false_rate": args.max_false_rate, "folds": args.folds,
+                "without": args.without}  # fmt: skip
+        spec = export(clf, t, k, min(t, 0.5), meta, names)
         spec["decision"]["override"] = o
         spec["decision"]["window"] = n
         # The exported trees must give sklearn's probabilities (checked again in the tests).
         model = learned.TreeModel(spec)
         xs = np.nan_to_num(select[0]["X"])
         ok = select[0]["ready"].astype(bool)
-        assert np.allclose(model.predict_proba(xs[ok]), clf.predict_proba(xs[ok])[:, 1], atol=1e-9)
+        full = np.zeros((int(ok.sum()), len(learned.FEATURE_NAMES)))
+        full[:, columns] = xs[ok]  # the detector's vector, whatever the trees leave out
+        assert np.allclose(model.predict_proba(full), clf.predict_proba(xs[ok])[:, 1], atol=1e-9)
         out = Path(args.out) if args.out else learned.BUNDLED_MODEL
         out.write_text(json.dumps(spec, separators=(",", ":")) + "\n")
         print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
@@ -508,6 +538,10 @@ def main() -> None:
     tr.add_argument(
         "--folds", type=int, default=0,
         help="choose the rule on out-of-fold probabilities of the training seeds (K folds by seed)",
+    )  # fmt: skip
+    tr.add_argument(
+        "--without", default="",
+        help="raw features (comma-separated) the trees may not use, nor their trends (ablation)",
     )  # fmt: skip
     tr.add_argument("--write", action="store_true")
     tr.add_argument("--out", help="where --write writes (default: the bundled model.json)")

@@ -34,7 +34,7 @@ The print region is calibrated from where things change during the first `calibr
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
@@ -100,6 +100,12 @@ class DetectorConfig:
     # percentile 0.0057 of the frame); see docs/cv.md, fifth pass.
     unit_floor: float = 0.005
     blob_ratio: float = 3.0  # hotend size multiple that scores 1.0
+    # The "lost" feature: a pixel that differed from the bed around it (estimated locally, the
+    # part left out) by 2x these for lost_frames (luma, chroma) has been part; when it is within
+    # them again the bare bed shows there: the part was dragged off or fell.
+    bed_tolerance: float = 12.0
+    bed_chroma_tolerance: float = 7.0
+    lost_frames: int = 15
     ewma: float = 0.5
     warn_level: float = 0.5
     pause_level: float = 1.0
@@ -155,6 +161,7 @@ class Detection:
     snoozed: bool = False
     area: float = 0.0  # persistent change in hotend areas (raw feature)
     growth: float = 0.0  # hotend size / calibrated size (raw feature)
+    ewma: float = 0.0  # the handcrafted rule's smoothed score (the learned layer's override)
     # The learned layer's view: this frame's raw features (learned.RAW_FEATURES; None while
     # they are not available yet), the model's probability, and what the handcrafted rule
     # concluded (the baseline, whichever rule decides).
@@ -198,11 +205,8 @@ class _State:
     pinned: tuple[Gray, MatLike | None] | None = None
     pin_age: int = 0
     quiet: int = 0
-    history: learned.FeatureHistory = field(default_factory=learned.FeatureHistory)
+    decision: learned.Decision | None = None  # the learned layer (made at its first frame)
     ready: int = 0  # frames with features since the last reset
-    rule: learned.PauseRule | None = None  # the learned layer's run counts (per state)
-    last_learned: Level = Level.OK
-    last_p: float = 0.0
     # The hotend's look refined after calibration, once the background is hotend-free: crops
     # at its matches (luma, chroma, what differs from the background there), then its pixels
     # (those that differ in most matches) with their median luma and chroma.
@@ -220,6 +224,10 @@ class _State:
     fpin: tuple[Gray, MatLike | None] | None = None
     fpin_age: int = 0
     fpin_quiet: int = 0
+    # Frames each pixel has differed from the bed around it (capped at 255), and last frame's
+    # such pixels (left out of the next bed estimate).
+    part_count: Gray | None = None
+    part_now: Mask | None = None
 
 
 class Detector:
@@ -345,7 +353,9 @@ class Detector:
             s.cref = chroma
             s.pinned = None
             s.fpin = None
-            s.history.clear()
+            s.part_count = s.part_now = None  # a bumped camera moves the part in the view
+            if s.decision is not None:
+                s.decision.scene_change()
             s.ready = 0
             if c8 is not None:
                 s.cframes.append(c8)
@@ -613,6 +623,7 @@ class Detector:
             body_chroma,
             *self._blob_features(g8, c8, bg, cbg),
             area_pinned,
+            *self._lost_features(g8, c8, bg, cbg, unit),
         )
 
     def _collect_look(self, g8: Gray, c8: MatLike | None, bg: Gray, cbg: MatLike | None) -> None:
@@ -715,6 +726,74 @@ class Detector:
             level = np.median(np.array(s.blob_hist)[:-24], axis=0)
             low_rel, below_rel = body_low - float(level[0]), below - float(level[1])
         return body_low, body_high, below, low_rel, below_rel
+
+    def _lost_features(
+        self, g8: Gray, c8: MatLike | None, bg: Gray, cbg: MatLike | None, unit: float
+    ) -> tuple[float, float]:
+        """Where the part has stood for a while and the bare bed shows now, and that share.
+
+        The bed is estimated per pixel from the pixels around it that are not part (a
+        normalised box blur at 1/4 scale, so light gradients and the bed's own shading
+        follow). A part pixel (2x the tolerance from it in the background) that is within the
+        tolerance again, in the background and in this frame, is where a detached part stood:
+        a growing part only covers more of the bed, a hand or the hotend is not in the
+        background, and a light switch moves the bed and the part alike.
+        """
+        s, cfg = self._s, self.config
+        roi = s.roi
+        if roi is None:
+            return 0.0, 0.0
+        h, w = bg.shape[:2]
+        if s.part_count is None or s.part_now is None:
+            s.part_count = np.zeros((h, w), np.uint8)
+            s.part_now = np.zeros((h, w), np.uint8)
+        small_size = (max(1, w // 4), max(1, h // 4))
+        known = cv2.bitwise_not(cv2.dilate(s.part_now, self._k5, iterations=2))
+        weight = cv2.resize(known, small_size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        weight /= np.float32(255)
+        k = (max(3, small_size[0] // 5) | 1,) * 2
+        wsum = cv2.blur(weight, k)
+        defined = cv2.resize(wsum, (w, h), interpolation=cv2.INTER_LINEAR) > 0.05
+        norm = np.maximum(wsum, np.float32(1e-3))
+
+        def bed(plane: MatLike) -> _F32:
+            small = cv2.resize(plane, small_size, interpolation=cv2.INTER_AREA).astype(np.float32)
+            est = cv2.blur(small * weight, k) / norm
+            out: _F32 = cv2.resize(est, (w, h), interpolation=cv2.INTER_LINEAR)
+            return out
+
+        def least(frames: Iterable[MatLike], ref: _F32) -> _F32:
+            # Part only where every frame of the window differs: a hotend hovering over a
+            # small part sits in the median background, but not in every frame.
+            out: _F32 | None = None
+            for f in frames:
+                d = cv2.absdiff(f.astype(np.float32), ref)
+                out = d if out is None else cv2.min(out, d)
+            return out if out is not None else np.zeros(ref.shape, np.float32)
+
+        tl, tc = cfg.bed_tolerance, cfg.bed_chroma_tolerance
+        bed_l = bed(bg)
+        near = (cv2.absdiff(bg.astype(np.float32), bed_l) < tl) & (
+            cv2.absdiff(g8.astype(np.float32), bed_l) < 1.5 * tl
+        )
+        far = least(s.frames, bed_l) > 2 * tl
+        if cbg is not None:
+            for c in range(2):
+                bed_c = bed(cbg[:, :, c])
+                near &= cv2.absdiff(cbg[:, :, c].astype(np.float32), bed_c) < tc
+                if len(s.cframes) == len(s.frames):
+                    far |= least((f[:, :, c] for f in s.cframes), bed_c) > 2 * tc
+                if c8 is not None:
+                    near &= cv2.absdiff(c8[:, :, c].astype(np.float32), bed_c) < 1.5 * tc
+        in_roi = roi > 0
+        stood = s.part_count >= cfg.lost_frames
+        lost: MatLike = np.where(stood & near & defined & in_roi, 255, 0).astype(np.uint8)
+        lost = cv2.morphologyEx(lost, cv2.MORPH_OPEN, self._k3)
+        part = far & defined & in_roi
+        np.add(s.part_count, 1, out=s.part_count, where=part & (s.part_count < 255))
+        s.part_now = np.where(part, 255, 0).astype(np.uint8)
+        n_lost = cv2.countNonZero(lost)
+        return n_lost / unit, n_lost / max(unit, float(np.count_nonzero(stood)))
 
     def _pinned_area(
         self,
@@ -955,6 +1034,7 @@ class Detector:
             snoozed=snoozed,
             area=area,
             growth=growth,
+            ewma=s.ewma,
             features=features,
             probability=probability,
             handcrafted=handcrafted,
@@ -964,36 +1044,11 @@ class Detector:
         self, model: learned.TreeModel, features: tuple[float, ...] | None, scene_change: bool
     ) -> tuple[Level, float, float | None]:
         """The model's level, score (probability / threshold: 1.0 = pause) and probability."""
-        s = self._s
-        if features is None:
-            # Not measurable yet (after calibration, a reset or a scene change): hold a
-            # warning through a scene change, never pause on it.
-            level = s.last_learned if scene_change else Level.OK
-            return level, s.last_p / model.threshold, None
-        full = s.history.push(np.asarray(features, dtype=np.float64))
-        p = float(model.predict_proba(full[None, :])[0])
-        if s.rule is None:
-            # An overwhelming persistent change (the EWMA far above the handcrafted pause level
-            # for as many frames as that rule wants) pauses whatever the trees say: they are
-            # trained on a few hundred scenes and must not talk the detector out of the obvious.
-            cfg = self.config
-            s.rule = learned.PauseRule(
-                model.threshold, model.consecutive, model.override * cfg.pause_level,
-                cfg.pause_frames, model.window,
-            )  # fmt: skip
-        if s.rule.step(p, s.ewma):
-            level = Level.PAUSE
-        elif p >= model.warn:
-            level = Level.WARNING
-        else:
-            level = Level.OK
-        s.last_learned = Level.WARNING if level is Level.PAUSE else level
-        s.last_p = p
-        score = p / model.threshold
-        if model.override > 0:
-            # 1.0 = pause level, whichever path gets there.
-            score = max(score, s.ewma / (model.override * self.config.pause_level))
-        return level, score, p
+        s, cfg = self._s, self.config
+        if s.decision is None:
+            s.decision = learned.Decision(model, cfg.pause_level, cfg.pause_frames)
+        level, score, p = s.decision.step(features, scene_change, s.ewma)
+        return Level(level), score, p
 
 
 def _channel_max(img: MatLike) -> MatLike:

@@ -12,6 +12,7 @@ import math
 
 from .detector import Detector, DetectorConfig, Level
 from .frames import decode
+from .learned import Decision, TreeModel
 from .synth import FRAME_INTERVAL_S, Sequence
 
 
@@ -54,30 +55,65 @@ def run_both(
     The frames are fed until both have paused (each outcome counts only its first pause);
     without `baseline`, until the detector pauses (the second outcome is then partial).
     """
-    det = Detector(config)
-    pause: list[int | None] = [None, None]
-    warning: list[int | None] = [None, None]
-    watched = [0, 0]
+    ours, hand, *_ = run_all(seq, config, baseline=baseline)
+    return ours, hand
+
+
+def run_all(
+    seq: Sequence,
+    config: DetectorConfig | None = None,
+    *,
+    baseline: bool = True,
+    compare: tuple[TreeModel, ...] = (),
+) -> list[SequenceOutcome]:
+    """As run_both, plus one outcome per `compare` model decided on the detector's features.
+
+    Each compared model gets its own `learned.Decision`, stepped on exactly the frames and
+    features the detector's own learned layer sees (made anew when the detector resets), so
+    two models are compared on the same frames at the cost of one pass. Frames are fed until
+    every outcome has paused.
+    """
+    cfg = config or DetectorConfig()
+    det = Detector(cfg)
+    n = 2 + len(compare)
+    pause: list[int | None] = [None] * n
+    warning: list[int | None] = [None] * n
+
+    def fresh() -> list[Decision]:
+        return [Decision(m, cfg.pause_level, cfg.pause_frames) for m in compare]
+
+    others = fresh()
+    watched = [0] * n
     for frame in seq.frames():
         if frame.event is not None:
             det.reset()
+            others = fresh()
         if frame.paused:
             continue
-        for i in range(2):
+        for i in range(n):
             watched[i] += pause[i] is None
         image, _ = decode(frame.jpeg, color=True)
         result = det.process(image, now=frame.index * FRAME_INTERVAL_S)
-        for i, level in enumerate((result.level, result.handcrafted or result.level)):
+        hand = result.handcrafted or result.level
+        levels = [result.level, hand]
+        for other in others:
+            if hand is Level.CALIBRATING:
+                levels.append(hand)
+            else:
+                name, _, _ = other.step(result.features, result.scene_change, result.ewma)
+                levels.append(Level(name))
+        for i, level in enumerate(levels):
             if pause[i] is not None:
                 continue
             if level in (Level.WARNING, Level.PAUSE) and warning[i] is None:
                 warning[i] = frame.index
             if level is Level.PAUSE:
                 pause[i] = frame.index
-        if pause[0] is not None and (pause[1] is not None or not baseline):
-            break
+        if pause[0] is not None and all(p is not None for p in pause[2:]):
+            if pause[1] is not None or not baseline:
+                break
     outcomes = []
-    for i in range(2):
+    for i in range(n):
         first = pause[i]
         early = first is not None and (seq.onset is None or first < seq.onset)
         outcomes.append(
@@ -85,7 +121,7 @@ def run_both(
                 seq.kind, seq.seed, seq.onset, seq.length, watched[i], first, warning[i], early
             )
         )
-    return outcomes[0], outcomes[1]
+    return outcomes
 
 
 @dataclass(slots=True)

@@ -9,8 +9,10 @@ nest's growth). A small gradient-boosted tree ensemble, trained offline on the t
 the probability that a failure is under way; the detector pauses when `consecutive` of the last
 `window` frames are at or above `threshold` (chosen on the tuning seeds, see docs/cv.md).
 
-A model file that is missing, corrupt, of another feature layout or trained on features measured
-another way (`FEATURE_VERSION`) raises `ModelError`; the detector then falls back to its
+A model names the features it uses (any subset of `FEATURE_NAMES`: a model trained before a
+feature was added still loads). A model file that is missing, corrupt, naming a feature this
+detector does not measure or trained on features measured another way (`FEATURE_VERSION`)
+raises `ModelError`; the detector then falls back to its
 handcrafted rule and says why (`Detector.model_error`).
 """
 
@@ -57,6 +59,8 @@ RAW_FEATURES: Final = (
     "body_low_rel",  # body_low over its level in this scene (median, newest 24 frames left out)
     "below_rel",  # below over its level in this scene
     "area_pinned",  # persistent change against the background from before it began
+    "lost",  # where the part stood for 30 s and the bare bed shows now, in hotend areas
+    "lost_share",  # lost over the area the part has stood on
 )
 # Raw features whose trend is aggregated.
 TREND_FEATURES: Final = (
@@ -78,6 +82,7 @@ TREND_FEATURES: Final = (
     "body_low_rel",
     "below_rel",
     "area_pinned",
+    "lost",
 )
 WINDOWS: Final = (6, 12, 24)
 STATS: Final = ("mean", "max", "min", "slope")
@@ -169,6 +174,61 @@ class PauseRule:
         return sum(self._recent) >= self.consecutive or self.strong >= self.override_frames
 
 
+class Decision:
+    """The learned layer of one detector: the model, its feature history and pause rule.
+
+    The detector keeps one per camera (a reset makes a new one); benchmarks/cv_bench.py runs a
+    second model's beside it on the same frames' features (`--compare-model`), which is why
+    this is its own class rather than detector state.
+    """
+
+    def __init__(self, model: TreeModel, pause_level: float, pause_frames: int) -> None:
+        """Nothing seen yet. `pause_level`/`pause_frames`: the handcrafted rule's (override)."""
+        self.model = model
+        self.history = FeatureHistory()
+        # An overwhelming persistent change (the EWMA far above the handcrafted pause level for
+        # as many frames as that rule wants) pauses whatever the trees say: they are trained
+        # on a few hundred scenes and must not talk the detector out of the obvious.
+        self.rule = PauseRule(
+            model.threshold, model.consecutive, model.override * pause_level, pause_frames,
+            model.window,
+        )  # fmt: skip
+        self._pause_level = pause_level
+        self._last = "ok"
+        self._last_p = 0.0
+
+    def scene_change(self) -> None:
+        """The view was rebuilt: the trends start over (the rule's count does not)."""
+        self.history.clear()
+
+    def step(
+        self, features: tuple[float, ...] | None, scene_change: bool, ewma: float
+    ) -> tuple[str, float, float | None]:
+        """This frame's level ("ok", "warning", "pause"), score (1.0 = pause) and probability.
+
+        Without features (after calibration, a reset or a scene change) it never pauses, and
+        holds a warning through a scene change.
+        """
+        model = self.model
+        if features is None:
+            return (self._last if scene_change else "ok"), self._last_p / model.threshold, None
+        full = self.history.push(np.asarray(features, dtype=np.float64))
+        p = float(model.predict_proba(full[None, :])[0])
+        if self.rule.step(p, ewma):
+            level = "pause"
+        elif p >= model.warn:
+            level = "warning"
+        else:
+            level = "ok"
+        self._last = "warning" if level == "pause" else level
+        self._last_p = p
+        score = p / model.threshold
+        if model.override > 0:
+            # 1.0 = pause level, whichever path gets there.
+            score = max(score, ewma / (model.override * self._pause_level))
+        return level, score, p
+
+
 class TreeModel:
     """Gradient-boosted regression trees on log-odds: p = sigmoid(init + rate * sum(leaves))."""
 
@@ -185,11 +245,20 @@ class TreeModel:
                 f" {spec.get('feature_version', 1)!r}; this detector measures version"
                 f" {FEATURE_VERSION}"
             )
-        if spec.get("features") != list(FEATURE_NAMES):
+        # A model may use any subset of the features, named: one trained before a feature was
+        # added keeps working, its trees' indices mapped onto this detector's vector.
+        names = spec.get("features")
+        if not isinstance(names, list) or not names:
+            raise ModelError(f"{source}: no feature list")
+        unknown = [n for n in names if n not in FEATURE_NAMES]
+        if unknown or len(set(names)) != len(names):
             raise ModelError(
                 f"{source}: its feature list does not match this detector's"
-                f" ({len(spec.get('features') or [])} vs {len(FEATURE_NAMES)} features)"
+                f" ({len(unknown)} of {len(names)} features unknown or repeated,"
+                f" e.g. {(unknown or names)[0]!r})"
             )
+        self.features: tuple[str, ...] = tuple(names)
+        self._columns = np.array([FEATURE_NAMES.index(n) for n in names], dtype=np.int64)
         try:
             self.init = float(spec["init"])
             self.rate = float(spec["learning_rate"])
@@ -204,7 +273,7 @@ class TreeModel:
             trees = spec["trees"]
             if not isinstance(trees, list) or not trees:
                 raise ModelError(f"{source}: no trees")
-            self._flatten([self._tree(t, i) for i, t in enumerate(trees)])
+            self._flatten([self._tree(t, i, len(names)) for i, t in enumerate(trees)])
         except (KeyError, TypeError, ValueError) as err:
             if isinstance(err, ModelError):
                 raise
@@ -228,7 +297,7 @@ class TreeModel:
             n = len(feature)
             idx = np.arange(n) + offset
             leaf = left < 0
-            feats.append(np.where(leaf, 0, feature))
+            feats.append(np.where(leaf, 0, self._columns[np.where(leaf, 0, feature)]))
             thrs.append(np.where(leaf, 0.0, threshold))
             lefts.append(np.where(leaf, idx, left + offset))
             rights.append(np.where(leaf, idx, right + offset))
@@ -246,8 +315,7 @@ class TreeModel:
         self.n_trees = len(trees)
 
     @staticmethod
-    def _tree(t: dict[str, Any], i: int) -> tuple[npt.NDArray[Any], ...]:
-        n_feat = len(FEATURE_NAMES)
+    def _tree(t: dict[str, Any], i: int, n_feat: int) -> tuple[npt.NDArray[Any], ...]:
         feature = np.asarray(t["feature"], dtype=np.int64)
         threshold = np.asarray(t["threshold"], dtype=np.float64)
         left = np.asarray(t["left"], dtype=np.int64)

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from jarvis_addon.cv.learned import BUNDLED_MODEL
+
 ROOT = Path(__file__).resolve().parents[4]
 
 
@@ -16,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[4]
 def test_quick_benchmark_prints_all_figures(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "cv_bench.py"), "--quick", "--jobs", "1", "--json", str(out)],
+        [sys.executable, str(ROOT / "benchmarks" / "cv_bench.py"), "--quick", "--jobs", "1", "--json", str(out),
+         "--compare-model", str(BUNDLED_MODEL)],
         capture_output=True, text=True, timeout=170, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -34,6 +37,25 @@ def test_quick_benchmark_prints_all_figures(tmp_path: Path) -> None:
     assert set(goals) >= {"ms p95 at 1280x720", "recall spaghetti", "false pauses / 100 h"}
     assert goals["ms p95 at 1280x720"]["goal"] == 33.0
     assert goals["ms p95 at 1280x720"]["met"] == (figures["speed"][1]["ours_p95"] <= 33.0)
+    # The compared model is the one the detector runs: decided on the same features, it must
+    # come out the same, figure for figure.
+    compared = figures["compared"]
+    assert "Compared model" in text
+    for key in ("recall_spaghetti", "recall_detachment", "recall_blob", "false_pauses"):
+        assert compared[key] == figures[key], key
+    assert compared["print_hours"] == figures["print_hours"]
+
+
+def test_benchmark_refuses_an_unusable_compared_model(tmp_path: Path) -> None:
+    bad = tmp_path / "model.json"
+    bad.write_text("{not json")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cv_bench.py"), "--quick", "--speed-frames", "1",
+         "--compare-model", str(bad)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "--compare-model" in proc.stderr and "unreadable" in proc.stderr
 
 
 @pytest.mark.timeout(120)

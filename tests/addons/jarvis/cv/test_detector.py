@@ -302,6 +302,22 @@ def test_pinned_area_keeps_a_detachment_counting_after_the_sliding_reference_cau
     assert np.nanmax(clean["area_pinned"][-100:]) < 0.3
 
 
+def test_lost_is_the_bare_bed_where_a_vanished_part_stood(tmp_path: Path) -> None:
+    # Seed 37: the part (no brim) vanishes at the onset; the bed shows where it stood.
+    feats, onset = raw_features(37, "detachment", tmp_path)
+    after = (feats["index"] >= onset) & (feats["index"] < onset + 30)
+    assert np.nanmax(feats["lost"][feats["index"] < onset]) == 0.0
+    assert np.nanmax(feats["lost"][after]) > 0.4  # hotend areas
+    assert np.nanmax(feats["lost_share"][after]) > 0.4  # of the area the part stood on
+    # A growing part only covers more bed; a light switch moves bed and part alike; a cable
+    # swinging with the hotend is not in the background. Clean seed 0's hotend hovers over a
+    # small part, in the median background but not in every frame: it is not part (0.58
+    # hotend areas "lost" when every frame of the window was not required).
+    for kind in ("clean", "lights", "cables"):
+        negative, _ = raw_features(0, kind, tmp_path)
+        assert np.nanmax(negative["lost"]) < 0.1, kind
+
+
 @pytest.mark.parametrize("seed", [5, 0])
 def test_areas_are_in_hotend_units_floored_when_the_hotend_barely_shows(
     seed: int, tmp_path: Path

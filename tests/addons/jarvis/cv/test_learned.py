@@ -86,7 +86,9 @@ def test_tree_model_evaluates_and_rejects_bad_specs() -> None:
             learned.TreeModel(spec)
 
     bad(lambda s: s.update(format="pickle"), "format")
-    bad(lambda s: s.update(features=s["features"][:-1]), "feature list")
+    bad(lambda s: s.update(features=[*s["features"][:-1], "telepathy"]), "feature list")
+    bad(lambda s: s.update(features=[s["features"][0]] * 2), "unknown or repeated")
+    bad(lambda s: s.update(features=[]), "no feature list")
     # Trained on features measured another way (or before versions existed): another scale.
     bad(lambda s: s.pop("feature_version"), "measured by version 1")
     bad(lambda s: s.update(feature_version=3), "measured by version 3")
@@ -104,6 +106,22 @@ def test_tree_model_evaluates_and_rejects_bad_specs() -> None:
     bad(lambda s: s.update(init="x"), "malformed")
     with pytest.raises(learned.ModelError, match="JSON object"):
         learned.TreeModel([])  # type: ignore[arg-type]
+
+
+def test_a_model_naming_fewer_features_reads_them_by_name() -> None:
+    # A model trained before features were added (or without some, an ablation) names its
+    # columns; its trees' indices are into that list, mapped onto the detector's vector.
+    names = [n for n in learned.FEATURE_NAMES if not n.startswith("area")]
+    spec = tiny_spec()
+    spec["features"] = names
+    spec["trees"][0]["feature"] = [names.index("lost")] * 3  # the stump, on `lost` now
+    model = learned.TreeModel(spec)
+    assert model.features == tuple(names)
+    x = np.zeros((3, len(learned.FEATURE_NAMES)))
+    x[1, learned.FEATURE_NAMES.index("lost")] = 1.0
+    x[2, names.index("lost")] = 1.0  # the detector's column at the model's own index: not it
+    assert learned.FEATURE_NAMES[names.index("lost")] != "lost"
+    assert model.predict_proba(x) == pytest.approx(1 / (1 + np.exp([3.0, -3.0, 3.0])))
 
 
 def test_bundled_model_loads_and_is_small() -> None:
@@ -126,6 +144,24 @@ def test_numpy_trees_match_sklearn() -> None:
     np.testing.assert_allclose(
         model.predict_proba(probe), clf.predict_proba(probe)[:, 1], atol=1e-9
     )
+    # An ablation (`train --without`): fitted on fewer columns, exported with their names,
+    # evaluated on the detector's full vector.
+    cv_train = _cv_train()
+    columns = cv_train.feature_columns(["lost", "corr"])
+    names = [learned.FEATURE_NAMES[i] for i in columns]
+    assert "lost" not in names and "lost_max6" not in names and "corr_slope24" not in names
+    assert "lost_share" in names and "area" in names
+    assert len(names) == len(learned.FEATURE_NAMES) - 2 - 2 * 12
+    clf = sk.HistGradientBoostingClassifier(max_iter=30, max_depth=3, random_state=0)
+    clf.fit(x[:, columns], y)
+    spec = json.loads(json.dumps(cv_train.export(clf, 0.9, 2, 0.5, {}, names)))
+    np.testing.assert_allclose(
+        learned.TreeModel(spec).predict_proba(probe),
+        clf.predict_proba(probe[:, columns])[:, 1],
+        atol=1e-9,
+    )
+    with pytest.raises(SystemExit, match="telepathy"):
+        cv_train.feature_columns(["telepathy"])
 
 
 @pytest.mark.parametrize(

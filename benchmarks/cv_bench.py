@@ -13,7 +13,7 @@ frame-difference detector (pause after 3 frames with > 2 % of the image changed)
 
     .venv-addon/bin/python benchmarks/cv_bench.py [--full [--seeds N] [--offset K]] [--jobs J]
                                                  [--json FILE] [--split heldout|tuning]
-                                                 [--compare-model OTHER_MODEL.json]
+                                                 [--compare-model OTHER_MODEL.json ...]
 
 The default run is the short one CI runs through scripts/benchmarks (one held-out seed of
 six kinds, well under a minute); `--full` scores every kind on `--seeds` held-out seeds (20 by
@@ -121,16 +121,15 @@ def speed(seed: int, frames: int) -> list[dict[str, Any]]:
 
 
 def evaluate(
-    job: tuple[int, str, str | None],
-) -> tuple[SequenceOutcome, SequenceOutcome, dict[str, Any], SequenceOutcome | None]:
-    """One sequence: our detector, its handcrafted rule, the naive baseline and (with a
-    compared model) that model's decision on the same features, all on the same frames."""
+    job: tuple[int, str, tuple[str, ...]],
+) -> tuple[SequenceOutcome, SequenceOutcome, dict[str, Any], list[SequenceOutcome]]:
+    """One sequence: our detector, its handcrafted rule, the naive baseline and each compared
+    model's decision on the same features, all on the same frames."""
     cv2.setNumThreads(1)
-    seed, kind, other_path = job
+    seed, kind, other_paths = job
     seq = make_sequence(seed, kind, length=JOB_LENGTH.get(kind))
-    compare = (learned.load_model(other_path),) if other_path else ()
-    ours, hand, *rest = run_all(seq, compare=compare)
-    other = rest[0] if rest else None
+    compare = tuple(learned.load_model(path) for path in other_paths)
+    ours, hand, *others = run_all(seq, compare=compare)
     naive = NaiveDiff()
     first = None
     watched = 0
@@ -143,7 +142,7 @@ def evaluate(
             first = frame.index
             break
     naive_row = {"kind": kind, "onset": seq.onset, "first_pause": first, "watched": watched}
-    return ours, hand, naive_row, other
+    return ours, hand, naive_row, others
 
 
 JOB_LENGTH: dict[str, int | None] = {}
@@ -183,7 +182,8 @@ def compared_figures(path: str, other: Summary, kinds: tuple[str, ...]) -> dict[
             print(f"  recall {kind:<11} {caught:3d}/{total:<3d} = {caught / max(total, 1):.2f}")
     false, hours = other.false_pauses()
     out.update(false_pauses=false, print_hours=hours)
-    print(f"  false pauses: {false} in {hours:.1f} print-hours")
+    rate = false / hours * 100 if hours else math.nan
+    print(f"  false pauses: {false} in {hours:.1f} print-hours = {rate:.1f} per 100 h")
     for kind in kinds:
         if kind not in FAILURES:
             fp = sum(o.first_pause is not None for o in other.outcomes if o.kind == kind)
@@ -213,15 +213,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compare-model",
         type=Path,
-        help="also score this model.json, decided on the same frames' features as ours",
+        action="append",
+        default=[],
+        help="also score this model.json, decided on the same frames' features as ours"
+        " (repeatable)",
     )
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
     kinds: tuple[str, ...] = KINDS
-    other_path = str(args.compare_model) if args.compare_model else None
-    if other_path:
+    other_paths = tuple(str(path) for path in args.compare_model)
+    for path in other_paths:
         try:
-            learned.load_model(other_path)
+            learned.load_model(path)
         except learned.ModelError as err:
             parser.error(f"--compare-model: {err}")
     seeds = args.seeds
@@ -258,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     if probe.model_error:
         print(f"  WARNING: {probe.model_error}")
 
-    jobs = [(seed, kind, other_path) for kind in kinds for seed in chosen]
+    jobs = [(seed, kind, other_paths) for kind in kinds for seed in chosen]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as ex:
         results = list(ex.map(evaluate, jobs, chunksize=1))
     summary = Summary()
@@ -359,10 +362,10 @@ def main(argv: list[str] | None = None) -> int:
             f"  (no false pause in {hours:.1f} print-hours: the 95 % upper bound is"
             f" {3.0 / hours * 100:.1f} per 100 h; about 300 h are needed to show <= 1 per 100 h)"
         )
-    if other_path:
-        figures["compared"] = compared_figures(
-            other_path, Summary([o for _, _, _, o in results if o is not None]), kinds
-        )
+    figures["compared"] = [
+        compared_figures(path, Summary([others[i] for _, _, _, others in results]), kinds)
+        for i, path in enumerate(other_paths)
+    ]
     print(f"Took {time.monotonic() - started:.0f} s.")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=float))

@@ -39,7 +39,7 @@ def test_quick_benchmark_prints_all_figures(tmp_path: Path) -> None:
     assert goals["ms p95 at 1280x720"]["met"] == (figures["speed"][1]["ours_p95"] <= 33.0)
     # The compared model is the one the detector runs: decided on the same features, it must
     # come out the same, figure for figure.
-    compared = figures["compared"]
+    (compared,) = figures["compared"]
     assert "Compared model" in text
     for key in ("recall_spaghetti", "recall_detachment", "recall_blob", "false_pauses"):
         assert compared[key] == figures[key], key

@@ -54,6 +54,10 @@ _F32 = MatLike
 KIND_SPAGHETTI: Final = "spaghetti"
 KIND_DETACHMENT: Final = "detachment"
 KIND_BLOB: Final = "blob"
+# A learned pause with this much bare bed where the part stood (hotend areas) is reported as a
+# detachment, boxed there, rather than as a blob at the hotend.
+LOST_KIND: Final = 0.3
+_LOST: Final = learned.RAW_FEATURES.index("lost")
 
 
 class Level(StrEnum):
@@ -228,6 +232,7 @@ class _State:
     # such pixels (left out of the next bed estimate).
     part_count: Gray | None = None
     part_now: Mask | None = None
+    lost_box: tuple[int, int, int, int] | None = None  # x0, y0, x1, y1 of the bare bed
 
 
 class Detector:
@@ -486,9 +491,13 @@ class Detector:
                 frac_out,
             )  # fmt: skip
             if self.model is not None and area_score < 0.3 and blob_score <= area_score:
-                # The model's evidence is at the hotend (a blob of the part's own colour
-                # does not grow the moving object): name it so, boxed at the hotend.
-                kind, box = KIND_BLOB, hot or largest_box
+                if s.lost_box is not None and feats[_LOST] >= LOST_KIND:
+                    # Bare bed where the part stood: it was dragged off or fell.
+                    kind, box = KIND_DETACHMENT, s.lost_box
+                else:
+                    # The model's evidence is at the hotend (a blob of the part's own colour
+                    # does not grow the moving object): name it so, boxed at the hotend.
+                    kind, box = KIND_BLOB, hot or largest_box
         return self._result(
             self._level_for(s.ewma, now),
             raw,
@@ -793,6 +802,10 @@ class Detector:
         np.add(s.part_count, 1, out=s.part_count, where=part & (s.part_count < 255))
         s.part_now = np.where(part, 255, 0).astype(np.uint8)
         n_lost = cv2.countNonZero(lost)
+        s.lost_box = None
+        if n_lost:
+            x, y, bw, bh = cv2.boundingRect(lost)
+            s.lost_box = (x, y, x + bw, y + bh)
         return n_lost / unit, n_lost / max(unit, float(np.count_nonzero(stood)))
 
     def _pinned_area(

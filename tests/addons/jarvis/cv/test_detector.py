@@ -10,12 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from jarvis_addon.cv import learned
+from jarvis_addon.cv import learned, synth
 from jarvis_addon.cv.detector import Detection, Detector, DetectorConfig, Level
 from jarvis_addon.cv.evaluate import run_sequence
 from jarvis_addon.cv.frames import decode
 from jarvis_addon.cv.synth import NEGATIVES, make_sequence, rendered_hotend_area
 from tests.support.cv_frames import PAUSED_ON
+
+from .models import stump_model
 
 
 def clean_frames(n: int = 80, seed: int = 1) -> list[np.ndarray]:
@@ -316,6 +318,27 @@ def test_lost_is_the_bare_bed_where_a_vanished_part_stood(tmp_path: Path) -> Non
     for kind in ("clean", "lights", "cables"):
         negative, _ = raw_features(0, kind, tmp_path)
         assert np.nanmax(negative["lost"]) < 0.1, kind
+
+
+def test_a_pause_on_bare_bed_is_reported_as_a_detachment_where_the_part_stood(
+    tmp_path: Path,
+) -> None:
+    # The learned layer deciding on `lost` alone: the evidence box and kind must name the
+    # detachment where the part stood, not a blob at the hotend.
+    det = Detector(DetectorConfig(model_path=str(stump_model(tmp_path, "lost", 0.3))))
+    seq = make_sequence(37, "detachment")
+    for frame in seq.frames():
+        r = det.process(decode(frame.jpeg, color=True)[0], now=2.0 * frame.index)
+        if r.level is Level.PAUSE:
+            break
+    assert r.level is Level.PAUSE and seq.onset is not None and frame.index >= seq.onset
+    assert r.kind == "detachment" and r.box is not None
+    scene = synth._Scene(seq)
+    w, h = seq.size
+    foot = scene.cam.project(np.c_[scene.footprint, np.zeros(len(scene.footprint))])
+    cx, cy = foot.mean(axis=0) / (w, h)
+    x0, y0, x1, y1 = r.box
+    assert x0 <= cx <= x1 and y0 <= cy <= y1, (r.box, (cx, cy))
 
 
 @pytest.mark.parametrize("seed", [5, 0])

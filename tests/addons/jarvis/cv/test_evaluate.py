@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -12,6 +11,8 @@ from jarvis_addon.cv import learned
 from jarvis_addon.cv.detector import DetectorConfig
 from jarvis_addon.cv.evaluate import percentile, run_all
 from jarvis_addon.cv.synth import make_sequence
+
+from .models import stump_model
 
 
 def test_percentile_is_nearest_rank_and_nan_when_empty() -> None:
@@ -23,30 +24,6 @@ def test_percentile_is_nearest_rank_and_nan_when_empty() -> None:
     assert math.isnan(percentile([], 90))
 
 
-def _stump(tmp_path: Path, feature: str, threshold: float) -> Path:
-    """A one-split model on `feature` (probability 0.95 above `threshold`), 2 frames in a row."""
-    spec = {
-        "format": learned.MODEL_FORMAT,
-        "features": [feature],
-        "feature_version": learned.FEATURE_VERSION,
-        "init": 0.0,
-        "learning_rate": 1.0,
-        "decision": {"threshold": 0.9, "consecutive": 2, "warn": 0.5},
-        "trees": [
-            {
-                "feature": [0, 0, 0],
-                "threshold": [threshold, 0.0, 0.0],
-                "left": [1, -1, -1],
-                "right": [2, -1, -1],
-                "value": [0.0, -3.0, 3.0],
-            }
-        ],
-    }
-    path = tmp_path / f"{feature}.json"
-    path.write_text(json.dumps(spec))
-    return path
-
-
 @pytest.mark.parametrize(("seed", "kind"), [(2, "detachment"), (1, "pause"), (4, "lights")])
 def test_a_compared_model_decides_as_the_detector_would_with_it(
     seed: int, kind: str, tmp_path: Path
@@ -54,7 +31,7 @@ def test_a_compared_model_decides_as_the_detector_would_with_it(
     # `run_all(compare=...)` steps a second model's Decision on the detector's features. It
     # must pause on the very frame a detector running that model pauses on: through job
     # pause/resume resets (kind "pause") and scene changes (a light switch).
-    stump = _stump(tmp_path, "area", 0.3)
+    stump = stump_model(tmp_path, "area", 0.3)
     seq = make_sequence(seed, kind)
     bundled = run_all(seq, compare=(learned.load_model(stump),))
     alone = run_all(seq, DetectorConfig(model_path=str(stump)))

@@ -12,8 +12,8 @@ the probability that a failure is under way; the detector pauses when `consecuti
 A model names the features it uses (any subset of `FEATURE_NAMES`: a model trained before a
 feature was added still loads). A model file that is missing, corrupt, naming a feature this
 detector does not measure or trained on features measured another way (`FEATURE_VERSION`)
-raises `ModelError`; the detector then falls back to its
-handcrafted rule and says why (`Detector.model_error`).
+raises `ModelError`; the detector then falls back to its handcrafted rule and says why
+(`Detector.model_error`).
 """
 
 from __future__ import annotations

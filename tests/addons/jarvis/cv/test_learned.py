@@ -18,6 +18,8 @@ from jarvis_addon.cv.detector import Detector, DetectorConfig, Level
 from jarvis_addon.cv.evaluate import run_both
 from jarvis_addon.cv.synth import make_sequence
 
+from .models import stump_spec
+
 ROOT = Path(__file__).resolve().parents[4]
 
 
@@ -32,23 +34,7 @@ def _cv_train() -> Any:
 
 def tiny_spec(**decision: float) -> dict[str, Any]:
     """One stump on `area` (feature 0): log-odds -3 below 0.5, +3 above."""
-    return {
-        "format": learned.MODEL_FORMAT,
-        "features": list(learned.FEATURE_NAMES),
-        "feature_version": learned.FEATURE_VERSION,
-        "init": 0.0,
-        "learning_rate": 1.0,
-        "decision": {"threshold": 0.9, "consecutive": 2, "warn": 0.5, **decision},
-        "trees": [
-            {
-                "feature": [0, 0, 0],
-                "threshold": [0.5, 0.0, 0.0],
-                "left": [1, -1, -1],
-                "right": [2, -1, -1],
-                "value": [0.0, -3.0, 3.0],
-            }
-        ],
-    }
+    return stump_spec(list(learned.FEATURE_NAMES), "area", 0.5, **decision)
 
 
 def test_trend_aggregates() -> None:

@@ -749,8 +749,8 @@ class Detector:
         background, and a light switch moves the bed and the part alike.
         """
         s, cfg = self._s, self.config
-        roi = s.roi
-        if roi is None:
+        roi, ref = s.roi, s.ref
+        if roi is None or ref is None:
             return 0.0, 0.0
         h, w = bg.shape[:2]
         if s.part_count is None or s.part_now is None:
@@ -782,14 +782,15 @@ class Detector:
 
         tl, tc = cfg.bed_tolerance, cfg.bed_chroma_tolerance
         bed_l = bed(bg)
-        near = (cv2.absdiff(bg.astype(np.float32), bed_l) < tl) & (
+        # ref / s.cref: this frame's backgrounds, already in float32.
+        near = (cv2.absdiff(ref, bed_l) < tl) & (
             cv2.absdiff(g8.astype(np.float32), bed_l) < 1.5 * tl
         )
         far = least(s.frames, bed_l) > 2 * tl
-        if cbg is not None:
+        if cbg is not None and s.cref is not None:
             for c in range(2):
                 bed_c = bed(cbg[:, :, c])
-                near &= cv2.absdiff(cbg[:, :, c].astype(np.float32), bed_c) < tc
+                near &= cv2.absdiff(s.cref[:, :, c], bed_c) < tc
                 if len(s.cframes) == len(s.frames):
                     far |= least((f[:, :, c] for f in s.cframes), bed_c) > 2 * tc
                 if c8 is not None:

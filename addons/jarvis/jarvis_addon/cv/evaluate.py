@@ -109,9 +109,8 @@ def run_all(
                 warning[i] = frame.index
             if level is Level.PAUSE:
                 pause[i] = frame.index
-        if pause[0] is not None and all(p is not None for p in pause[2:]):
-            if pause[1] is not None or not baseline:
-                break
+        if all(p is not None for i, p in enumerate(pause) if i != 1 or baseline):
+            break
     outcomes = []
     for i in range(n):
         first = pause[i]

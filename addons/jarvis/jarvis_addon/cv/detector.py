@@ -37,6 +37,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+import math
 from typing import Final
 
 import cv2
@@ -110,6 +111,9 @@ class DetectorConfig:
     bed_tolerance: float = 12.0
     bed_chroma_tolerance: float = 7.0
     lost_frames: int = 15
+    # "lost_steady" also wants the bare bed in this share of the window's frames: the dark
+    # hotend in front of a part can pass for bed in the median and in one frame, not in most.
+    lost_steady: float = 0.8
     ewma: float = 0.5
     warn_level: float = 0.5
     pause_level: float = 1.0
@@ -738,7 +742,7 @@ class Detector:
 
     def _lost_features(
         self, g8: Gray, c8: MatLike | None, bg: Gray, cbg: MatLike | None, unit: float
-    ) -> tuple[float, float]:
+    ) -> tuple[float, float, float, float]:
         """Where the part has stood for a while and the bare bed shows now, and that share.
 
         The bed is estimated per pixel from the pixels around it that are not part (a
@@ -746,12 +750,13 @@ class Detector:
         follow). A part pixel (2x the tolerance from it in the background) that is within the
         tolerance again, in the background and in this frame, is where a detached part stood:
         a growing part only covers more of the bed, a hand or the hotend is not in the
-        background, and a light switch moves the bed and the part alike.
+        background, and a light switch moves the bed and the part alike. The steady pair
+        also wants the bed in most of the window's frames (`lost_steady`).
         """
         s, cfg = self._s, self.config
         roi, ref = s.roi, s.ref
         if roi is None or ref is None:
-            return 0.0, 0.0
+            return 0.0, 0.0, 0.0, 0.0
         h, w = bg.shape[:2]
         if s.part_count is None or s.part_now is None:
             s.part_count = np.zeros((h, w), np.uint8)
@@ -771,14 +776,24 @@ class Detector:
             out: _F32 = cv2.resize(est, (w, h), interpolation=cv2.INTER_LINEAR)
             return out
 
-        def least(frames: Iterable[MatLike], ref: _F32) -> _F32:
-            # Part only where every frame of the window differs: a hotend hovering over a
-            # small part sits in the median background, but not in every frame.
-            out: _F32 | None = None
+        need = math.ceil(cfg.lost_steady * len(s.frames))
+
+        def scan(
+            frames: Iterable[MatLike], ref: _F32, tol: float
+        ) -> tuple[_F32, npt.NDArray[np.bool_]]:
+            """Per pixel: the least difference over the window, and is it bed in `need` frames.
+
+            Part only where every frame of the window differs: a hotend hovering over a small
+            part sits in the median background, but not in every frame.
+            """
+            least: _F32 | None = None
+            count = np.zeros(ref.shape, np.uint8)
             for f in frames:
                 d = cv2.absdiff(f.astype(np.float32), ref)
-                out = d if out is None else cv2.min(out, d)
-            return out if out is not None else np.zeros(ref.shape, np.float32)
+                least = d if least is None else cv2.min(least, d)
+                count += np.asarray(d) < 1.5 * tol
+            bare: npt.NDArray[np.bool_] = count >= need
+            return (least if least is not None else np.zeros(ref.shape, np.float32)), bare
 
         tl, tc = cfg.bed_tolerance, cfg.bed_chroma_tolerance
         bed_l = bed(bg)
@@ -786,19 +801,24 @@ class Detector:
         near = (cv2.absdiff(ref, bed_l) < tl) & (
             cv2.absdiff(g8.astype(np.float32), bed_l) < 1.5 * tl
         )
-        far = least(s.frames, bed_l) > 2 * tl
+        least, steady = scan(s.frames, bed_l, tl)
+        far = least > 2 * tl
         if cbg is not None and s.cref is not None:
             for c in range(2):
                 bed_c = bed(cbg[:, :, c])
                 near &= cv2.absdiff(s.cref[:, :, c], bed_c) < tc
                 if len(s.cframes) == len(s.frames):
-                    far |= least((f[:, :, c] for f in s.cframes), bed_c) > 2 * tc
+                    cleast, csteady = scan((f[:, :, c] for f in s.cframes), bed_c, tc)
+                    far |= cleast > 2 * tc
+                    steady &= csteady
                 if c8 is not None:
                     near &= cv2.absdiff(c8[:, :, c].astype(np.float32), bed_c) < 1.5 * tc
         in_roi = roi > 0
         stood = s.part_count >= cfg.lost_frames
         lost: MatLike = np.where(stood & near & defined & in_roi, 255, 0).astype(np.uint8)
         lost = cv2.morphologyEx(lost, cv2.MORPH_OPEN, self._k3)
+        held: MatLike = np.where(steady, lost, 0).astype(np.uint8)
+        held = cv2.morphologyEx(held, cv2.MORPH_OPEN, self._k3)
         part = far & defined & in_roi
         np.add(s.part_count, 1, out=s.part_count, where=part & (s.part_count < 255))
         s.part_now = np.where(part, 255, 0).astype(np.uint8)
@@ -807,7 +827,9 @@ class Detector:
         if n_lost:
             x, y, bw, bh = cv2.boundingRect(lost)
             s.lost_box = (x, y, x + bw, y + bh)
-        return n_lost / unit, n_lost / max(unit, float(np.count_nonzero(stood)))
+        n_held = cv2.countNonZero(held)
+        area = max(unit, float(np.count_nonzero(stood)))
+        return n_lost / unit, n_lost / area, n_held / unit, n_held / area
 
     def _pinned_area(
         self,

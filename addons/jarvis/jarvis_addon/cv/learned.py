@@ -61,6 +61,8 @@ RAW_FEATURES: Final = (
     "area_pinned",  # persistent change against the background from before it began
     "lost",  # where the part stood for 30 s and the bare bed shows now, in hotend areas
     "lost_share",  # lost over the area the part has stood on
+    "lost_steady",  # lost where the bed also shows in most of the window's frames
+    "lost_steady_share",  # lost_steady over the area the part has stood on
 )
 # Raw features whose trend is aggregated.
 TREND_FEATURES: Final = (
@@ -83,6 +85,7 @@ TREND_FEATURES: Final = (
     "below_rel",
     "area_pinned",
     "lost",
+    "lost_steady",
 )
 WINDOWS: Final = (6, 12, 24)
 STATS: Final = ("mean", "max", "min", "slope")

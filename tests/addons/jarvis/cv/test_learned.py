@@ -137,6 +137,7 @@ def test_numpy_trees_match_sklearn() -> None:
     names = [learned.FEATURE_NAMES[i] for i in columns]
     assert "lost" not in names and "lost_max6" not in names and "corr_slope24" not in names
     assert "lost_share" in names and "area" in names
+    assert "lost_steady" in names and "lost_steady_max6" in names  # names, not prefixes
     assert len(names) == len(learned.FEATURE_NAMES) - 2 - 2 * 12
     clf = sk.HistGradientBoostingClassifier(max_iter=30, max_depth=3, random_state=0)
     clf.fit(x[:, columns], y)

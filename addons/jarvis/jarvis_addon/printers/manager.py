@@ -21,14 +21,7 @@ from typing import Any, Final, Protocol
 import aiohttp
 
 from ..settings import PrinterConfig
-from .base import (
-    STATE_UNREACHABLE,
-    Printer,
-    PrinterAuthError,
-    PrinterError,
-    PrinterStatus,
-    check_gcode,
-)
+from .base import STATE_UNREACHABLE, Printer, PrinterError, PrinterStatus, check_gcode
 from .jobs import JOB_FAILED, JOB_PAUSED, JOB_PRINTING, JOB_UPLOADING, Job, JobHistory
 from .moonraker import MoonrakerClient
 from .octoprint import OctoPrintClient
@@ -87,6 +80,9 @@ class _Live:
     changed: asyncio.Event
     payload: dict[str, Any] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Bumped when the printer acknowledges a start, pause, resume or cancel: a status read in
+    # flight across it may predate it and is read again (see refresh).
+    acked: int = 0
 
 
 def make_client(config: PrinterConfig, session: aiohttp.ClientSession) -> Printer:
@@ -203,12 +199,14 @@ class PrinterManager:
     async def refresh(self, printer_id: str) -> dict[str, Any]:
         """Ask the printer now; update its job, publish what changed; returns the state payload."""
         live = self._live(printer_id)
-        try:
-            status = await live.client.status()
-        except PrinterAuthError as err:
-            status = PrinterStatus(state=STATE_UNREACHABLE, message=str(err))
-        except PrinterError as err:
-            status = PrinterStatus(state=STATE_UNREACHABLE, message=str(err))
+        while True:
+            acked = live.acked
+            status = await self._read(live)
+            if live.acked == acked:
+                break
+            # A command was acknowledged while this read was in flight: the answer may be from
+            # before it (a "printing" read before a pause would resume the paused job).
+            _LOGGER.debug("Printer %s: status read across a command; reading again", printer_id)
         if status.online != live.status.online:
             _LOGGER.info(
                 "Printer %s is now %s (%s)", printer_id, status.state, status.message or "-"
@@ -223,6 +221,13 @@ class PrinterManager:
             live.payload = payload
             await self._sink.printer_state(printer_id, payload, status.online)
         return payload
+
+    @staticmethod
+    async def _read(live: _Live) -> PrinterStatus:
+        try:
+            return await live.client.status()
+        except PrinterError as err:
+            return PrinterStatus(state=STATE_UNREACHABLE, message=str(err))
 
     def _payload(self, live: _Live, job: Job | None) -> dict[str, Any]:
         status = live.status
@@ -304,6 +309,7 @@ class PrinterManager:
             job.to(JOB_UPLOADING)
             stored = await live.client.upload(filename, data)
             await live.client.start(stored)
+            live.acked += 1
         except PrinterError as err:
             job.to(JOB_FAILED, str(err))
             self.history.save()
@@ -358,6 +364,7 @@ class PrinterManager:
     async def _cmd_pause(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
         reason = str(args.get("reason") or "requested")
         await live.client.pause()
+        live.acked += 1
         job = self.history.active_for(live.config.id)
         if job is not None:
             job.pause_requested(reason)
@@ -369,6 +376,7 @@ class PrinterManager:
 
     async def _cmd_resume(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
         await live.client.resume()
+        live.acked += 1
         job = self.history.active_for(live.config.id)
         if job is not None and (event := job.to(JOB_PRINTING)) is not None:
             self.history.save()
@@ -379,6 +387,7 @@ class PrinterManager:
     async def _cmd_cancel(self, live: _Live, args: dict[str, Any]) -> dict[str, Any]:
         job = self.history.active_for(live.config.id)
         await live.client.cancel()
+        live.acked += 1
         if job is not None:
             job.cancel_requested = True
             self.history.save()

@@ -55,10 +55,10 @@ _F32 = MatLike
 KIND_SPAGHETTI: Final = "spaghetti"
 KIND_DETACHMENT: Final = "detachment"
 KIND_BLOB: Final = "blob"
-# A learned pause with this much bare bed where the part stood (hotend areas) is reported as a
-# detachment, boxed there, rather than as a blob at the hotend.
+# A learned pause with this much steady bare bed where the part stood (hotend areas,
+# `lost_steady`) is reported as a detachment, boxed there, rather than as a blob at the hotend.
 LOST_KIND: Final = 0.3
-_LOST: Final = learned.RAW_FEATURES.index("lost")
+_LOST_STEADY: Final = learned.RAW_FEATURES.index("lost_steady")
 
 
 class Level(StrEnum):
@@ -236,7 +236,7 @@ class _State:
     # such pixels (left out of the next bed estimate).
     part_count: Gray | None = None
     part_now: Mask | None = None
-    lost_box: tuple[int, int, int, int] | None = None  # x0, y0, x1, y1 of the bare bed
+    lost_box: tuple[int, int, int, int] | None = None  # x0, y0, x1, y1 of the steady bare bed
 
 
 class Detector:
@@ -495,8 +495,9 @@ class Detector:
                 frac_out,
             )  # fmt: skip
             if self.model is not None and area_score < 0.3 and blob_score <= area_score:
-                if s.lost_box is not None and feats[_LOST] >= LOST_KIND:
-                    # Bare bed where the part stood: it was dragged off or fell.
+                if s.lost_box is not None and feats[_LOST_STEADY] >= LOST_KIND:
+                    # Bare bed where the part stood, steadily (a dark hotend in front of the
+                    # part passes for bed in a frame or two): it was dragged off or fell.
                     kind, box = KIND_DETACHMENT, s.lost_box
                 else:
                     # The model's evidence is at the hotend (a blob of the part's own colour
@@ -817,19 +818,19 @@ class Detector:
         stood = s.part_count >= cfg.lost_frames
         lost: MatLike = np.where(stood & near & defined & in_roi, 255, 0).astype(np.uint8)
         lost = cv2.morphologyEx(lost, cv2.MORPH_OPEN, self._k3)
-        held: MatLike = np.where(steady, lost, 0).astype(np.uint8)
-        held = cv2.morphologyEx(held, cv2.MORPH_OPEN, self._k3)
+        steady_lost: MatLike = np.where(steady, lost, 0).astype(np.uint8)
+        steady_lost = cv2.morphologyEx(steady_lost, cv2.MORPH_OPEN, self._k3)
         part = far & defined & in_roi
         np.add(s.part_count, 1, out=s.part_count, where=part & (s.part_count < 255))
         s.part_now = np.where(part, 255, 0).astype(np.uint8)
         n_lost = cv2.countNonZero(lost)
+        n_steady = cv2.countNonZero(steady_lost)
         s.lost_box = None
-        if n_lost:
-            x, y, bw, bh = cv2.boundingRect(lost)
+        if n_steady:
+            x, y, bw, bh = cv2.boundingRect(steady_lost)
             s.lost_box = (x, y, x + bw, y + bh)
-        n_held = cv2.countNonZero(held)
         area = max(unit, float(np.count_nonzero(stood)))
-        return n_lost / unit, n_lost / area, n_held / unit, n_held / area
+        return n_lost / unit, n_lost / area, n_steady / unit, n_steady / area
 
     def _pinned_area(
         self,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from jarvis_addon.cv import learned, synth
-from jarvis_addon.cv.detector import Detection, Detector, DetectorConfig, Level
+from jarvis_addon.cv.detector import LOST_KIND, Detection, Detector, DetectorConfig, Level
 from jarvis_addon.cv.evaluate import run_sequence
 from jarvis_addon.cv.frames import decode
 from jarvis_addon.cv.synth import NEGATIVES, make_sequence, rendered_hotend_area
@@ -311,6 +311,10 @@ def test_lost_is_the_bare_bed_where_a_vanished_part_stood(tmp_path: Path) -> Non
     assert np.nanmax(feats["lost"][feats["index"] < onset]) == 0.0
     assert np.nanmax(feats["lost"][after]) > 0.4  # hotend areas
     assert np.nanmax(feats["lost_share"][after]) > 0.4  # of the area the part stood on
+    # Where a part vanished the bed shows steadily too: the same figure in `lost_steady`.
+    assert np.nanmax(feats["lost_steady"][after]) > 0.4
+    assert np.nanmax(feats["lost_steady_share"][after]) > 0.4
+    assert np.all(feats["lost_steady"] <= feats["lost"])
     # A growing part only covers more bed; a light switch moves bed and part alike; a cable
     # swinging with the hotend is not in the background. Clean seed 0's hotend hovers over a
     # small part, in the median background but not in every frame: it is not part (0.58
@@ -328,22 +332,17 @@ def test_lost_steady_wants_the_bare_bed_in_most_frames_of_the_window(tmp_path: P
         negative, _ = raw_features(seed, kind, tmp_path)
         assert np.nanmax(negative["lost"]) > 0.3, kind
         assert np.nanmax(negative["lost_steady"]) < 0.05, kind
-    # Where a part vanished the bed shows steadily: the same figure as `lost`.
-    feats, onset = raw_features(37, "detachment", tmp_path)
-    after = (feats["index"] >= onset) & (feats["index"] < onset + 30)
-    assert np.nanmax(feats["lost_steady"][after]) > 0.4
-    assert np.nanmax(feats["lost_steady_share"][after]) > 0.4
-    # The steady pixels are a subset of the lost ones (an opening keeps inclusion).
-    assert np.all(feats["lost_steady"] <= feats["lost"])
-    assert np.all(feats["lost_steady_share"] <= feats["lost_share"])
+        # The steady pixels are a subset of the lost ones (an opening keeps inclusion).
+        assert np.all(negative["lost_steady"] <= negative["lost"]), kind
+        assert np.all(negative["lost_steady_share"] <= negative["lost_share"]), kind
 
 
 def test_a_pause_on_bare_bed_is_reported_as_a_detachment_where_the_part_stood(
     tmp_path: Path,
 ) -> None:
-    # The learned layer deciding on `lost` alone: the evidence box and kind must name the
-    # detachment where the part stood, not a blob at the hotend.
-    det = Detector(DetectorConfig(model_path=str(stump_model(tmp_path, "lost", 0.3))))
+    # The learned layer deciding on `lost_steady` alone: the evidence box and kind must name
+    # the detachment where the part stood, not a blob at the hotend.
+    det = Detector(DetectorConfig(model_path=str(stump_model(tmp_path, "lost_steady", 0.3))))
     seq = make_sequence(37, "detachment")
     for frame in seq.frames():
         r = det.process(decode(frame.jpeg, color=True)[0], now=2.0 * frame.index)
@@ -357,6 +356,21 @@ def test_a_pause_on_bare_bed_is_reported_as_a_detachment_where_the_part_stood(
     cx, cy = foot.mean(axis=0) / (w, h)
     x0, y0, x1, y1 = r.box
     assert x0 <= cx <= x1 and y0 <= cy <= y1, (r.box, (cx, cy))
+
+
+def test_the_hotend_passing_for_bare_bed_does_not_name_a_detachment(tmp_path: Path) -> None:
+    # Supports seed 103: `lost` (not `lost_steady`) fires for a few frames where the dark
+    # hotend stands in front of the part. The kind a learned pause would report comes from the
+    # steady bare bed, so on those frames it is not a detachment: the part still stands.
+    det = Detector(DetectorConfig(model_path=str(stump_model(tmp_path, "lost", 0.3))))
+    lost, steady = (learned.RAW_FEATURES.index(n) for n in ("lost", "lost_steady"))
+    ghosts = []
+    for frame in make_sequence(103, "supports").frames():
+        r = det.process(decode(frame.jpeg, color=True)[0], now=2.0 * frame.index)
+        if r.features is not None and r.features[lost] >= LOST_KIND:
+            ghosts.append((frame.index, r.kind, r.features[steady]))
+    assert ghosts
+    assert all(kind == "blob" and s < LOST_KIND for _, kind, s in ghosts), ghosts
 
 
 @pytest.mark.parametrize("seed", [5, 0])

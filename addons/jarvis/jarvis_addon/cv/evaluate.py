@@ -6,6 +6,7 @@ as the monitor does.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 import math
@@ -28,6 +29,7 @@ class SequenceOutcome:
     first_pause: int | None  # frame index of the first pause decision
     first_warning: int | None
     early_pause: bool  # a pause before the onset (a false pause on a failing print)
+    named: str | None = None  # the kind the detector named at the first pause (the event's)
 
     @property
     def caught(self) -> bool:
@@ -78,6 +80,7 @@ def run_all(
     n = 2 + len(compare)
     pause: list[int | None] = [None] * n
     warning: list[int | None] = [None] * n
+    named: list[str | None] = [None] * n
 
     def fresh() -> list[Decision]:
         return [Decision(m, cfg.pause_level, cfg.pause_frames) for m in compare]
@@ -109,6 +112,7 @@ def run_all(
                 warning[i] = frame.index
             if level is Level.PAUSE:
                 pause[i] = frame.index
+                named[i] = result.kind
         if all(p is not None for i, p in enumerate(pause) if i != 1 or baseline):
             break
     outcomes = []
@@ -117,7 +121,15 @@ def run_all(
         early = first is not None and (seq.onset is None or first < seq.onset)
         outcomes.append(
             SequenceOutcome(
-                seq.kind, seq.seed, seq.onset, seq.length, watched[i], first, warning[i], early
+                seq.kind,
+                seq.seed,
+                seq.onset,
+                seq.length,
+                watched[i],
+                first,
+                warning[i],
+                early,
+                named[i],
             )
         )
     return outcomes
@@ -137,6 +149,10 @@ class Summary:
         """(caught, total) for one failure kind."""
         rows = [o for o in self.outcomes if o.kind == kind]
         return sum(o.caught for o in rows), len(rows)
+
+    def named(self, kind: str) -> Counter[str]:
+        """The kinds named at the pauses that caught failures labelled `kind` (None: "none")."""
+        return Counter(o.named or "none" for o in self.outcomes if o.kind == kind and o.caught)
 
     def false_pauses(self) -> tuple[int, float]:
         """(false pauses, print-hours watched): pauses on negatives plus pauses before an onset."""

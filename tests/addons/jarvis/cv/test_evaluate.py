@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 import math
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from jarvis_addon.cv import learned
 from jarvis_addon.cv.detector import DetectorConfig
-from jarvis_addon.cv.evaluate import percentile, run_all
+from jarvis_addon.cv.evaluate import SequenceOutcome, Summary, percentile, run_all, run_sequence
 from jarvis_addon.cv.synth import make_sequence
 
 from .models import stump_model
@@ -39,3 +40,17 @@ def test_a_compared_model_decides_as_the_detector_would_with_it(
     assert bundled[1] == alone[1]  # the handcrafted baseline does not depend on the model
     if kind == "detachment":
         assert alone[0].caught  # the stump pauses here: the comparison is not of two Nones
+
+
+def test_the_kind_named_at_the_first_pause_is_kept_and_counted(tmp_path: Path) -> None:
+    # Detachment seed 37, decided on the steady bare bed alone: the pause names a detachment
+    # (what the event says); a failure not caught names nothing and is not counted.
+    stump = stump_model(tmp_path, "lost_steady", 0.3)
+    caught = run_sequence(make_sequence(37, "detachment"), DetectorConfig(model_path=str(stump)))
+    assert caught.caught and caught.named == "detachment"
+    missed = SequenceOutcome("detachment", 1, 40, 200, 200, None, None, False)
+    early = SequenceOutcome("detachment", 2, 40, 200, 30, 20, 20, True, "blob")
+    summary = Summary()
+    summary.add([caught, missed, early])
+    assert summary.named("detachment") == Counter({"detachment": 1})
+    assert summary.named("blob") == Counter()

@@ -55,10 +55,18 @@ _F32 = MatLike
 KIND_SPAGHETTI: Final = "spaghetti"
 KIND_DETACHMENT: Final = "detachment"
 KIND_BLOB: Final = "blob"
-# A learned pause with this much steady bare bed where the part stood (hotend areas,
-# `lost_steady`) is reported as a detachment, boxed there, rather than as a blob at the hotend.
-LOST_KIND: Final = 0.3
-_LOST_STEADY: Final = learned.RAW_FEATURES.index("lost_steady")
+# How the learned layer's pause is named (Detector._name), from its raw features. Chosen on the
+# tuning seeds' frames 5-40 after the onset (docs/cv.md, "Naming the failure"): this much
+# steady bare bed where the part stood (hotend areas) is a detachment; under this much change
+# over the long reference, a blob at the hotend; this many changed regions, or this share of
+# edges in the largest, spaghetti; any other solid change, a detachment.
+LOST_KIND: Final = 0.1
+BLOB_AREA: Final = 0.2
+SPAGHETTI_REGIONS: Final = 3
+SPAGHETTI_EDGES: Final = 0.2
+_LOST_STEADY, _AREA_LONG, _N_COMP, _EDGES = (
+    learned.RAW_FEATURES.index(n) for n in ("lost_steady", "area_long", "n_comp", "edge_density")
+)
 
 
 class Level(StrEnum):
@@ -494,15 +502,8 @@ class Detector:
                 g8, c8, bg, cbg, ldiff, cdiff, closed, area, grown, largest, density, outside,
                 frac_out,
             )  # fmt: skip
-            if self.model is not None and area_score < 0.3 and blob_score <= area_score:
-                if s.lost_box is not None and feats[_LOST_STEADY] >= LOST_KIND:
-                    # Bare bed where the part stood, steadily (a dark hotend in front of the
-                    # part passes for bed in a frame or two): it was dragged off or fell.
-                    kind, box = KIND_DETACHMENT, s.lost_box
-                else:
-                    # The model's evidence is at the hotend (a blob of the part's own colour
-                    # does not grow the moving object): name it so, boxed at the hotend.
-                    kind, box = KIND_BLOB, hot or largest_box
+            if self.model is not None:
+                kind, box = self._name(feats, box, hot or largest_box)
         return self._result(
             self._level_for(s.ewma, now),
             raw,
@@ -994,6 +995,25 @@ class Detector:
         roi = np.zeros(shape, np.uint8)
         cv2.fillPoly(roi, [poly], 255)
         s.roi, s.roi_poly, s.region = roi, poly.reshape(-1, 1, 2), None
+
+    def _name(
+        self,
+        feats: tuple[float, ...],
+        change: tuple[int, int, int, int] | None,
+        hotend: tuple[int, int, int, int] | None,
+    ) -> tuple[str, tuple[int, int, int, int] | None]:
+        """The kind the learned layer's evidence shows, and where (see LOST_KIND)."""
+        lost_box = self._s.lost_box
+        if lost_box is not None and feats[_LOST_STEADY] >= LOST_KIND:
+            # The bare bed shows steadily where the part stood: it was dragged off or fell.
+            return KIND_DETACHMENT, lost_box
+        if feats[_AREA_LONG] < BLOB_AREA:
+            # Little has changed in the print region: the evidence is at the hotend (a blob of
+            # the part's own colour does not grow the moving object much).
+            return KIND_BLOB, hotend
+        if feats[_N_COMP] >= SPAGHETTI_REGIONS or feats[_EDGES] >= SPAGHETTI_EDGES:
+            return KIND_SPAGHETTI, change or hotend
+        return KIND_DETACHMENT, change or hotend
 
     def _classify(
         self, region: Mask, g: _F32

@@ -56,7 +56,7 @@ KIND_SPAGHETTI: Final = "spaghetti"
 KIND_DETACHMENT: Final = "detachment"
 KIND_BLOB: Final = "blob"
 # How the learned layer's pause is named (Detector._name), from its raw features. Chosen on the
-# tuning seeds' frames 5-40 after the onset (docs/cv.md, "Naming the failure"): this much
+# tuning seeds' frames 5-40 after the onset (docs/cv.md, the tenth pass): this much
 # steady bare bed where the part stood (hotend areas) is a detachment; under this much change
 # over the long reference, a blob at the hotend; this many changed regions, or this share of
 # edges in the largest, spaghetti; any other solid change, a detachment.

@@ -348,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     h_delays = hand.delays()
     figures.update(delay_p50=percentile(delays, 50), delay_p90=percentile(delays, 90))
     figures.update(handcrafted_delay_p90=percentile(h_delays, 90))
-    if any(k in FAILURES for k in kinds):
+    has_failures = any(k in FAILURES for k in kinds)  # delays exist (not with --kinds negatives)
+    if has_failures:
         print(
             f"  onset to pause: p50 {percentile(delays, 50):.0f} s, p90 {percentile(delays, 90):.0f} s (n={len(delays)})"
             f"   (handcrafted rule p50 {percentile(h_delays, 50):.0f} s, p90 {percentile(h_delays, 90):.0f} s,"
@@ -373,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         *(
             [("onset-to-pause p90 s", figures["delay_p90"], GOAL_DELAY_P90_S, False, math.nan,
               len(delays) >= 20, percentile(h_delays, 90))]
-            if any(k in FAILURES for k in kinds) else []
+            if has_failures else []
         ),
     ]  # fmt: skip
     print(

@@ -13,6 +13,7 @@ from jarvis_addon.printers.manager import PrinterManager
 from jarvis_addon.settings import PrinterConfig
 from tests.support.loopback import LoopbackServer
 from tests.support.octoprint import OctoPrint, gcode_file
+from tests.support.printer_outbox import Outbox
 
 PRINTER = "mk3"
 
@@ -68,25 +69,6 @@ class HoldingProxy(LoopbackServer):
         )
 
 
-class Outbox:
-    """The manager's sink (the worker publishes it over MQTT)."""
-
-    def __init__(self) -> None:
-        self.events: list[str] = []
-        self.states: list[str] = []
-
-    async def printer_state(
-        self, printer_id: str, payload: dict[str, Any], available: bool
-    ) -> None:
-        self.states.append(str(payload["state"]))
-
-    async def printer_event(self, printer_id: str, payload: dict[str, Any]) -> None:
-        self.events.append(str(payload["event"]))
-
-    async def printer_snapshot(self, printer_id: str, image: bytes) -> None:
-        """No webcam on the virtual printer."""
-
-
 async def _read_during(
     manager: PrinterManager, proxy: HoldingProxy, command: str
 ) -> dict[str, Any]:
@@ -126,15 +108,15 @@ async def test_a_status_read_from_before_a_pause_or_resume_does_not_undo_it(
             assert (await manager.refresh(PRINTER))["state"] == "printing"
 
             paused = await _read_during(manager, proxy, "pause")
-            assert outbox.events == ["job_started", "job_paused"]
+            assert outbox.names == ["job_started", "job_paused"]
             assert paused["state"] == "paused" and paused["job"]["state"] == "paused", paused
             await asyncio.to_thread(octoprint.wait_state, lambda st: st == "Paused", 30)
 
             resumed = await _read_during(manager, proxy, "resume")
-            assert outbox.events == ["job_started", "job_paused", "job_resumed"]
+            assert outbox.names == ["job_started", "job_paused", "job_resumed"]
             assert resumed["state"] == "printing" and resumed["job"]["state"] == "printing"
             assert (await manager.refresh(PRINTER))["job"]["state"] == "printing"
-            assert outbox.events == ["job_started", "job_paused", "job_resumed"]
+            assert outbox.names == ["job_started", "job_paused", "job_resumed"]
             await manager.execute(PRINTER, "cancel", {})
     finally:
         await proxy.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from playwright.async_api import Browser
@@ -14,30 +13,13 @@ import pytest
 from jarvis_addon.printers.manager import PrinterManager
 from jarvis_addon.settings import PrinterConfig
 from tests.support.octoprint import OctoPrint, gcode_file
+from tests.support.printer_outbox import Outbox
 from tests.support.printer_peers import octoprint, octoprint_server
 
 from .test_browser import ARTIFACTS, _open, browser, ingress_site, ui_state
 
 __all__ = ["browser", "octoprint", "octoprint_server"]
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(180)]
-
-
-class Outbox:
-    """Where the manager's output goes here (the worker sends it over MQTT)."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    async def printer_state(
-        self, printer_id: str, payload: dict[str, Any], available: bool
-    ) -> None:
-        """States are read back through the API, not here."""
-
-    async def printer_event(self, printer_id: str, payload: dict[str, Any]) -> None:
-        self.events.append(payload)
-
-    async def printer_snapshot(self, printer_id: str, image: bytes) -> None:
-        """No webcam on the virtual printer."""
 
 
 async def test_the_pause_button_pauses_the_virtual_printer(

@@ -191,6 +191,24 @@ def named_figures(summary: Summary, kinds: tuple[str, ...]) -> dict[str, float]:
     return out
 
 
+def false_pause_rows(summary: Summary) -> list[dict[str, Any]]:
+    """Print and return each false pause by kind and seed, so it can be replayed and looked at
+    (`make_sequence(seed, kind)`)."""
+    rows = []
+    for o in summary.false_paused():
+        frame = o.first_pause if o.first_pause is not None else -1
+        rows.append(
+            {"kind": o.kind, "seed": o.seed, "frame": frame, "at_s": frame * FRAME_INTERVAL_S,
+             "onset": o.onset, "named": o.named}
+        )  # fmt: skip
+        before = f", {o.onset - frame} frames before the onset" if o.onset is not None else ""
+        print(
+            f"    false pause: {o.kind} seed {o.seed} at frame {frame}"
+            f" ({frame * FRAME_INTERVAL_S:.0f} s{before}), named {o.named or 'nothing'}"
+        )
+    return rows
+
+
 def compared_figures(path: str, other: Summary, kinds: tuple[str, ...]) -> dict[str, Any]:
     """Print and return the compared model's figures (same frames, same features as ours)."""
     print(f"\nCompared model {path}, decided on the same frames' features as ours:")
@@ -205,11 +223,7 @@ def compared_figures(path: str, other: Summary, kinds: tuple[str, ...]) -> dict[
     out.update(false_pauses=false, print_hours=hours)
     rate = false / hours * 100 if hours else math.nan
     print(f"  false pauses: {false} in {hours:.1f} print-hours = {rate:.1f} per 100 h")
-    for kind in kinds:
-        if kind not in FAILURES:
-            fp = sum(o.first_pause is not None for o in other.outcomes if o.kind == kind)
-            if fp:
-                print(f"    negatives {kind:<10} {fp} false pause(s)")
+    out["false_paused"] = false_pause_rows(other)
     delays = other.delays()
     out.update(delay_p50=percentile(delays, 50), delay_p90=percentile(delays, 90))
     print(
@@ -344,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     early = sum(o.early_pause for o in summary.outcomes if o.onset is not None)
     h_early = sum(o.early_pause for o in hand.outcomes if o.onset is not None)
     print(f"    of which before a failure's onset: {early} (handcrafted rule {h_early})")
+    figures["false_paused"] = false_pause_rows(summary)
     delays = summary.delays()
     h_delays = hand.delays()
     figures.update(delay_p50=percentile(delays, 50), delay_p90=percentile(delays, 90))

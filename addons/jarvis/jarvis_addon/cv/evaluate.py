@@ -156,17 +156,25 @@ class Summary:
 
     def false_pauses(self) -> tuple[int, float]:
         """(false pauses, print-hours watched): pauses on negatives plus pauses before an onset."""
-        count = 0
         seconds = 0.0
         for o in self.outcomes:
             if o.onset is None:
                 seconds += o.watched_frames * FRAME_INTERVAL_S
-                count += o.first_pause is not None
             else:
                 # Only the healthy part of a failing print counts as print time here.
                 seconds += min(o.onset, o.watched_frames) * FRAME_INTERVAL_S
-                count += o.early_pause
-        return count, seconds / 3600.0
+        return len(self.false_paused()), seconds / 3600.0
+
+    def false_paused(self) -> list[SequenceOutcome]:
+        """The sequences counted as false pauses, to be looked at again by kind and seed.
+
+        A negative that paused, or a failing print paused before its onset.
+        """
+        return [
+            o
+            for o in self.outcomes
+            if o.early_pause or (o.onset is None and o.first_pause is not None)
+        ]
 
     def delays(self) -> list[float]:
         """Onset-to-pause delays (s) of the caught failures."""

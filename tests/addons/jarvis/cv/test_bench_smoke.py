@@ -12,6 +12,8 @@ import pytest
 
 from jarvis_addon.cv.learned import BUNDLED_MODEL
 
+from .models import stump_model
+
 ROOT = Path(__file__).resolve().parents[4]
 
 
@@ -47,6 +49,9 @@ def test_quick_benchmark_prints_all_figures(tmp_path: Path) -> None:
         both_nan = math.isnan(compared[key]) and math.isnan(figures[key])  # none caught
         assert compared[key] == figures[key] or both_nan, key
     assert compared["print_hours"] == figures["print_hours"]
+    # Every false pause is listed by kind and seed (to be replayed), as many as are counted.
+    assert len(figures["false_paused"]) == figures["false_pauses"]
+    assert compared["false_paused"] == figures["false_paused"]
 
 
 def test_benchmark_refuses_an_unusable_compared_model(tmp_path: Path) -> None:
@@ -91,10 +96,13 @@ def test_calibration_benchmark_refuses_seeds_outside_the_held_out_range() -> Non
 
 def test_benchmark_runs_the_chosen_kinds_alone_and_refuses_unknown_ones(tmp_path: Path) -> None:
     # The negatives alone: print-hours for the false-pause goal, no recall or delay rows.
+    # Compared: a model that pauses on any frame, so both clean prints pause falsely and are
+    # listed by kind and seed.
     out = tmp_path / "figures.json"
+    eager = stump_model(tmp_path, "edge_density", -1.0)
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "cv_bench.py"), "--quick", "--jobs", "1",
-         "--kinds", "clean,lights", "--json", str(out)],
+         "--kinds", "clean,lights", "--json", str(out), "--compare-model", str(eager)],
         capture_output=True, text=True, timeout=170, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -102,6 +110,12 @@ def test_benchmark_runs_the_chosen_kinds_alone_and_refuses_unknown_ones(tmp_path
     figures = json.loads(out.read_text())
     assert figures["print_hours"] > 0 and "recall_blob" not in figures
     assert set(figures["goals"]) == {"ms p95 at 1280x720", "false pauses / 100 h"}
+    (compared,) = figures["compared"]
+    listed = [(row["kind"], row["seed"], row["onset"]) for row in compared["false_paused"]]
+    assert listed == [("clean", 100_000, None), ("lights", 100_000, None)]
+    assert compared["false_pauses"] == 2
+    assert all(row["frame"] >= 0 for row in compared["false_paused"])
+    assert "false pause: clean seed 100000 at frame" in proc.stdout, proc.stdout
     bad = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "cv_bench.py"), "--quick", "--kinds", "fire"],
         capture_output=True, text=True, timeout=60, check=False,

@@ -54,3 +54,9 @@ def test_the_kind_named_at_the_first_pause_is_kept_and_counted(tmp_path: Path) -
     summary.add([caught, missed, early])
     assert summary.named("detachment") == Counter({"detachment": 1})
     assert summary.named("blob") == Counter()
+    # The pause before the onset is the one false pause, listed so it can be looked at again.
+    stray = SequenceOutcome("stringing", 3, None, 200, 90, 90, 85, False, "spaghetti")
+    clean = SequenceOutcome("clean", 4, None, 200, 200, None, None, False)
+    summary.add([stray, clean])
+    assert summary.false_paused() == [early, stray]
+    assert summary.false_pauses()[0] == 2

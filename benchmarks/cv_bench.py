@@ -191,6 +191,28 @@ def named_figures(summary: Summary, kinds: tuple[str, ...]) -> dict[str, float]:
     return out
 
 
+def calibration_figures(summary: Summary, kinds: tuple[str, ...]) -> dict[str, Any]:
+    """Print and return recall per failure type split by how well the hotend calibrated
+    (the detector's hotend size over the rendered one; blob features read its look)."""
+    out: dict[str, Any] = {}
+    for kind in FAILURES:
+        if kind not in kinds:
+            continue
+        bands = summary.recall_by_calibration(kind)
+        out[f"recall_by_calibration_{kind}"] = [
+            {"low": low, "high": high, "caught": caught, "total": total}
+            for low, high, caught, total in bands
+        ]
+        cells = "  ".join(
+            f"{low:g}-{high:g}x {caught}/{total}"
+            if high != math.inf
+            else f">={low:g}x {caught}/{total}"
+            for low, high, caught, total in bands
+        )
+        print(f"  by hotend calibration {kind:<11} {cells}")
+    return out
+
+
 def false_pause_rows(summary: Summary) -> list[dict[str, Any]]:
     """Print and return each false pause by kind and seed, so it can be replayed and looked at
     (`make_sequence(seed, kind)`)."""
@@ -332,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             f" naive baseline {naive[f'recall_{kind}']:.2f})"
         )
     figures.update(named_figures(summary, kinds))
+    figures.update(calibration_figures(summary, kinds))
     false, hours = summary.false_pauses()
     h_false, h_hours = hand.false_pauses()
     h_rate = h_false / h_hours * 100 if h_hours else math.nan

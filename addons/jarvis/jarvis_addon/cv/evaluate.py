@@ -14,7 +14,12 @@ import math
 from .detector import Detector, DetectorConfig, Level
 from .frames import decode
 from .learned import Decision, TreeModel
-from .synth import FRAME_INTERVAL_S, Sequence
+from .synth import FRAME_INTERVAL_S, Sequence, rendered_hotend_area
+
+# Bands of measured / rendered hotend size for recall_by_calibration: a hotend calibrated at
+# under half its size (a fragment of it moved while calibrating) leaves the blob features
+# reading the wrong pixels.
+CALIBRATION_EDGES = (0.5, 0.75, 1.5)
 
 
 @dataclass(slots=True)
@@ -30,6 +35,9 @@ class SequenceOutcome:
     first_warning: int | None
     early_pause: bool  # a pause before the onset (a false pause on a failing print)
     named: str | None = None  # the kind the detector named at the first pause (the event's)
+    # The detector's calibrated hotend size over the rendered one (1.0: right; None: never
+    # calibrated). Blob features read the hotend's calibrated look, so recall is split by it.
+    calibration: float | None = None
 
     @property
     def caught(self) -> bool:
@@ -87,6 +95,7 @@ def run_all(
 
     others = fresh()
     watched = [0] * n
+    width = 0
     for frame in seq.frames():
         if frame.event is not None:
             det.reset()
@@ -96,6 +105,7 @@ def run_all(
         for i in range(n):
             watched[i] += pause[i] is None
         image, _ = decode(frame.jpeg, color=True)
+        width = image.shape[1]
         result = det.process(image, now=frame.index * FRAME_INTERVAL_S)
         hand = result.handcrafted or result.level
         levels = [result.level, hand]
@@ -115,6 +125,8 @@ def run_all(
                 named[i] = result.kind
         if all(p is not None for i, p in enumerate(pause) if i != 1 or baseline):
             break
+    size = det.hotend_area
+    calibration = size / rendered_hotend_area(seq, width) if size is not None and width else None
     outcomes = []
     for i in range(n):
         first = pause[i]
@@ -130,6 +142,7 @@ def run_all(
                 warning[i],
                 early,
                 named[i],
+                calibration,
             )
         )
     return outcomes
@@ -153,6 +166,22 @@ class Summary:
     def named(self, kind: str) -> Counter[str]:
         """The kinds named at the pauses that caught failures labelled `kind` (None: "none")."""
         return Counter(o.named or "none" for o in self.outcomes if o.kind == kind and o.caught)
+
+    def recall_by_calibration(
+        self, kind: str, edges: tuple[float, ...] = CALIBRATION_EDGES
+    ) -> list[tuple[float, float, int, int]]:
+        """(low, high, caught, total) per band of `calibration`, for one failure kind.
+
+        Sequences never calibrated fall in the lowest band.
+        """
+        bands = list(zip((0.0, *edges), (*edges, math.inf), strict=True))
+        out = []
+        for low, high in bands:
+            rows = [
+                o for o in self.outcomes if o.kind == kind and low <= (o.calibration or 0.0) < high
+            ]
+            out.append((low, high, sum(o.caught for o in rows), len(rows)))
+        return out
 
     def false_pauses(self) -> tuple[int, float]:
         """(false pauses, print-hours watched): pauses on negatives plus pauses before an onset."""

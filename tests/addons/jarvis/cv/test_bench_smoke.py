@@ -49,6 +49,14 @@ def test_quick_benchmark_prints_all_figures(tmp_path: Path) -> None:
         both_nan = math.isnan(compared[key]) and math.isnan(figures[key])  # none caught
         assert compared[key] == figures[key] or both_nan, key
     assert compared["print_hours"] == figures["print_hours"]
+    # Recall split by hotend calibration: the bands hold every failure of the kind.
+    assert "by hotend calibration blob" in text
+    for kind in ("spaghetti", "detachment", "blob"):
+        bands = figures[f"recall_by_calibration_{kind}"]
+        assert [b["low"] for b in bands] == [0.0, 0.5, 0.75, 1.5]
+        assert sum(b["total"] for b in bands) == 1  # one seed of each failure in the quick run
+        caught = sum(b["caught"] for b in bands)
+        assert caught == (figures[f"recall_{kind}"] == 1.0)
     # Every false pause is listed by kind and seed (to be replayed), as many as are counted.
     assert len(figures["false_paused"]) == figures["false_pauses"]
     assert compared["false_paused"] == figures["false_paused"]

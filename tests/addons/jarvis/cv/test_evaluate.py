@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from jarvis_addon.cv import learned
-from jarvis_addon.cv.detector import DetectorConfig
+from jarvis_addon.cv.detector import Detector, DetectorConfig
 from jarvis_addon.cv.evaluate import SequenceOutcome, Summary, percentile, run_all, run_sequence
-from jarvis_addon.cv.synth import make_sequence
+from jarvis_addon.cv.frames import WORK_WIDTH, decode
+from jarvis_addon.cv.synth import FRAME_INTERVAL_S, make_sequence, rendered_hotend_area
 
 from .models import stump_model
 
@@ -60,3 +61,33 @@ def test_the_kind_named_at_the_first_pause_is_kept_and_counted(tmp_path: Path) -
     summary.add([stray, clean])
     assert summary.false_paused() == [early, stray]
     assert summary.false_pauses()[0] == 2
+
+
+def test_the_hotend_calibration_is_kept_and_recall_split_by_it() -> None:
+    # The detector's hotend size over the rendered one, for the split of recall (a fragment of
+    # the hotend calibrated leaves the blob features reading the wrong pixels).
+    seq = make_sequence(1, "blob")
+    outcome = run_sequence(seq)
+    det = Detector()
+    for frame in seq.frames():
+        if frame.index >= 40:
+            break
+        det.process(decode(frame.jpeg, color=True)[0], now=frame.index * FRAME_INTERVAL_S)
+    assert det.hotend_area is not None and outcome.calibration is not None
+    assert outcome.calibration == pytest.approx(
+        det.hotend_area / rendered_hotend_area(seq, WORK_WIDTH)
+    )
+    assert 0.75 < outcome.calibration < 1.5  # this scene calibrates well (0.98)
+    fragment = run_sequence(make_sequence(0, "blob")).calibration
+    assert fragment is not None and fragment < 0.5  # a fragment of the hotend (0.42)
+    summary = Summary()
+    summary.add([
+        SequenceOutcome("blob", 1, 40, 90, 90, 50, 45, False, "blob", 0.3),
+        SequenceOutcome("blob", 2, 40, 90, 90, None, None, False, None, None),  # never calibrated
+        SequenceOutcome("blob", 3, 40, 90, 90, 60, 55, False, "blob", 0.9),
+        SequenceOutcome("blob", 4, 40, 90, 90, None, None, False, None, 2.0),
+        SequenceOutcome("spaghetti", 5, 40, 90, 90, 50, 45, False, "spaghetti", 0.9),
+    ])  # fmt: skip
+    assert summary.recall_by_calibration("blob") == [
+        (0.0, 0.5, 1, 2), (0.5, 0.75, 0, 0), (0.75, 1.5, 1, 1), (1.5, math.inf, 0, 1)
+    ]  # fmt: skip

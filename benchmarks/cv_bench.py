@@ -9,10 +9,13 @@ Accuracy: recall per failure type, false pauses per 100 print-hours, onset-to-pa
 at one frame every 2 s, on `synth.HELDOUT_SEEDS` (never used while tuning). Two baselines are
 scored on the same frames: the detector's own handcrafted decision rule (the rule before the
 learned layer, `DetectorConfig(decision="handcrafted")`, read from the same pass), and a naive
-frame-difference detector (pause after 3 frames with > 2 % of the image changed).
+frame-difference detector (pause after 3 frames with > 2 % of the image changed). Also: how
+each caught failure was named, recall split by how well the hotend calibrated, and every false
+pause by kind, seed and frame (to replay it with `make_sequence(seed, kind)`).
 
     .venv-addon/bin/python benchmarks/cv_bench.py [--full [--seeds N] [--offset K]] [--jobs J]
                                                  [--json FILE] [--split heldout|tuning]
+                                                 [--kinds KIND,KIND...]
                                                  [--compare-model OTHER_MODEL.json ...]
 
 The default run is the short one CI runs through scripts/benchmarks (one held-out seed of
@@ -192,8 +195,11 @@ def named_figures(summary: Summary, kinds: tuple[str, ...]) -> dict[str, float]:
 
 
 def calibration_figures(summary: Summary, kinds: tuple[str, ...]) -> dict[str, Any]:
-    """Print and return recall per failure type split by how well the hotend calibrated
-    (the detector's hotend size over the rendered one; blob features read its look)."""
+    """Print and return recall per failure type, split by how well the hotend calibrated.
+
+    Calibration is the detector's hotend size over the rendered one; blob features read the
+    hotend's calibrated look, so a fragment calibrated leaves them reading the wrong pixels.
+    """
     out: dict[str, Any] = {}
     for kind in FAILURES:
         if kind not in kinds:
@@ -214,8 +220,7 @@ def calibration_figures(summary: Summary, kinds: tuple[str, ...]) -> dict[str, A
 
 
 def false_pause_rows(summary: Summary) -> list[dict[str, Any]]:
-    """Print and return each false pause by kind and seed, so it can be replayed and looked at
-    (`make_sequence(seed, kind)`)."""
+    """Print and return each false pause by kind, seed and frame (replay: make_sequence)."""
     rows = []
     for o in summary.false_paused():
         frame = o.first_pause if o.first_pause is not None else -1

@@ -17,6 +17,7 @@ pause by kind, seed and frame (to replay it with `make_sequence(seed, kind)`).
                                                  [--json FILE] [--split heldout|tuning]
                                                  [--kinds KIND,KIND...]
                                                  [--compare-model OTHER_MODEL.json ...]
+                                                 [--detector NAME=VALUE ...]
 
 The default run is the short one CI runs through scripts/benchmarks (one held-out seed of
 six kinds, well under a minute); `--full` scores every kind on `--seeds` held-out seeds (20 by
@@ -49,7 +50,7 @@ import numpy as np  # noqa: E402
 
 from jarvis_addon.cv import learned  # noqa: E402
 from jarvis_addon.cv.detector import Detector, DetectorConfig  # noqa: E402
-from jarvis_addon.cv.evaluate import SequenceOutcome, Summary, percentile, run_all  # noqa: E402
+from jarvis_addon.cv.evaluate import SequenceOutcome, Summary, config_overrides, percentile, run_all  # noqa: E402
 from jarvis_addon.cv.frames import decode  # noqa: E402
 from jarvis_addon.cv.synth import (  # noqa: E402
     FAILURES,
@@ -91,15 +92,15 @@ class NaiveDiff:
         return self.above >= self.frames
 
 
-def speed(seed: int, frames: int) -> list[dict[str, Any]]:
+def speed(seed: int, frames: int, overrides: dict[str, Any]) -> list[dict[str, Any]]:
     """Per resolution: p50/p95 ms of full decode, naive diff, and ours (decode + detector)."""
     rows = []
     for size in RESOLUTIONS:
         seq = make_sequence(seed, "spaghetti", size=size)
         jpegs = [f.jpeg for f in seq.frames()][: max(frames, 30)]
         timings: dict[str, list[float]] = {"decode": [], "naive": [], "ours": [], "hand": []}
-        det, naive = Detector(), NaiveDiff()
-        hand = Detector(DetectorConfig(decision="handcrafted"))
+        det, naive = Detector(DetectorConfig(**overrides)), NaiveDiff()
+        hand = Detector(DetectorConfig(**{**overrides, "decision": "handcrafted"}))
         for data in jpegs:
             t0 = time.perf_counter()
             cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
@@ -124,15 +125,15 @@ def speed(seed: int, frames: int) -> list[dict[str, Any]]:
 
 
 def evaluate(
-    job: tuple[int, str, tuple[str, ...]],
+    job: tuple[int, str, tuple[str, ...], dict[str, Any]],
 ) -> tuple[SequenceOutcome, SequenceOutcome, dict[str, Any], list[SequenceOutcome]]:
     """One sequence: our detector, its handcrafted rule, the naive baseline and each compared
     model's decision on the same features, all on the same frames."""
     cv2.setNumThreads(1)
-    seed, kind, other_paths = job
+    seed, kind, other_paths, overrides = job
     seq = make_sequence(seed, kind, length=JOB_LENGTH.get(kind))
     compare = tuple(learned.load_model(path) for path in other_paths)
-    ours, hand, *others = run_all(seq, compare=compare)
+    ours, hand, *others = run_all(seq, DetectorConfig(**overrides), compare=compare)
     naive = NaiveDiff()
     first = None
     watched = 0
@@ -284,7 +285,24 @@ def main(argv: list[str] | None = None) -> int:
         help="also score this model.json, decided on the same frames' features as ours"
         " (repeatable)",
     )
+    parser.add_argument(
+        "--detector",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a DetectorConfig field for this run (a candidate detector; e.g. size_switch=0.6,"
+        " model_path=candidate.json); repeatable",
+    )
     args = parser.parse_args(argv)
+    try:
+        overrides = config_overrides(args.detector)
+    except ValueError as err:
+        parser.error(f"--detector: {err}")
+    if "model_path" in overrides:  # a candidate's model that fails to load must not fall back
+        try:
+            learned.load_model(overrides["model_path"])
+        except learned.ModelError as err:
+            parser.error(f"--detector model_path: {err}")
     cv2.setNumThreads(1)
     kinds: tuple[str, ...] = KINDS
     other_paths = tuple(str(path) for path in args.compare_model)
@@ -311,11 +329,12 @@ def main(argv: list[str] | None = None) -> int:
         f"CV benchmark: generator {GENERATOR_VERSION}, {args.split} seeds {chosen[0]}..{chosen[-1]}"
         f" ({seeds} per kind), OpenCV {cv2.__version__}, numpy {np.__version__},"
         f" {platform.processor() or platform.machine()}, 1 thread per process"
+        + (f"; detector {overrides}" if overrides else "")
     )
     started = time.monotonic()
 
     print("\nSpeed, ms per frame, one thread, JPEG decode included:")
-    rows = speed(chosen[0], args.speed_frames)
+    rows = speed(chosen[0], args.speed_frames, overrides)
     print(
         f"  {'resolution':>10} {'ours p50':>9} {'ours p95':>9} {'decode p95':>11} {'naive p95':>10}"
         f" {'handcr. p95':>12} {'ours/decode':>12} {'ours/naive':>11}"
@@ -329,11 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "  (ours: the learned decision, features and trees included; handcr.: the old rule alone)"
     )
-    probe = Detector()
+    probe = Detector(DetectorConfig(**overrides))
     if probe.model_error:
         print(f"  WARNING: {probe.model_error}")
 
-    jobs = [(seed, kind, other_paths) for kind in kinds for seed in chosen]
+    jobs = [(seed, kind, other_paths, overrides) for kind in kinds for seed in chosen]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as ex:
         results = list(ex.map(evaluate, jobs, chunksize=1))
     summary = Summary()
@@ -345,7 +364,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nAccuracy on {len(jobs)} sequences ({args.split}), one frame every {FRAME_INTERVAL_S:g} s:"
     )
-    figures: dict[str, Any] = {"speed": rows, "split": args.split, "seeds": chosen}
+    figures: dict[str, Any] = {
+        "speed": rows,
+        "split": args.split,
+        "seeds": chosen,
+        "detector": overrides,
+    }
     for kind in FAILURES:
         if kind not in kinds:
             continue

@@ -1,6 +1,7 @@
 """How well the CV detector calibrates the unit of every area: its hotend area vs the rendered one.
 
     .venv-addon/bin/python benchmarks/cv_calibration.py [--seeds N] [--offset K] [--jobs J]
+                                                        [--detector NAME=VALUE ...]
 
 Every persistent-change area the detector measures is in hotend areas, the hotend being the
 largest moving object while it calibrates. For each held-out sequence (every kind, `--seeds`
@@ -8,7 +9,9 @@ seeds from `synth.HELDOUT_SEEDS[--offset]`) the detector sees the first 30 frame
 decodes them; its unit (`Detector.area_unit`) is compared with the hotend's area as rendered
 (`synth.rendered_hotend_area`, a label like the onset). Side by side in the same run: the
 baseline unit before the fifth pass, the calibrated size floored at 50 px. Printed: percentiles
-of unit / rendered, the share within 0.5-2x, and ours/baseline.
+of unit / rendered, the share within 0.5-2x, and ours/baseline. Also the hotend size itself
+(unfloored: the blob features read the hotend's look at that size), and with `--detector` a
+candidate detector's size and unit on the same frames (e.g. `--detector size_switch=0.6`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 import sys
 import time
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "addons" / "jarvis"))
@@ -26,6 +30,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jarvis_addon.cv.detector import Detector, DetectorConfig  # noqa: E402
+from jarvis_addon.cv.evaluate import config_overrides  # noqa: E402
 from jarvis_addon.cv.frames import WORK_WIDTH, decode  # noqa: E402
 from jarvis_addon.cv.synth import (  # noqa: E402
     GENERATOR_VERSION,
@@ -39,21 +44,31 @@ FRAMES = 30  # calibration (15) and the hotend measured again once kept out of t
 OLD_FLOOR_PX = 50.0  # the unit's floor before the fifth pass
 
 
-def measure(job: tuple[int, str]) -> tuple[str, float, float, float]:
-    """(kind, rendered px, our unit px, the baseline unit px) for one sequence."""
+def measure(job: tuple[int, str, dict[str, Any]]) -> tuple[float, ...]:
+    """Rendered px; our unit, the baseline unit and our size (px); the candidate's size and unit."""
     cv2.setNumThreads(1)
-    seed, kind = job
+    seed, kind, overrides = job
     seq = make_sequence(seed, kind)
     # No model file: the handcrafted rule decides; the unit does not depend on the decision.
-    det = Detector(DetectorConfig(model_path=str(ROOT / "no-model.json")))
+    no_model = str(ROOT / "no-model.json")
+    det = Detector(DetectorConfig(model_path=no_model))
+    cand = Detector(DetectorConfig(**{**overrides, "model_path": no_model})) if overrides else None
     for frame in seq.frames():
         if frame.index >= FRAMES:
             break
-        det.process(decode(frame.jpeg, color=True)[0], now=2.0 * frame.index)
-    unit, size = det.area_unit, det.hotend_area
-    if unit is None or size is None:
-        raise RuntimeError(f"{kind} {seed}: not calibrated after {FRAMES} frames")
-    return kind, rendered_hotend_area(seq, WORK_WIDTH), unit, max(size, OLD_FLOOR_PX)
+        image = decode(frame.jpeg, color=True)[0]
+        for d in (det, cand):
+            if d is not None:
+                d.process(image, now=2.0 * frame.index)
+    row = [rendered_hotend_area(seq, WORK_WIDTH)]
+    for d in (det, cand):
+        if d is None:
+            continue
+        unit, size = d.area_unit, d.hotend_area
+        if unit is None or size is None:
+            raise RuntimeError(f"{kind} {seed}: not calibrated after {FRAMES} frames")
+        row += [unit, max(size, OLD_FLOOR_PX), size] if d is det else [size, unit]
+    return tuple(row)
 
 
 def summary(name: str, ratio: np.ndarray[tuple[int], np.dtype[np.float64]]) -> float:
@@ -71,17 +86,25 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10, help="held-out seeds, every kind")
     parser.add_argument("--offset", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--detector", action="append", default=[], metavar="NAME=VALUE",
+        help="a candidate detector's DetectorConfig field, measured alongside (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args()
+    try:
+        overrides = config_overrides(args.detector)
+    except ValueError as err:
+        parser.error(f"--detector: {err}")
     if args.seeds < 1 or args.offset < 0 or args.offset + args.seeds > len(HELDOUT_SEEDS):
         parser.error(f"--offset + --seeds must be within the {len(HELDOUT_SEEDS)} held-out seeds")
     seeds = HELDOUT_SEEDS[args.offset : args.offset + args.seeds]
-    jobs = [(seed, kind) for seed in seeds for kind in KINDS]
+    jobs = [(seed, kind, overrides) for seed in seeds for kind in KINDS]
     started = time.monotonic()
     with ProcessPoolExecutor(max(1, args.jobs)) as pool:
         rows = list(pool.map(measure, jobs))
-    rendered = np.array([r[1] for r in rows])
-    ours = np.array([r[2] for r in rows]) / rendered
-    base = np.array([r[3] for r in rows]) / rendered
+    table = np.array(rows)
+    rendered = table[:, 0]
+    ours, base, size = (table[:, i] / rendered for i in (1, 2, 3))
     print(
         f"CV calibration: generator {GENERATOR_VERSION}, held-out seeds {seeds.start}..{seeds.stop - 1}"
         f" x {len(KINDS)} kinds = {len(rows)} sequences, {WORK_WIDTH} px wide frames"
@@ -96,6 +119,13 @@ def main() -> None:
     within_ours = summary("ours (floored at 0.5 %)", ours)
     within_base = summary("baseline (floor 50 px)", base)
     print(f"within 0.5-2x, ours/baseline: {within_ours / max(within_base, 1e-9):.2f}")
+    print("hotend size (no floor) / rendered hotend area:")
+    within_size = summary("ours", size)
+    if overrides:
+        print(f"candidate detector {overrides}, on the same frames:")
+        within_cand = summary("candidate size", table[:, 4] / rendered)
+        summary("candidate unit", table[:, 5] / rendered)
+        print(f"size within 0.5-2x, candidate/ours: {within_cand / max(within_size, 1e-9):.2f}")
     print(f"Took {time.monotonic() - started:.0f} s.")
 
 

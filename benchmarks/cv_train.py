@@ -3,6 +3,10 @@
     .venv-addon/bin/python benchmarks/cv_train.py extract --seeds 0-39 [--failures-only]
     .venv-addon/bin/python benchmarks/cv_train.py train --train 0-29 --select 30-39 [--write]
 
+Both take `--detector NAME=VALUE` (repeatable) to extract and train for a candidate detector
+(DetectorConfig fields other than the decision's); its features are cached apart and the model
+records it in `meta.detector`.
+
 `extract` runs the detector over synthetic tuning sequences (every kind, every frame, decode
 included) and caches each sequence's raw per-frame features (learned.RAW_FEATURES) under
 benchmarks/.cv_cache/ (gitignored; keyed by the generator version, learned.FEATURE_VERSION and
@@ -37,7 +41,7 @@ import numpy as np  # noqa: E402
 
 from jarvis_addon.cv import learned  # noqa: E402
 from jarvis_addon.cv.detector import Detector, DetectorConfig, Level  # noqa: E402
-from jarvis_addon.cv.evaluate import SequenceOutcome, Summary, percentile  # noqa: E402
+from jarvis_addon.cv.evaluate import SequenceOutcome, Summary, config_overrides, percentile  # noqa: E402
 from jarvis_addon.cv.frames import decode  # noqa: E402
 from jarvis_addon.cv.synth import (  # noqa: E402
     FAILURES,
@@ -58,8 +62,15 @@ _KEY = hashlib.sha256(
 ).hexdigest()[:12]
 
 
+# The candidate detector's fields (--detector), empty for the default detector.
+OVERRIDES: dict[str, Any] = {}
+
+
 def cache_dir() -> Path:
-    return CACHE / f"{GENERATOR_VERSION}-{_KEY}"
+    if not OVERRIDES:
+        return CACHE / f"{GENERATOR_VERSION}-{_KEY}"
+    tag = hashlib.sha256(json.dumps(OVERRIDES, sort_keys=True).encode()).hexdigest()[:8]
+    return CACHE / f"{GENERATOR_VERSION}-{_KEY}-{tag}"
 
 
 def parse_range(text: str) -> list[int]:
@@ -77,7 +88,7 @@ def extract_sequence(seed: int, kind: str) -> dict[str, Any]:
     """Per watched frame: raw features (NaN when unavailable), resets, scene changes."""
     seq = make_sequence(seed, kind)
     # No model: features only (the handcrafted level is recorded as the baseline).
-    det = Detector(DetectorConfig(model_path=str(CACHE / "no-model.json")))
+    det = Detector(DetectorConfig(**{**OVERRIDES, "model_path": str(CACHE / "no-model.json")}))
     rows, ready, reset, scene, index, hand = [], [], [], [], [], []
     pending_reset = False
     for frame in seq.frames():
@@ -496,6 +507,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                 "kind_weight": kind_weight,
                 "max_false_rate": args.max_false_rate, "folds": args.folds,
                 "without": args.without}  # fmt: skip
+        if OVERRIDES:
+            meta["detector"] = OVERRIDES  # the features came from this detector: run it so
         spec = export(clf, t, k, min(t, 0.5), meta, names)
         spec["decision"]["override"] = o
         spec["decision"]["window"] = n
@@ -518,6 +531,11 @@ def main() -> None:
     ex.add_argument("--seeds", default="0-29")
     ex.add_argument("--failures-only", action="store_true")
     tr = sub.add_parser("train")
+    for p in (ex, tr):
+        p.add_argument(
+            "--detector", action="append", default=[], metavar="NAME=VALUE",
+            help="a DetectorConfig field of the candidate detector the features come from",
+        )  # fmt: skip
     tr.add_argument("--train", default="0-29")
     tr.add_argument("--select", default="30-39")
     tr.add_argument("--iters", type=int, default=MAX_ITER)
@@ -546,6 +564,12 @@ def main() -> None:
     tr.add_argument("--write", action="store_true")
     tr.add_argument("--out", help="where --write writes (default: the bundled model.json)")
     args = parser.parse_args()
+    try:
+        OVERRIDES.update(config_overrides(args.detector))
+    except ValueError as err:
+        parser.error(f"--detector: {err}")
+    if {"decision", "model_path"} & OVERRIDES.keys():
+        parser.error("--detector: features are extracted without a model; leave decision alone")
     {"extract": cmd_extract, "train": cmd_train}[args.cmd](args)
 
 

@@ -86,6 +86,14 @@ class DetectorConfig:
     window: int = 7  # frames in the median background
     lag: int = 15  # frames between the two backgrounds compared
     diff_threshold: float = 18.0  # frame vs background (the hotend, hands, new plastic)
+    # A dark hotend over a dark bed differs from it by less than diff_threshold: calibrating,
+    # only its nozzle registers. When the hotend measured so is under size_switch of what the
+    # change smoothed over size_blur px and thresholded at size_threshold shows, the hotend's
+    # size and look are measured on that instead (0: never). See docs/cv.md, twelfth pass.
+    size_switch: float = 0.0
+    size_threshold: float = 6.0
+    size_blur: int = 3
+    size_erode: bool = True
     # Persistent change is thresholded at max(change_floor, change_k * noise), the noise being
     # that of the two backgrounds' difference outside the print region (change_k = 0: a fixed
     # change_floor). See docs/cv.md: a lower, noise-following threshold is the fix for
@@ -152,6 +160,10 @@ class DetectorConfig:
             raise ValueError("lag must be at least 1 frame")
         if not 0 < self.warn_level <= self.pause_level:
             raise ValueError("warn_level must be > 0 and <= pause_level")
+        if not 0 <= self.size_switch <= 1:
+            raise ValueError("size_switch must be a share in 0..1 (0: off)")
+        if self.size_threshold <= 0 or not 0 <= self.size_blur <= 15:
+            raise ValueError("size_threshold must be > 0 and size_blur 0-15 px")
         if not 0 <= self.unit_floor < 0.1:
             raise ValueError("unit_floor must be a share of the frame in 0..0.1")
         if self.decision not in ("learned", "handcrafted"):
@@ -210,6 +222,11 @@ class _State:
     seen: int = 0
     calib_acc: Mask | None = None
     calib_sizes: list[int] = field(default_factory=list)
+    # The same from the low-threshold change (size_switch), and whether it is used.
+    fine_crops: list[tuple[int, Gray, MatLike | None, Mask, tuple[int, int, int, int]]] = field(
+        default_factory=list
+    )
+    fine: bool = False
     hotend_size: float = 0.0
     roi: Mask | None = None
     roi_poly: MatLike | None = None
@@ -296,6 +313,7 @@ class Detector:
         if keep_region and old.roi is not None:
             self._s.roi, self._s.roi_poly, self._s.region = old.roi, old.roi_poly, old.region
             self._s.hotend_size, self._s.shape = old.hotend_size, old.shape
+            self._s.fine = old.fine
             self._s.template, self._s.post_sizes = old.template, old.post_sizes
             self._s.ctemplate, self._s.body = old.ctemplate, old.body
             self._s.look, self._s.look_done = old.look, old.look_done
@@ -379,7 +397,11 @@ class Detector:
             return self._result(self._level_for(s.ewma, now), 0.0, None, None, scene_change=True)
 
         opened = cv2.morphologyEx(changed, cv2.MORPH_OPEN, self._k3)
-        largest, largest_box = _largest_component(opened)
+        fine: Mask | None = None
+        if cfg.size_switch > 0 and (s.roi is None or s.fine):
+            fine = self._size_mask(g, s.ref)
+        sized = fine if s.fine and fine is not None else opened
+        largest, largest_box = _largest_component(sized)
         # Keep the hotend out of the background: where its template matches, the frame enters
         # the median with the background's pixels instead (it hovers over small parts, so the
         # median alone would keep it).
@@ -421,7 +443,11 @@ class Detector:
             cv2.bitwise_or(s.calib_acc, opened, s.calib_acc)
             if largest and largest_box is not None:
                 s.calib_sizes.append(largest)
-                s.calib_crops.append((largest, g8, c8, opened, largest_box))
+                s.calib_crops.append((largest, g8, c8, sized, largest_box))
+            if fine is not None:
+                fsize, fbox = _largest_component(fine)
+                if fsize and fbox is not None:
+                    s.fine_crops.append((fsize, g8, c8, fine, fbox))
             if s.seen >= cfg.calibration_frames:
                 self._calibrate(shape)
                 s.frames.clear()
@@ -660,7 +686,10 @@ class Detector:
         crop = g8[my : my + th, mx : mx + tw]
         if crop.shape != tmpl.shape:
             return
-        moving = cv2.absdiff(crop, bg[my : my + th, mx : mx + tw]) > cfg.diff_threshold
+        if s.fine:
+            moving = self._size_mask(crop, bg[my : my + th, mx : mx + tw]) > 0
+        else:
+            moving = cv2.absdiff(crop, bg[my : my + th, mx : mx + tw]) > cfg.diff_threshold
         ccrop = None
         if c8 is not None and cbg is not None:
             ccrop = c8[my : my + th, mx : mx + tw]
@@ -925,12 +954,29 @@ class Detector:
         out: Mask = mask.astype(np.uint8)
         return out
 
+    def _size_mask(self, g: _F32, ref: _F32) -> Mask:
+        """Change vs the background, smoothed (noise averages out) and at a low threshold."""
+        cfg = self.config
+        diff = cv2.absdiff(g, ref)
+        if cfg.size_blur > 1:
+            diff = cv2.blur(diff, (cfg.size_blur, cfg.size_blur))
+        _, mask = cv2.threshold(diff, cfg.size_threshold, 255, cv2.THRESH_BINARY)
+        out: Mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, self._k3)
+        if cfg.size_blur > 1 and cfg.size_erode:
+            out = cv2.erode(out, self._k3)
+        return out
+
     def _calibrate(self, shape: tuple[int, int]) -> None:
         s, cfg = self._s, self.config
         w = shape[1]
         pts = None if s.calib_acc is None else cv2.findNonZero(s.calib_acc)
         sizes = [x for x in s.calib_sizes if x > 0]
         s.hotend_size = float(np.median(sizes)) if sizes else 0.0
+        if s.fine_crops:
+            fine = float(np.median([c[0] for c in s.fine_crops]))
+            if s.hotend_size < cfg.size_switch * fine:
+                s.fine, s.hotend_size, s.calib_crops = True, fine, s.fine_crops
+            s.fine_crops = []
         if s.calib_crops:
             # The moving object of typical size is the hotend: its crop is the template.
             _area, frame, cframe, moved, (x0, y0, x1, y1) = min(

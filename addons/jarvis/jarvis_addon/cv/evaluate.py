@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 import math
+from typing import Any
 
 from .detector import Detector, DetectorConfig, Level
 from .frames import decode
@@ -20,6 +21,42 @@ from .synth import FRAME_INTERVAL_S, Sequence, rendered_hotend_area
 # under half its size (a fragment of it moved while calibrating) leaves the blob features
 # reading the wrong pixels.
 CALIBRATION_EDGES = (0.5, 0.75, 1.5)
+
+
+def config_overrides(pairs: Iterable[str]) -> dict[str, Any]:
+    """`name=value` pairs as DetectorConfig keyword arguments, each typed as its field's default.
+
+    For the benchmarks' `--detector` (a candidate detector measured without editing defaults).
+    Raises ValueError naming the pair that is not a settable field or not of its field's type.
+    """
+    defaults = {f.name: f.default for f in fields(DetectorConfig) if f.default is not MISSING}
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        default = defaults.get(name, MISSING)
+        if not sep or default is MISSING or name == "roi":
+            settable = ", ".join(sorted(n for n in defaults if n != "roi"))
+            raise ValueError(f"{pair!r}: expected NAME=VALUE with NAME one of {settable}")
+        text = text.strip()
+        try:
+            out[name] = _typed(text, default)
+        except ValueError:
+            kind = type(default).__name__
+            raise ValueError(f"{pair!r}: {name} expects {kind}, got {text!r}") from None
+    DetectorConfig(**out)  # the config's own checks, naming the field
+    return out
+
+
+def _typed(text: str, default: object) -> object:
+    """`text` as the type of `default` (str where the default is None); ValueError if not."""
+    if isinstance(default, bool):
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(text)
+        return text.lower() in ("true", "1")
+    if isinstance(default, (int, float)):
+        return type(default)(text)
+    return text
 
 
 @dataclass(slots=True)

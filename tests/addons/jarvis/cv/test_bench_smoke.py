@@ -72,12 +72,22 @@ def test_benchmark_refuses_an_unusable_compared_model(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert "--compare-model" in proc.stderr and "unreadable" in proc.stderr
+    # A candidate detector: a field that cannot be set, or a model that cannot be loaded (it
+    # would fall back to the handcrafted rule and be measured as the candidate).
+    for pair, message in (("window=2", "window must be 3-15 frames"),
+                          (f"model_path={bad}", "--detector model_path")):  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "cv_bench.py"), "--quick", "--detector", pair],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
 
 
 @pytest.mark.timeout(120)
 def test_calibration_benchmark_compares_the_unit_with_the_rendered_hotend() -> None:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "cv_calibration.py"), "--seeds", "1", "--jobs", "1"],
+        [sys.executable, str(ROOT / "benchmarks" / "cv_calibration.py"), "--seeds", "1", "--jobs", "1",
+         "--detector", "size_switch=0.6"],
         capture_output=True, text=True, timeout=110, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -86,12 +96,15 @@ def test_calibration_benchmark_compares_the_unit_with_the_rendered_hotend() -> N
         for line in proc.stdout.splitlines()
         if line.startswith("  ")
     }
-    assert set(lines) == {"ours (floored at 0.5 %)", "baseline (floor 50 px)"}, proc.stdout
+    assert set(lines) == {"ours (floored at 0.5 %)", "baseline (floor 50 px)", "ours",
+                          "candidate size", "candidate unit"}, proc.stdout  # fmt: skip
     for line in lines.values():
         shares = [float(v.rstrip("%")) for v in line.split()[-2:]]
         assert sum(shares) <= 100.0 and all(0 <= v <= 100 for v in shares), line
     assert "held-out seeds 100000..100000 x 11 kinds = 11 sequences" in proc.stdout
     assert "ours/baseline:" in proc.stdout
+    assert "candidate detector {'size_switch': 0.6}" in proc.stdout
+    assert "size within 0.5-2x, candidate/ours:" in proc.stdout
 
 
 def test_calibration_benchmark_refuses_seeds_outside_the_held_out_range() -> None:
@@ -110,13 +123,17 @@ def test_benchmark_runs_the_chosen_kinds_alone_and_refuses_unknown_ones(tmp_path
     eager = stump_model(tmp_path, "edge_density", -1.0)
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "cv_bench.py"), "--quick", "--jobs", "1",
-         "--kinds", "clean,lights", "--json", str(out), "--compare-model", str(eager)],
+         "--kinds", "clean,lights", "--json", str(out), "--compare-model", str(eager),
+         "--detector", "size_switch=0.6"],
         capture_output=True, text=True, timeout=170, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Accuracy on 2 sequences" in proc.stdout, proc.stdout
     figures = json.loads(out.read_text())
     assert figures["print_hours"] > 0 and "recall_blob" not in figures
+    # A candidate detector's fields are printed and recorded with its figures.
+    assert figures["detector"] == {"size_switch": 0.6}
+    assert "detector {'size_switch': 0.6}" in proc.stdout
     assert set(figures["goals"]) == {"ms p95 at 1280x720", "false pauses / 100 h"}
     (compared,) = figures["compared"]
     listed = [(row["kind"], row["seed"], row["onset"]) for row in compared["false_paused"]]

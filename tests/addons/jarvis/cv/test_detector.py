@@ -133,6 +133,9 @@ def test_reset_for_a_new_job_forgets_the_region() -> None:
         ({"window": 2}, "window"),
         ({"lag": 0}, "lag"),
         ({"warn_level": 2.0, "pause_level": 1.0}, "warn_level"),
+        ({"size_switch": 1.5}, "size_switch"),
+        ({"size_threshold": 0}, "size_threshold"),
+        ({"size_blur": 31}, "size_blur"),
         ({"roi": ((0, 0), (1, 1))}, "at least 3 points"),
         ({"roi": ((0, 0), (1, 1), (2, 0))}, "within 0..1"),
     ],
@@ -421,3 +424,52 @@ def test_areas_are_in_hotend_units_floored_when_the_hotend_barely_shows(
     # a pixel or two; the hotend may cover a little of it).
     changed_px = area * max(hotend_px, floor_px)
     assert 0.8 * side * side <= changed_px <= (side + 6) ** 2
+
+
+def _first_frames(seq: synth.Sequence, dets: list[Detector], n: int = 40) -> list[list[Detection]]:
+    out: list[list[Detection]] = [[] for _ in dets]
+    for frame in seq.frames():
+        if frame.index >= n:
+            break
+        image = decode(frame.jpeg, color=True)[0]
+        for det, results in zip(dets, out, strict=True):
+            results.append(det.process(image, now=frame.index * synth.FRAME_INTERVAL_S))
+    return out
+
+
+def test_a_dark_hotend_over_a_dark_bed_is_sized_on_the_smoothed_change() -> None:
+    # Clean seed 4: a bed of luma ~55 behind the hotend's ~35. At diff_threshold only the
+    # nozzle and the part behind it register (0.23x the rendered hotend); the change smoothed
+    # over 3 px at a threshold of 6 shows the body (1.3x). The size holds through a reset.
+    seq = make_sequence(4, "clean")
+    base = Detector(DetectorConfig(decision="handcrafted"))
+    fine = Detector(DetectorConfig(decision="handcrafted", size_switch=0.6))
+    _first_frames(seq, [base, fine])
+    rendered = rendered_hotend_area(seq, decode(next(seq.frames()).jpeg)[0].shape[1])
+    assert base.hotend_area is not None and fine.hotend_area is not None
+    assert base.hotend_area / rendered < 0.5
+    assert 0.75 < fine.hotend_area / rendered < 1.5
+    size = fine.hotend_area
+    fine.reset()
+    frames = [decode(f.jpeg, color=True)[0] for f in seq.frames() if 40 <= f.index < 80]
+    growth = [r.growth for r in feed(fine, frames) if r.growth]
+    assert fine.hotend_area == size
+    # Measured on the same smoothed change as the calibration: the hotend is about its own
+    # size (on the unsmoothed change it would read ~0.2x).
+    assert growth and 0.6 < float(np.median(growth)) < 1.6, growth
+
+
+def test_the_size_switch_leaves_a_well_calibrated_scene_as_it_was() -> None:
+    # Blob seed 1 calibrates at 0.98x on the unsmoothed change: no switch, and every feature of
+    # every frame is the same with the switch on as off (the candidate changes dark scenes only).
+    seq = make_sequence(1, "blob")
+    off = Detector(DetectorConfig(model_path=None))
+    on = Detector(DetectorConfig(model_path=None, size_switch=0.6))
+    a, b = _first_frames(seq, [off, on], n=70)
+    assert off.hotend_area == on.hotend_area
+    assert sum(r.features is not None for r in a) > 20
+    for ra, rb in zip(a, b, strict=True):
+        assert (ra.features is None) == (rb.features is None)
+        if ra.features is not None and rb.features is not None:
+            np.testing.assert_array_equal(np.array(ra.features), np.array(rb.features))
+        assert ra.level == rb.level

@@ -5,12 +5,20 @@ from __future__ import annotations
 from collections import Counter
 import math
 from pathlib import Path
+import re
 
 import pytest
 
 from jarvis_addon.cv import learned
 from jarvis_addon.cv.detector import Detector, DetectorConfig
-from jarvis_addon.cv.evaluate import SequenceOutcome, Summary, percentile, run_all, run_sequence
+from jarvis_addon.cv.evaluate import (
+    SequenceOutcome,
+    Summary,
+    config_overrides,
+    percentile,
+    run_all,
+    run_sequence,
+)
 from jarvis_addon.cv.frames import WORK_WIDTH, decode
 from jarvis_addon.cv.synth import FRAME_INTERVAL_S, make_sequence, rendered_hotend_area
 
@@ -91,3 +99,27 @@ def test_the_hotend_calibration_is_kept_and_recall_split_by_it() -> None:
     assert summary.recall_by_calibration("blob") == [
         (0.0, 0.5, 1, 2), (0.5, 0.75, 0, 0), (0.75, 1.5, 1, 1), (1.5, math.inf, 0, 1)
     ]  # fmt: skip
+
+
+def test_detector_overrides_are_typed_as_their_fields() -> None:
+    assert config_overrides([]) == {}
+    assert config_overrides(
+        ["size_switch=0.6", "window = 5", "size_erode=false", "model_path=m.json"]
+    ) == {"size_switch": 0.6, "window": 5, "size_erode": False, "model_path": "m.json"}
+    DetectorConfig(**config_overrides(["size_switch=0.6"]))  # usable as it is
+
+
+@pytest.mark.parametrize(
+    ("pair", "message"),
+    [
+        ("telepathy=1", "'telepathy=1': expected NAME=VALUE with NAME one of area_ref"),
+        ("size_switch", "expected NAME=VALUE"),
+        ("roi=0,0", "expected NAME=VALUE"),  # a polygon is not a command-line value
+        ("window=five", "window expects int, got 'five'"),
+        ("size_erode=maybe", "size_erode expects bool, got 'maybe'"),
+        ("window=2", "window must be 3-15 frames"),  # the config's own check
+    ],
+)
+def test_bad_detector_overrides_name_the_problem(pair: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        config_overrides([pair])

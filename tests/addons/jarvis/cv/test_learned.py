@@ -7,6 +7,7 @@ import copy
 import importlib.util
 import json
 from pathlib import Path
+import subprocess
 import sys
 from typing import Any
 
@@ -339,3 +340,27 @@ def test_out_of_fold_rule_choice_ranks_recall_and_delay_over_both_slices() -> No
     # The false-pause rate still comes first: over it, recall does not matter.
     over = (scores(60, 66, [40.0] * 60, 1, 31), scores(690, 700, [40.0] * 690, 2, 118))
     assert train.rule_key(*b, rule, 1.0, pool=True) < train.rule_key(*over, rule, 1.0, pool=True)
+
+
+def test_a_candidate_detectors_features_are_cached_apart() -> None:
+    train = _cv_train()
+    default = train.cache_dir()
+    try:
+        train.OVERRIDES.update({"size_switch": 0.6})
+        candidate = train.cache_dir()
+    finally:
+        train.OVERRIDES.clear()
+    assert candidate.name.startswith(default.name + "-") and train.cache_dir() == default
+
+
+@pytest.mark.parametrize(
+    ("pair", "message"),
+    [("decision=handcrafted", "leave decision alone"), ("window=2", "window must be 3-15")],
+)
+def test_training_refuses_a_detector_it_cannot_extract_with(pair: str, message: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cv_train.py"), "extract", "--seeds", "0",
+         "--detector", pair],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr

@@ -237,6 +237,37 @@ def false_pause_rows(summary: Summary) -> list[dict[str, Any]]:
     return rows
 
 
+def missed_rows(summary: Summary, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Print and return each failure not caught, by kind and seed (replay: make_sequence).
+
+    With its hotend calibration and first warning: a miss that warned, or one whose hotend
+    calibrated as a fragment, points somewhere else than one the detector never saw.
+    """
+    rows = []
+    for kind in FAILURES:
+        if kind not in kinds:
+            continue
+        missed = [o for o in summary.missed() if o.kind == kind]
+        rows.extend(
+            {"kind": o.kind, "seed": o.seed, "onset": o.onset, "calibration": o.calibration,
+             "first_warning": o.first_warning, "early_pause": o.early_pause}
+            for o in missed
+        )  # fmt: skip
+        cells = ", ".join(
+            f"{o.seed} ({'uncalibrated' if o.calibration is None else f'{o.calibration:.2f}x'}"
+            + (
+                f", warned at onset{o.first_warning - o.onset:+d}"
+                if o.first_warning is not None and o.onset is not None
+                else ""
+            )
+            + (", paused early" if o.early_pause else "")
+            + ")"
+            for o in missed
+        )
+        print(f"    missed {kind:<11} {len(missed)}: {cells or 'none'}")
+    return rows
+
+
 def compared_figures(path: str, other: Summary, kinds: tuple[str, ...]) -> dict[str, Any]:
     """Print and return the compared model's figures (same frames, same features as ours)."""
     print(f"\nCompared model {path}, decided on the same frames' features as ours:")
@@ -247,6 +278,7 @@ def compared_figures(path: str, other: Summary, kinds: tuple[str, ...]) -> dict[
             out[f"recall_{kind}"] = caught / total if total else math.nan
             print(f"  recall {kind:<11} {caught:3d}/{total:<3d} = {caught / max(total, 1):.2f}")
     out.update(named_figures(other, kinds))
+    out["missed"] = missed_rows(other, kinds)
     false, hours = other.false_pauses()
     out.update(false_pauses=false, print_hours=hours)
     rate = false / hours * 100 if hours else math.nan
@@ -384,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     figures.update(named_figures(summary, kinds))
     figures.update(calibration_figures(summary, kinds))
+    figures["missed"] = missed_rows(summary, kinds)
     false, hours = summary.false_pauses()
     h_false, h_hours = hand.false_pauses()
     h_rate = h_false / h_hours * 100 if h_hours else math.nan

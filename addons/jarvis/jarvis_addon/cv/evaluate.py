@@ -242,6 +242,10 @@ class Summary:
             if o.early_pause or (o.onset is None and o.first_pause is not None)
         ]
 
+    def missed(self) -> list[SequenceOutcome]:
+        """The failures not caught (never paused, or paused only before the onset), to replay."""
+        return [o for o in self.outcomes if o.onset is not None and not o.caught]
+
     def delays(self) -> list[float]:
         """Onset-to-pause delays (s) of the caught failures."""
         return sorted(d for o in self.outcomes if (d := o.delay_s) is not None)

@@ -31,6 +31,8 @@ HELDOUT_SEEDS: Final = range(100_000, 101_000)  # never used while tuning
 FAILURES: Final = ("spaghetti", "detachment", "blob")
 NEGATIVES: Final = ("clean", "brim", "supports", "stringing", "cables", "hands", "lights", "pause")
 KINDS: Final = FAILURES + NEGATIVES
+# A failure starts at a frame in [45, 110): after calibration, with time left to catch it.
+ONSETS: Final = (45, 110)
 
 Image = MatLike
 Points = npt.NDArray[np.float64]
@@ -91,7 +93,7 @@ def make_sequence(
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     rng = np.random.default_rng([seed, KINDS.index(kind)])
     if kind in FAILURES:
-        onset = int(rng.integers(45, 110))
+        onset = int(rng.integers(*ONSETS))
         n = length or onset + 45
         return Sequence(seed, kind, size, n, min(onset, n))
     n = length or 300
@@ -114,6 +116,23 @@ def rendered_hotend_area(seq: Sequence, width: int) -> float:
     body = _hotend_body(x, y, z)
     hull = cv2.convexHull(scene.cam.project(body).astype(np.float32))
     return float(cv2.contourArea(hull)) * (width / seq.size[0]) ** 2
+
+
+def failure_visibility(seq: Sequence, i: int, width: int, threshold: float = 20.0) -> float:
+    """How much of frame i the failure changes, in rendered hotend areas, at `width`.
+
+    The frame against the same print had it not failed (same scene, light, noise and shake):
+    pixels where a colour channel differs by more than `threshold`. A label like the onset:
+    what a camera could see at all, to read recall against.
+    """
+    scene = _Scene(seq)
+    size = (width, round(seq.size[1] * width / seq.size[0]))
+    a, b = (
+        cv2.resize(scene.render(i, failure=f), size, interpolation=cv2.INTER_AREA)
+        for f in (True, False)
+    )
+    changed = np.max(cv2.absdiff(a, b), axis=2) > threshold
+    return float(np.count_nonzero(changed)) / rendered_hotend_area(seq, width)
 
 
 # --- G-code: a small slicer-like toolpath writer and a parser for what it writes --------------
@@ -454,11 +473,12 @@ class _Scene:
             tuple(float(v) for v in color * shade_top),
         )
 
-    def render(self, i: int) -> Image:
+    def render(self, i: int, *, failure: bool = True) -> Image:
+        """Frame i; with `failure` False, the same print as if it had not failed (a label)."""
         img: MatLike = self.background.copy()
         layer = int(self.layer_at[i])
         paused = self._paused(i)
-        failing = self.onset is not None and i >= self.onset
+        failing = failure and self.onset is not None and i >= self.onset
         kind = self.seq.kind
         if failing and kind != "detachment" and self.onset is not None:
             layer = int(self.layer_at[self.onset])  # the part stops growing once the print fails
@@ -522,7 +542,7 @@ class _Scene:
                     4,
                 )
         # Spaghetti strands deposited so far.
-        if self.strands:
+        if self.strands and failing:
             for start, spts, color, thick in self.strands:
                 if start <= i:
                     cv2.polylines(img, [spts], False, color, thick, cv2.LINE_AA, 4)

@@ -60,6 +60,13 @@ def test_quick_benchmark_prints_all_figures(tmp_path: Path) -> None:
     # Every false pause is listed by kind and seed (to be replayed), as many as are counted.
     assert len(figures["false_paused"]) == figures["false_pauses"]
     assert compared["false_paused"] == figures["false_paused"]
+    # Every failure not caught is listed by kind and seed, as many as recall leaves out.
+    assert len(figures["missed"]) == sum(
+        figures[f"recall_{k}"] < 1 for k in ("spaghetti", "detachment", "blob")
+    )
+    assert compared["missed"] == figures["missed"]
+    for row in figures["missed"]:
+        assert f"missed {row['kind']:<11} 1: {row['seed']} (" in text, text
 
 
 def test_benchmark_refuses_an_unusable_compared_model(tmp_path: Path) -> None:
@@ -146,3 +153,41 @@ def test_benchmark_runs_the_chosen_kinds_alone_and_refuses_unknown_ones(tmp_path
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert bad.returncode == 2 and "--kinds 'fire'" in bad.stderr and "clean" in bad.stderr
+
+
+@pytest.mark.timeout(120)
+def test_visibility_benchmark_reads_recall_against_what_the_failure_changes(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "vis.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cv_visibility.py"), "--seeds", "1", "--jobs", "1",
+         "--at", "5,20", "--json", str(out)],
+        capture_output=True, text=True, timeout=110, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "held-out seeds 100000..100000 x 3 failure kinds = 3 sequences" in proc.stdout
+    for kind in ("spaghetti", "detachment", "blob"):
+        assert f"  {kind} +5 (10 s)" in proc.stdout and f"  {kind} +20 (40 s)" in proc.stdout
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 3 and all(len(r["visibility"]) == 2 for r in rows)
+    # Each sequence falls in one band; the band's counts say whether it was caught.
+    for r in rows:
+        line = next(x for x in proc.stdout.splitlines() if x.startswith(f"  {r['kind']:<11} 0-0.1"))
+        cells = line.split("   missed")[0].split()[1:]
+        counts = [cells[i + 1] for i in range(0, len(cells), 2)]
+        assert sorted(counts) == sorted(["0/0"] * 3 + [f"{int(r['caught'])}/1"]), line
+        assert line.endswith(
+            f"of them visible (>= 0.1): {int(not r['caught'] and r['visibility'][1] >= 0.1)}"
+        )
+
+
+@pytest.mark.parametrize(
+    "argv", [["--at", "ten"], ["--at", "-1"], ["--offset", "999", "--seeds", "5"]]
+)
+def test_visibility_benchmark_refuses_bad_arguments(argv: list[str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cv_visibility.py"), *argv],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "error:" in proc.stderr, proc.stderr

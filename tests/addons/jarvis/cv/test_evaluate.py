@@ -69,6 +69,8 @@ def test_the_kind_named_at_the_first_pause_is_kept_and_counted(tmp_path: Path) -
     summary.add([stray, clean])
     assert summary.false_paused() == [early, stray]
     assert summary.false_pauses()[0] == 2
+    # The failures not caught: never paused, or paused only before the onset.
+    assert summary.missed() == [missed, early]
 
 
 def test_the_hotend_calibration_is_kept_and_recall_split_by_it() -> None:

@@ -11,7 +11,9 @@ from jarvis_addon.cv.synth import (
     FAILURES,
     HELDOUT_SEEDS,
     KINDS,
+    ONSETS,
     TUNING_SEEDS,
+    failure_visibility,
     make_sequence,
     parse_gcode,
     toolpath_gcode,
@@ -40,7 +42,7 @@ def test_splits_are_disjoint() -> None:
 @pytest.mark.parametrize("kind", FAILURES)
 def test_failures_are_labelled_after_calibration(kind: str) -> None:
     seq = make_sequence(3, kind)
-    assert seq.onset is not None and 45 <= seq.onset < seq.length
+    assert seq.onset is not None and ONSETS[0] <= seq.onset < min(ONSETS[1], seq.length)
     labels = [f.failing for f in seq.frames()]
     assert not any(labels[: seq.onset]) and all(labels[seq.onset :])
 
@@ -81,3 +83,16 @@ def test_gcode_round_trip() -> None:
     # Brim loops make the first layer's path longer and wider than the others.
     assert len(path.layer_points[0]) > len(path.layer_points[1])
     assert path.layer_points[0][:, 0].min() < 100 <= path.layer_points[1][:, 0].min()
+
+
+@pytest.mark.parametrize("kind", FAILURES)
+def test_failure_visibility_is_what_the_failure_changes(kind: str) -> None:
+    # Against the same print had it not failed: nothing before the onset, something after,
+    # growing as the failure does (a label, like the onset).
+    seq = make_sequence(3, kind)
+    assert seq.onset is not None
+    assert failure_visibility(seq, seq.onset - 1, 320) == 0.0
+    early = failure_visibility(seq, seq.onset + 2, 320)
+    late = failure_visibility(seq, seq.onset + 25, 320)
+    assert 0 < early <= late
+    assert failure_visibility(make_sequence(3, "clean"), 100, 320) == 0.0

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 from pathlib import Path
 import sys
 import time
@@ -48,6 +49,7 @@ from jarvis_addon.cv.synth import (  # noqa: E402
     FRAME_INTERVAL_S,
     GENERATOR_VERSION,
     KINDS,
+    ONSETS,
     TUNING_SEEDS,
     make_sequence,
 )
@@ -524,6 +526,105 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
 
 
+def rolling_median(d: dict[str, Any], column: int, window: int) -> np.ndarray[Any, Any]:
+    """Per frame, the median of one raw feature over the `window` watched frames ending there.
+
+    A median over frames, not one frame: the decision layer pauses on k of n frames, so a
+    feature one frame reaches and the next loses helps little. NaN where none is ready.
+    """
+    values = np.where(d["ready"], d["raw"][:, column], np.nan)
+    out = np.full(len(values), np.nan)
+    if len(values) >= window:
+        wins = np.lib.stride_tricks.sliding_window_view(values, window)
+        some = ~np.all(np.isnan(wins), axis=1)
+        out[window - 1 :][some] = np.nanmedian(wins[some], axis=1)
+    return out
+
+
+def span_max(
+    med: np.ndarray[Any, Any], index: np.ndarray[Any, Any], start: int, span: int
+) -> float:
+    """The highest rolling median at frames [start, start + span) (NaN: none there)."""
+    sel = med[(index >= start) & (index < start + span)]
+    sel = sel[~np.isnan(sel)]
+    return float(sel.max()) if len(sel) else math.nan
+
+
+def separability(failing: list[float], negative: list[float]) -> tuple[float, float]:
+    """(AUC, share of failures above the negatives' 99th percentile) of one feature's scores.
+
+    AUC is the chance a failure's score beats a negative window's (ties count half): 0.5
+    separates nothing, 1.0 (or 0.0, for a feature a failure lowers) separates all.
+    """
+    f = np.array([v for v in failing if not np.isnan(v)])
+    n = np.array([v for v in negative if not np.isnan(v)])
+    if not len(f) or not len(n):
+        return math.nan, math.nan
+    ranks = np.searchsorted(np.sort(n), f, side="left")
+    ties = np.searchsorted(np.sort(n), f, side="right") - ranks
+    auc = float((ranks + 0.5 * ties).sum() / (len(f) * len(n)))
+    return auc, float(np.mean(f > np.percentile(n, 99)))
+
+
+def cmd_separate(args: argparse.Namespace) -> None:
+    """Per failure kind, how well each raw feature alone tells its onset from clean printing.
+
+    A failure's score: the highest `--window`-frame median within `--span` frames of its onset.
+    A negative's: the same over each `--span` frames of the eight negative kinds, from the
+    earliest onset on (after the detector warmed up). Read from the cache (`extract` first).
+    """
+    seeds = parse_range(args.seeds)
+    names = [n.strip() for n in args.features.split(",") if n.strip()] or list(learned.RAW_FEATURES)
+    unknown = sorted(set(names) - set(learned.RAW_FEATURES))
+    if unknown:
+        raise SystemExit(f"--features: not raw features: {', '.join(unknown)}")
+    seqs = [
+        {**d, "kind": kind, "seed": seed}
+        for seed in seeds
+        for kind in KINDS
+        if (d := cached(seed, kind)) is not None
+    ]
+    negatives = [d for d in seqs if d["kind"] not in FAILURES]
+    if not negatives or len(negatives) == len(seqs):
+        raise SystemExit(
+            f"no cached failures and negatives for seeds {args.seeds} in {cache_dir()}:"
+            " run `extract` for them first"
+        )
+    print(
+        f"{len(seqs)} cached sequences (seeds {args.seeds}, {cache_dir().name}); scores: the"
+        f" highest {args.window}-frame median within {args.span} frames"
+        f" ({args.span * FRAME_INTERVAL_S:.0f} s) of the onset, against every such span of"
+        f" {len(negatives)} negatives"
+    )
+    for kind in FAILURES:
+        failing = [d for d in seqs if d["kind"] == kind]
+        if not failing:
+            continue
+        rows = []
+        for name in names:
+            col = learned.RAW_FEATURES.index(name)
+            f = [
+                span_max(
+                    rolling_median(d, col, args.window), d["index"], int(d["onset"]), args.span
+                )
+                for d in failing
+            ]
+            n = []
+            for d in negatives:
+                med = rolling_median(d, col, args.window)
+                last = int(d["index"][-1]) + 1
+                n.extend(
+                    span_max(med, d["index"], a, args.span)
+                    for a in range(ONSETS[0], last, args.span)
+                )
+            auc, above = separability(f, n)
+            rows.append((abs(auc - 0.5) if not math.isnan(auc) else -1.0, name, auc, above))
+        rows.sort(reverse=True)
+        print(f"\n{kind} ({len(failing)} sequences): AUC, failures above the negatives' 99th pct")
+        for _, name, auc, above in rows[: args.top]:
+            print(f"  {name:<20} {auc:5.2f} {above:5.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -531,7 +632,13 @@ def main() -> None:
     ex.add_argument("--seeds", default="0-29")
     ex.add_argument("--failures-only", action="store_true")
     tr = sub.add_parser("train")
-    for p in (ex, tr):
+    se = sub.add_parser("separate", help="how well each raw feature alone tells failures apart")
+    se.add_argument("--seeds", default="0-259")
+    se.add_argument("--features", default="", help="raw features (comma-separated; default all)")
+    se.add_argument("--window", type=int, default=8, help="frames per median")
+    se.add_argument("--span", type=int, default=25, help="frames from the onset")
+    se.add_argument("--top", type=int, default=12, help="features listed per failure kind")
+    for p in (ex, tr, se):
         p.add_argument(
             "--detector", action="append", default=[], metavar="NAME=VALUE",
             help="a DetectorConfig field of the candidate detector the features come from",
@@ -570,7 +677,9 @@ def main() -> None:
         parser.error(f"--detector: {err}")
     if {"decision", "model_path"} & OVERRIDES.keys():
         parser.error("--detector: features are extracted without a model; leave decision alone")
-    {"extract": cmd_extract, "train": cmd_train}[args.cmd](args)
+    if args.cmd == "separate" and (args.window < 1 or args.span < 1 or args.top < 1):
+        parser.error("separate: --window, --span and --top must be at least 1")
+    {"extract": cmd_extract, "train": cmd_train, "separate": cmd_separate}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import math
 from pathlib import Path
 import subprocess
 import sys
@@ -364,3 +365,41 @@ def test_training_refuses_a_detector_it_cannot_extract_with(pair: str, message: 
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+
+
+def test_separability_scores_a_feature_by_its_windowed_medians() -> None:
+    train = _cv_train()
+    d = {
+        "raw": np.array([[0.0], [9.0], [0.0], [1.0], [1.0], [1.0], [5.0]]),
+        "ready": np.array([True, True, True, True, True, False, True]),
+        "index": np.array([0, 1, 2, 4, 5, 6, 7]),  # frame 3 unwatched (paused)
+    }
+    med = train.rolling_median(d, 0, 3)
+    # One frame's spike (9) moves no median; an unready frame is left out of its windows.
+    assert np.isnan(med[:2]).all()
+    assert med[2:].tolist() == [0.0, 1.0, 1.0, 1.0, 3.0]
+    assert train.span_max(med, d["index"], 4, 3) == 1.0  # frames 4-6
+    assert train.span_max(med, d["index"], 7, 5) == 3.0
+    assert np.isnan(train.span_max(med, d["index"], 20, 5))
+    # AUC: 1 separates all, 0.5 nothing (ties count half), 0 all the other way round.
+    assert train.separability([2.0, 3.0], [0.0, 1.0, 1.0]) == (1.0, 1.0)
+    assert train.separability([1.0, 1.0], [1.0, 1.0])[0] == 0.5
+    assert train.separability([0.0], [1.0, 2.0, math.nan]) == (0.0, 0.0)
+    assert np.isnan(train.separability([], [1.0])[0])
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["--features", "area,telepathy"], 1, "not raw features: telepathy"),
+        (["--seeds", "990-999"], 1, "run `extract` for them first"),
+        (["--window", "0"], 2, "must be at least 1"),
+        (["--seeds", "100000"], 1, "only tuning seeds"),
+    ],
+)
+def test_separate_refuses_what_it_cannot_score(argv: list[str], code: int, message: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cv_train.py"), "separate", *argv],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == code and message in proc.stderr, proc.stderr

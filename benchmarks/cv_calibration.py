@@ -16,7 +16,6 @@ candidate detector's size and unit on the same frames (e.g. `--detector size_swi
 
 from __future__ import annotations
 
-import argparse
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 import sys
@@ -27,18 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "addons" / "jarvis"))
 
 import cv2  # noqa: E402
+from cv_args import heldout_args, heldout_parser  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jarvis_addon.cv.detector import Detector, DetectorConfig  # noqa: E402
-from jarvis_addon.cv.evaluate import config_overrides  # noqa: E402
 from jarvis_addon.cv.frames import WORK_WIDTH, decode  # noqa: E402
-from jarvis_addon.cv.synth import (  # noqa: E402
-    GENERATOR_VERSION,
-    HELDOUT_SEEDS,
-    KINDS,
-    make_sequence,
-    rendered_hotend_area,
-)
+from jarvis_addon.cv.synth import GENERATOR_VERSION, KINDS, make_sequence, rendered_hotend_area  # noqa: E402
 
 FRAMES = 30  # calibration (15) and the hotend measured again once kept out of the background
 OLD_FLOOR_PX = 50.0  # the unit's floor before the fifth pass
@@ -82,22 +75,8 @@ def summary(name: str, ratio: np.ndarray[tuple[int], np.dtype[np.float64]]) -> f
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10, help="held-out seeds, every kind")
-    parser.add_argument("--offset", type=int, default=0)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument(
-        "--detector", action="append", default=[], metavar="NAME=VALUE",
-        help="a candidate detector's DetectorConfig field, measured alongside (repeatable)",
-    )  # fmt: skip
-    args = parser.parse_args()
-    try:
-        overrides = config_overrides(args.detector)
-    except ValueError as err:
-        parser.error(f"--detector: {err}")
-    if args.seeds < 1 or args.offset < 0 or args.offset + args.seeds > len(HELDOUT_SEEDS):
-        parser.error(f"--offset + --seeds must be within the {len(HELDOUT_SEEDS)} held-out seeds")
-    seeds = HELDOUT_SEEDS[args.offset : args.offset + args.seeds]
+    parser = heldout_parser(__doc__, "held-out seeds, every kind")
+    args, overrides, seeds = heldout_args(parser)
     jobs = [(seed, kind, overrides) for seed in seeds for kind in KINDS]
     started = time.monotonic()
     with ProcessPoolExecutor(max(1, args.jobs)) as pool:

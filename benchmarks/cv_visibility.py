@@ -15,7 +15,6 @@ clearly visible is the detector's to catch, one that changes nothing is no camer
 
 from __future__ import annotations
 
-import argparse
 from concurrent.futures import ProcessPoolExecutor
 import json
 from pathlib import Path
@@ -27,16 +26,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "addons" / "jarvis"))
 
 import cv2  # noqa: E402
+from cv_args import heldout_args, heldout_parser  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jarvis_addon.cv.detector import DetectorConfig  # noqa: E402
-from jarvis_addon.cv.evaluate import config_overrides, run_sequence  # noqa: E402
+from jarvis_addon.cv.evaluate import run_sequence  # noqa: E402
 from jarvis_addon.cv.frames import WORK_WIDTH  # noqa: E402
 from jarvis_addon.cv.synth import (  # noqa: E402
     FAILURES,
     FRAME_INTERVAL_S,
     GENERATOR_VERSION,
-    HELDOUT_SEEDS,
     failure_visibility,
     make_sequence,
 )
@@ -67,30 +66,16 @@ def bands(rows: list[dict[str, Any]]) -> list[tuple[float, float, int, int]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10, help="held-out seeds, each failure kind")
-    parser.add_argument("--offset", type=int, default=0)
-    parser.add_argument("--jobs", type=int, default=2)
+    parser = heldout_parser(__doc__, "held-out seeds, each failure kind")
     parser.add_argument("--at", default="10,25", help="frames after the onset (comma-separated)")
     parser.add_argument("--json", help="write every sequence's row here")
-    parser.add_argument(
-        "--detector", action="append", default=[], metavar="NAME=VALUE",
-        help="a candidate detector's DetectorConfig field (repeatable)",
-    )  # fmt: skip
-    args = parser.parse_args()
-    try:
-        overrides = config_overrides(args.detector)
-    except ValueError as err:
-        parser.error(f"--detector: {err}")
-    if args.seeds < 1 or args.offset < 0 or args.offset + args.seeds > len(HELDOUT_SEEDS):
-        parser.error(f"--offset + --seeds must be within the {len(HELDOUT_SEEDS)} held-out seeds")
+    args, overrides, seeds = heldout_args(parser)
     try:
         at = tuple(int(v) for v in args.at.split(","))
     except ValueError:
         parser.error(f"--at: expected frame offsets like 10,25, got {args.at!r}")
     if not at or min(at) < 0:
         parser.error("--at: frame offsets must be 0 or more")
-    seeds = HELDOUT_SEEDS[args.offset : args.offset + args.seeds]
     jobs = [(seed, kind, at, overrides) for kind in FAILURES for seed in seeds]
     started = time.monotonic()
     with ProcessPoolExecutor(max(1, args.jobs)) as pool:

@@ -560,8 +560,9 @@ def separability(failing: list[float], negative: list[float]) -> tuple[float, fl
     n = np.array([v for v in negative if not np.isnan(v)])
     if not len(f) or not len(n):
         return math.nan, math.nan
-    ranks = np.searchsorted(np.sort(n), f, side="left")
-    ties = np.searchsorted(np.sort(n), f, side="right") - ranks
+    n.sort()
+    ranks = np.searchsorted(n, f, side="left")
+    ties = np.searchsorted(n, f, side="right") - ranks
     auc = float((ranks + 0.5 * ties).sum() / (len(f) * len(n)))
     return auc, float(np.mean(f > np.percentile(n, 99)))
 
@@ -596,6 +597,17 @@ def cmd_separate(args: argparse.Namespace) -> None:
         f" ({args.span * FRAME_INTERVAL_S:.0f} s) of the onset, against every such span of"
         f" {len(negatives)} negatives"
     )
+    # The negatives' span scores, per feature: the same against every failure kind.
+    negative_scores: dict[str, list[float]] = {}
+    for name in names:
+        col = learned.RAW_FEATURES.index(name)
+        scores = negative_scores[name] = []
+        for d in negatives:
+            med = rolling_median(d, col, args.window)
+            last = int(d["index"][-1]) + 1
+            scores.extend(
+                span_max(med, d["index"], a, args.span) for a in range(ONSETS[0], last, args.span)
+            )
     for kind in FAILURES:
         failing = [d for d in seqs if d["kind"] == kind]
         if not failing:
@@ -609,15 +621,7 @@ def cmd_separate(args: argparse.Namespace) -> None:
                 )
                 for d in failing
             ]
-            n = []
-            for d in negatives:
-                med = rolling_median(d, col, args.window)
-                last = int(d["index"][-1]) + 1
-                n.extend(
-                    span_max(med, d["index"], a, args.span)
-                    for a in range(ONSETS[0], last, args.span)
-                )
-            auc, above = separability(f, n)
+            auc, above = separability(f, negative_scores[name])
             rows.append((abs(auc - 0.5) if not math.isnan(auc) else -1.0, name, auc, above))
         rows.sort(reverse=True)
         print(f"\n{kind} ({len(failing)} sequences): AUC, failures above the negatives' 99th pct")

@@ -135,6 +135,22 @@ def failure_visibility(seq: Sequence, i: int, width: int, threshold: float = 20.
     return float(np.count_nonzero(changed)) / rendered_hotend_area(seq, width)
 
 
+def hotend_boxes(seq: Sequence, width: int) -> npt.NDArray[np.float64]:
+    """The hotend's box in every frame as rendered (body and nozzle; x0, y0, x1, y1 at `width`).
+
+    A label for measuring where the detector matches the hotend, like `onset` for recall. The
+    camera's shake is left out: the detector aligns each frame to its background first.
+    """
+    scene = _Scene(seq)
+    out = np.zeros((seq.length, 4))
+    for i in range(seq.length):
+        failing = seq.onset is not None and i >= seq.onset
+        x, y, z = scene.hotend_pos(i, failing=failing)
+        pts = scene.cam.project(np.vstack([_hotend_body(x, y, z), [[x, y, z]]]))
+        out[i] = (*pts.min(axis=0), *pts.max(axis=0))
+    return out * (width / seq.size[0])
+
+
 # --- G-code: a small slicer-like toolpath writer and a parser for what it writes --------------
 
 
@@ -477,7 +493,6 @@ class _Scene:
         """Frame i; with `failure` False, the same print as if it had not failed (a label)."""
         img: MatLike = self.background.copy()
         layer = int(self.layer_at[i])
-        paused = self._paused(i)
         failing = failure and self.onset is not None and i >= self.onset
         kind = self.seq.kind
         if failing and kind != "detachment" and self.onset is not None:
@@ -547,9 +562,7 @@ class _Scene:
                 if start <= i:
                     cv2.polylines(img, [spts], False, color, thick, cv2.LINE_AA, 4)
         # Hotend (parked while paused), with a blob if one is growing.
-        hx, hy = self.park if paused else self.hotend_xy[i]
-        hz = z + 0.4 if not paused else z + 30
-        self._hotend(img, np.array([hx, hy, hz]), i, failing and kind == "blob")
+        self._hotend(img, self.hotend_pos(i, failing=failing), i, failing and kind == "blob")
         # Hands reaching in.
         for start, end, tip in self.hands:
             if start <= i < end:
@@ -564,6 +577,15 @@ class _Scene:
             m = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
             img = cv2.warpAffine(img, m, (self.w, self.h), borderMode=cv2.BORDER_REPLICATE)
         return img
+
+    def hotend_pos(self, i: int, *, failing: bool) -> Points:
+        """The nozzle tip in frame i (bed mm): on the toolpath, parked while paused."""
+        # A failed print stops growing (a detached part at its onset's layer too).
+        layer = int(self.layer_at[self.onset if failing and self.onset is not None else i])
+        z = (layer + 1) * self.layer_h
+        if self._paused(i):
+            return np.array([*self.park, z + 30])
+        return np.array([*self.hotend_xy[i], z + 0.4])
 
     def _hotend(self, img: Image, pos: Points, i: int, blob: bool) -> None:
         x, y, z = pos

@@ -13,7 +13,9 @@ from jarvis_addon.cv.synth import (
     KINDS,
     ONSETS,
     TUNING_SEEDS,
+    _Scene,
     failure_visibility,
+    hotend_boxes,
     make_sequence,
     parse_gcode,
     toolpath_gcode,
@@ -96,3 +98,34 @@ def test_failure_visibility_is_what_the_failure_changes(kind: str) -> None:
     late = failure_visibility(seq, seq.onset + 25, 320)
     assert 0 < early <= late
     assert failure_visibility(make_sequence(3, "clean"), 100, 320) == 0.0
+
+
+@pytest.mark.parametrize(("seed", "kind"), [(2, "spaghetti"), (4, "clean"), (6, "pause")])
+def test_hotend_boxes_hold_the_rendered_hotend(seed: int, kind: str) -> None:
+    # The label is where the renderer draws the hotend: every pixel the hotend changes (the
+    # frame against the same frame without it, shake and its cable left out as the label
+    # leaves them out) lies in the box, and they reach its four sides.
+    seq = make_sequence(seed, kind)
+    boxes = hotend_boxes(seq, 640)
+    scene = _Scene(seq)
+    scene.shake[:] = 0.0
+    scene.moving_cable = False
+    bare = _Scene(seq)
+    bare.shake[:] = 0.0
+    bare._hotend = lambda *_args: None  # type: ignore[method-assign]
+    frames = [60, seq.onset + 20] if seq.onset is not None else [60]
+    if seq.pause_span is not None:
+        frames.append(seq.pause_span[0] + 5)  # parked, away from the part
+    for i in frames:
+        diff = np.max(np.abs(scene.render(i).astype(int) - bare.render(i).astype(int)), axis=2)
+        ys, xs = np.nonzero(diff > 8)
+        x0, y0, x1, y1 = boxes[i]
+        assert len(xs) > 100
+        assert x0 - 2 <= xs.min() <= x0 + 2 and x1 - 2 <= xs.max() <= x1 + 2, (i, boxes[i])
+        assert y0 - 2 <= ys.min() <= y0 + 2 and y1 - 2 <= ys.max() <= y1 + 2, (i, boxes[i])
+    # At another width the same box, scaled.
+    np.testing.assert_allclose(hotend_boxes(seq, 320), boxes / 2)
+    if seq.pause_span is not None:
+        start, end = seq.pause_span
+        assert np.abs(boxes[start + 1] - boxes[start - 1]).max() > 20  # parked
+        assert np.abs(boxes[end] - boxes[end - 1]).max() > 20  # and back on the part

@@ -113,6 +113,12 @@ class DetectorConfig:
     pin_frames: int = 0  # off: see docs/cv.md (pinning let growth accumulate into false pauses)
     unpin_level: float = 0.05
     hotend_match: float = 0.5  # template correlation that counts as the hotend
+    # Where the hotend is, its look's correlation weighs this share less and how much the frame
+    # differs from the (hotend-free) background there this share (0: its look alone). A dark
+    # hotend's look alone matches any dark patch by a bright edge (the hotend's template holds
+    # what it was over), about one frame in four; what moves is the hotend. Candidate, off:
+    # docs/cv.md, thirteenth pass.
+    track: float = 0.0
     settled_range: float = 40.0  # max - min within the window above which a pixel is unsettled
     area_ref: float = 0.8  # persistent change, in hotend areas, that scores 1.0
     # The hotend area (every area's unit) is at least this share of the frame: a dark hotend
@@ -164,6 +170,8 @@ class DetectorConfig:
             raise ValueError("size_switch must be a share in 0..1 (0: off)")
         if self.size_threshold <= 0 or not 0 <= self.size_blur <= 15:
             raise ValueError("size_threshold must be > 0 and size_blur 0-15 px")
+        if not 0 <= self.track <= 1:
+            raise ValueError("track must be a share in 0..1 (0: off)")
         if not 0 <= self.unit_floor < 0.1:
             raise ValueError("unit_floor must be a share of the frame in 0..0.1")
         if self.decision not in ("learned", "handcrafted"):
@@ -218,6 +226,8 @@ class _State:
     body: npt.NDArray[np.bool_] | None = None  # the template's pixels that are the hotend
     post_sizes: list[int] = field(default_factory=list)
     template_small: Gray | None = None
+    # The last two frames as seen (aligned, the hotend in them), for `track`.
+    seen_last: deque[tuple[Gray, MatLike | None]] = field(default_factory=lambda: deque(maxlen=2))
     shape: tuple[int, int] | None = None
     seen: int = 0
     calib_acc: Mask | None = None
@@ -296,6 +306,19 @@ class Detector:
     def hotend_area(self) -> float | None:
         """The hotend's calibrated size in pixels (None until calibrated)."""
         return self._s.hotend_size if self.calibrated else None
+
+    @property
+    def hotend_match(self) -> tuple[float, tuple[int, int, int, int]] | None:
+        """The last frame's best hotend match: correlation and box (x0, y0, x1, y1), work px.
+
+        None before the hotend has a template. The best match, whatever its correlation.
+        """
+        tmpl = self._s.template
+        if tmpl is None:
+            return None
+        corr, x, y = self._match
+        th, tw = tmpl.shape[:2]
+        return corr, (x, y, x + tw, y + th)
 
     @property
     def area_unit(self) -> float | None:
@@ -406,7 +429,9 @@ class Detector:
         # the median with the background's pixels instead (it hovers over small parts, so the
         # median alone would keep it).
         stacked = g8
-        hot = self._find_hotend(g8)
+        hot = self._find_hotend(g8, c8)
+        if cfg.track > 0:
+            s.seen_last.append((g8, c8))
         if hot is not None:
             x0, y0, x1, y1 = hot
             stacked = g8.copy()
@@ -1013,8 +1038,8 @@ class Detector:
         """Pixels per hotend area: the calibrated hotend, floored at a share of the frame."""
         return max(self._s.hotend_size, self.config.unit_floor * shape[0] * shape[1], 1.0)
 
-    def _find_hotend(self, g8: Gray) -> tuple[int, int, int, int] | None:
-        s = self._s
+    def _find_hotend(self, g8: Gray, c8: MatLike | None) -> tuple[int, int, int, int] | None:
+        s, cfg = self._s, self.config
         tmpl = s.template
         self._match = (0.0, 0, 0)
         if tmpl is None or tmpl.shape[0] >= g8.shape[0] or tmpl.shape[1] >= g8.shape[1]:
@@ -1024,7 +1049,12 @@ class Detector:
             s.template_small = cv2.resize(tmpl, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
         small = cv2.resize(g8, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
         res = cv2.matchTemplate(small, s.template_small, cv2.TM_CCOEFF_NORMED)
-        _min, best, _minloc, (x, y) = cv2.minMaxLoc(res)
+        if cfg.track > 0 and len(s.seen_last) == s.seen_last.maxlen:
+            moving = self._moving(g8, c8, s.template_small.shape[:2])
+            _min, _best, _minloc, (x, y) = cv2.minMaxLoc((1 - cfg.track) * res + cfg.track * moving)
+            best = float(res[y, x])  # the look's own correlation there: hotend_match's scale
+        else:
+            _min, best, _minloc, (x, y) = cv2.minMaxLoc(res)
         self._match = (float(best), 2 * x, 2 * y)
         if best < self.config.hotend_match:
             return None
@@ -1033,6 +1063,32 @@ class Detector:
         pad = max(2, tw // 5)
         h, w = g8.shape[:2]
         return (max(0, x - pad), max(0, y - pad), min(w, x + tw + pad), min(h, y + th + pad))
+
+    def _moving(
+        self, g8: Gray, c8: MatLike | None, size: tuple[int, int]
+    ) -> npt.NDArray[np.float32]:
+        """How much the frame differs from both frames before it, per template-sized window.
+
+        At half resolution, aligned with the template's correlation map, relative to the most
+        in this frame (0-1). What differs from both is what moved in now: the hotend where it
+        is (the two before hold what it left, where it was then differs from one of them
+        only), not a patch that only looks like it. No threshold: a dark hotend over a bed of
+        its own brightness differs by little, and by its whole area.
+        """
+        diff = np.full_like(g8, 255)
+        for pg, pc in self._s.seen_last:
+            d = cv2.absdiff(g8, pg)
+            if c8 is not None and pc is not None:
+                # Chroma steps are about half luma's for the same contrast (doubled, saturating).
+                cd = _channel_max(cv2.absdiff(c8, pc))
+                d = cv2.max(d, cv2.add(cd, cd))
+            diff = cv2.min(diff, d)
+        small = cv2.resize(diff, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        sums = cv2.integral(small, sdepth=cv2.CV_32F)
+        th, tw = size
+        win = sums[th:, tw:] - sums[:-th, tw:] - sums[th:, :-tw] + sums[:-th, :-tw]
+        out: npt.NDArray[np.float32] = win / max(float(win.max()), 1.0)
+        return out
 
     def _set_configured_roi(self, shape: tuple[int, int]) -> None:
         s, roi_pts = self._s, self.config.roi or ()

@@ -191,3 +191,40 @@ def test_visibility_benchmark_refuses_bad_arguments(argv: list[str]) -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert proc.returncode == 2 and "error:" in proc.stderr, proc.stderr
+
+
+@pytest.mark.timeout(120)
+def test_tracking_benchmark_compares_the_match_with_the_rendered_hotend() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cv_tracking.py"), "--seeds", "1", "--kinds", "blob",
+         "--jobs", "1", "--detector", "track=0.5"],
+        capture_output=True, text=True, timeout=110, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = proc.stdout
+    assert "tuning seeds 1 x blob = 1 sequences; candidate {'track': 0.5}" in text
+    rows = {tuple(x.split()[:2]): x.split()[2:] for x in text.splitlines() if x.startswith("blob ")}
+    assert set(rows) == {("blob", "before"), ("blob", "after")}
+    after = rows["blob", "after"]
+    assert after[0] == "25"  # frames counted: onset to onset + 24
+    base, cand, ratio = (float(v) for v in after[1:4])
+    assert 0 <= base <= 1 and 0 <= cand <= 1 and ratio == pytest.approx(cand / base, abs=0.01)
+    assert "candidate/baseline" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--seeds", "100000", "--detector", "track=0.5"], "only tuning seeds"),
+        (["--seeds", "zero", "--detector", "track=0.5"], "expected ranges"),
+        (["--kinds", "fire", "--detector", "track=0.5"], "--kinds: unknown fire"),
+        (["--seeds", "1"], "name the candidate"),
+        (["--detector", "track=2"], "track must be a share"),
+    ],
+)
+def test_tracking_benchmark_refuses_bad_arguments(argv: list[str], message: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cv_tracking.py"), *argv],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr

@@ -27,30 +27,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "addons" / "jarvis"))
 
 import cv2  # noqa: E402
+from cv_train import parse_range  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jarvis_addon.cv.detector import Detector, DetectorConfig  # noqa: E402
 from jarvis_addon.cv.evaluate import config_overrides  # noqa: E402
 from jarvis_addon.cv.frames import WORK_WIDTH, decode  # noqa: E402
-from jarvis_addon.cv.synth import KINDS, TUNING_SEEDS, hotend_boxes, make_sequence  # noqa: E402
+from jarvis_addon.cv.synth import KINDS, hotend_boxes, make_sequence  # noqa: E402
 
 FIRST = 40  # calibration (15 frames), the background's window, the look's first crops
 AFTER = 25  # frames after the onset (50 s, the p90 goal's 60 s less a margin)
 SLACK = 2.0  # px at WORK_WIDTH: the half-resolution match's own step
-
-
-def parse_seeds(text: str) -> list[int]:
-    """'0-39' or '3,5,7-9' -> tuning seeds; anything else is a usage error."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        try:
-            seeds += list(range(int(lo), int(hi or lo) + 1))
-        except ValueError:
-            raise SystemExit(f"--seeds {text!r}: expected ranges like 0-39 or 3,5,7-9") from None
-    if not seeds or not all(s in TUNING_SEEDS for s in seeds):
-        raise SystemExit(f"--seeds {text!r}: only tuning seeds ({TUNING_SEEDS}) may be used here")
-    return seeds
 
 
 def distance(box: tuple[int, int, int, int], label: np.ndarray[Any, Any]) -> float:
@@ -70,23 +57,27 @@ def measure(job: tuple[int, str, dict[str, Any]]) -> dict[str, Any]:
     dets = [Detector(DetectorConfig()), Detector(DetectorConfig(**overrides))]
     rows: list[list[tuple[str, float]]] = [[], []]
     spent = [0.0, 0.0]
+    watched = 0
     for frame in seq.frames():
-        image = decode(frame.jpeg, color=True)[0]
         if seq.onset is not None and frame.index >= seq.onset + AFTER:
             break
         if frame.event is not None:
             for d in dets:
                 d.reset()
+        if frame.paused:
+            continue  # as the monitor: nothing is watched while the job is paused
+        image = decode(frame.jpeg, color=True)[0]
+        watched += 1
         for k, d in enumerate(dets):
             t0 = time.perf_counter()
             d.process(image, now=2.0 * frame.index)
             spent[k] += time.perf_counter() - t0
             match = d.hotend_match
-            if frame.paused or frame.index < FIRST or match is None:
+            if frame.index < FIRST or match is None:
                 continue
             phase = "before" if seq.onset is None or frame.index < seq.onset else "after"
             rows[k].append((phase, distance(match[1], labels[frame.index])))
-    return {"kind": kind, "rows": rows, "spent": spent, "frames": frame.index + 1}
+    return {"kind": kind, "rows": rows, "spent": spent, "frames": watched}
 
 
 def main() -> None:
@@ -99,7 +90,7 @@ def main() -> None:
         help="the candidate's DetectorConfig field (repeatable)",
     )  # fmt: skip
     args = parser.parse_args()
-    seeds = parse_seeds(args.seeds)
+    seeds = parse_range(args.seeds)
     kinds = args.kinds.split(",")
     if bad := [k for k in kinds if k not in KINDS]:
         parser.error(f"--kinds: unknown {', '.join(bad)}; expected some of {', '.join(KINDS)}")

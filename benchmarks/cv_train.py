@@ -76,12 +76,15 @@ def cache_dir() -> Path:
 
 
 def parse_range(text: str) -> list[int]:
-    """`0-29` or `0-29,40-99`: tuning seeds only."""
+    """`0-29` or `0-29,40-99`: tuning seeds only; anything else is a usage error."""
     seeds: list[int] = []
     for part in text.split(","):
         lo, _, hi = part.partition("-")
-        seeds.extend(range(int(lo), int(hi or lo) + 1))
-    if not all(s in TUNING_SEEDS for s in seeds):
+        try:
+            seeds.extend(range(int(lo), int(hi or lo) + 1))
+        except ValueError:
+            raise SystemExit(f"seeds {text}: expected ranges like 0-29 or 0-29,40-99") from None
+    if not seeds or not all(s in TUNING_SEEDS for s in seeds):
         raise SystemExit(f"seeds {text}: only tuning seeds ({TUNING_SEEDS}) may be used here")
     return seeds
 

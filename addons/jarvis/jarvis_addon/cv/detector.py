@@ -114,7 +114,7 @@ class DetectorConfig:
     unpin_level: float = 0.05
     hotend_match: float = 0.5  # template correlation that counts as the hotend
     # Where the hotend is, its look's correlation weighs this share less and how much the frame
-    # differs from the (hotend-free) background there this share (0: its look alone). A dark
+    # differs from both frames before it there this share (0: its look alone). A dark
     # hotend's look alone matches any dark patch by a bright edge (the hotend's template holds
     # what it was over), about one frame in four; what moves is the hotend. Candidate, off:
     # docs/cv.md, thirteenth pass.
@@ -1056,7 +1056,7 @@ class Detector:
         else:
             _min, best, _minloc, (x, y) = cv2.minMaxLoc(res)
         self._match = (float(best), 2 * x, 2 * y)
-        if best < self.config.hotend_match:
+        if best < cfg.hotend_match:
             return None
         x, y = 2 * x, 2 * y
         th, tw = tmpl.shape[:2]

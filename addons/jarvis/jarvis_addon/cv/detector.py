@@ -226,8 +226,9 @@ class _State:
     body: npt.NDArray[np.bool_] | None = None  # the template's pixels that are the hotend
     post_sizes: list[int] = field(default_factory=list)
     template_small: Gray | None = None
-    # The last two frames as seen (aligned, the hotend in them), for `track`.
-    seen_last: deque[tuple[Gray, MatLike | None]] = field(default_factory=lambda: deque(maxlen=2))
+    # The last frames as seen (aligned, the hotend in them; this frame's last once it is
+    # appended): `track` and `under_moving` compare a frame with the two before it.
+    seen_last: deque[tuple[Gray, MatLike | None]] = field(default_factory=lambda: deque(maxlen=3))
     shape: tuple[int, int] | None = None
     seen: int = 0
     calib_acc: Mask | None = None
@@ -430,8 +431,7 @@ class Detector:
         # median alone would keep it).
         stacked = g8
         hot = self._find_hotend(g8, c8)
-        if cfg.track > 0:
-            s.seen_last.append((g8, c8))
+        s.seen_last.append((g8, c8))
         if hot is not None:
             x0, y0, x1, y1 = hot
             stacked = g8.copy()
@@ -690,6 +690,7 @@ class Detector:
             *self._blob_features(g8, c8, bg, cbg),
             area_pinned,
             *self._lost_features(g8, c8, bg, cbg, unit),
+            *self._blob_self_features(g8, c8),
         )
 
     def _collect_look(self, g8: Gray, c8: MatLike | None, bg: Gray, cbg: MatLike | None) -> None:
@@ -795,6 +796,78 @@ class Detector:
             level = np.median(np.array(s.blob_hist)[:-24], axis=0)
             low_rel, below_rel = body_low - float(level[0]), below - float(level[1])
         return body_low, body_high, below, low_rel, below_rel
+
+    def _blob_self_features(self, g8: Gray, c8: MatLike | None) -> tuple[float, float]:
+        """What the blob adds at the hotend, read against this frame and the two before it.
+
+        body_low_self: the share of the hotend body's lower core (the refined look's pixels of
+        the body's own colour, eroded by a pixel so a match a pixel off stays inside) that
+        differs from the colour of the body's upper core in this frame. A clean hotend's body
+        is one colour whatever the light and whatever it passes over; a blob recolours its
+        bottom. under_moving: the share of a band under the hotend that moved in now (differs
+        from both frames before), while the hotend's upper core moved too: in a clean print
+        nothing that moves with the hotend hangs below its nozzle.
+        """
+        s = self._s
+        corr, mx, my = self._match
+        if s.look is None or corr < 0.35:
+            return 0.0, 0.0
+        look, clook, body = s.look
+        th, tw = look.shape[:2]
+        h, w = g8.shape[:2]
+        if my + th > h or mx + tw > w:
+            return 0.0, 0.0
+        with_chroma = c8 is not None and clook is not None
+        rows = np.flatnonzero(body.any(axis=1))
+        top, bottom = int(rows[0]), int(rows[-1]) + 1
+        upper = body.copy()
+        upper[top + max(1, (bottom - top) // 2) :] = False
+        if not upper.any():
+            return 0.0, 0.0
+
+        def far(
+            img: Gray, cimg: MatLike | None, mask: npt.NDArray[np.bool_]
+        ) -> npt.NDArray[np.bool_]:
+            """Pixels more than 25 luma or 12 chroma levels off the mask's median colour."""
+            out: npt.NDArray[np.bool_] = np.abs(img.astype(np.float32) - np.median(img[mask])) > 25
+            if cimg is not None:
+                cf = cimg.astype(np.float32)
+                out |= (np.abs(cf - np.median(cf[mask], axis=0)) > 12).any(axis=2)
+            return out
+
+        core = body & ~far(look, clook if with_chroma else None, upper)
+        core = cv2.erode(core.astype(np.uint8), self._k3) > 0
+        crows = np.flatnonzero(core.any(axis=1))
+        low_self = 0.0
+        crop = g8[my : my + th, mx : mx + tw]
+        ccrop = c8[my : my + th, mx : mx + tw] if with_chroma and c8 is not None else None
+        if len(crows) >= 4:
+            ctop, cbottom = int(crows[0]), int(crows[-1]) + 1
+            core_up, core_low = core.copy(), core.copy()
+            core_up[ctop + (cbottom - ctop) // 2 :] = False
+            core_low[: cbottom - max(2, int(0.4 * (cbottom - ctop)))] = False
+            if int(core_up.sum()) >= 3 and int(core_low.sum()) >= 3:
+                low_self = float(far(crop, ccrop, core_up)[core_low].mean())
+        under = 0.0
+        if len(s.seen_last) == 3 and all(f.shape == g8.shape for f, _c in s.seen_last):
+            cols = np.flatnonzero(body.any(axis=0))
+            left, right = int(cols[0]), int(cols[-1]) + 1
+            pad = (right - left) // 4
+            y0, y1 = my, min(h, my + bottom + max(2, int(0.5 * (bottom - top))))
+            x0, x1 = max(0, mx + left - pad), min(w, mx + right + pad)
+            moved = np.full((y1 - y0, x1 - x0), 255, np.uint8)
+            for pg, pc in list(s.seen_last)[:2]:
+                d = cv2.absdiff(g8[y0:y1, x0:x1], pg[y0:y1, x0:x1])
+                if c8 is not None and pc is not None:
+                    cd = _channel_max(cv2.absdiff(c8[y0:y1, x0:x1], pc[y0:y1, x0:x1]))
+                    d = cv2.max(d, cv2.add(cd, cd))  # chroma steps are about half luma's
+                moved = cv2.min(moved, d)
+            now = moved > 20
+            ys, xs = np.nonzero(upper)
+            band = now[bottom:]  # the region's rows are the template's from my on
+            if float(now[ys, xs + (mx - x0)].mean()) >= 0.3 and band.size:
+                under = float(band.mean())
+        return low_self, under
 
     def _lost_features(
         self, g8: Gray, c8: MatLike | None, bg: Gray, cbg: MatLike | None, unit: float
@@ -1049,7 +1122,7 @@ class Detector:
             s.template_small = cv2.resize(tmpl, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
         small = cv2.resize(g8, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
         res = cv2.matchTemplate(small, s.template_small, cv2.TM_CCOEFF_NORMED)
-        if cfg.track > 0 and len(s.seen_last) == s.seen_last.maxlen:
+        if cfg.track > 0 and len(s.seen_last) >= 2:
             moving = self._moving(g8, c8, s.template_small.shape[:2])
             _min, _best, _minloc, (x, y) = cv2.minMaxLoc((1 - cfg.track) * res + cfg.track * moving)
             best = float(res[y, x])  # the look's own correlation there: hotend_match's scale
@@ -1076,7 +1149,7 @@ class Detector:
         its own brightness differs by little, and by its whole area.
         """
         diff = np.full_like(g8, 255)
-        for pg, pc in self._s.seen_last:
+        for pg, pc in list(self._s.seen_last)[-2:]:
             d = cv2.absdiff(g8, pg)
             if c8 is not None and pc is not None:
                 # Chroma steps are about half luma's for the same contrast (doubled, saturating).

@@ -63,6 +63,8 @@ RAW_FEATURES: Final = (
     "lost_share",  # lost over the area the part has stood on
     "lost_steady",  # lost where the bed also shows in most of the window's frames
     "lost_steady_share",  # lost_steady over the area the part has stood on
+    "body_low_self",  # share of the hotend body's lower core off its upper core's colour now
+    "under_moving",  # share of a band under the hotend that moved in now, as the hotend did
 )
 # Raw features whose trend is aggregated.
 TREND_FEATURES: Final = (

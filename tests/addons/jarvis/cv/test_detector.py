@@ -505,3 +505,26 @@ def test_tracking_keeps_the_match_on_the_hotend() -> None:
                 corr.append(match[0])
     assert on[0] <= 20 and on[1] >= 57, on  # of 60 frames
     assert min(corr) >= tracked.config.hotend_match  # so the hotend is kept out of the background
+
+
+def test_blob_recolours_the_hotend_body_low_against_its_own_top() -> None:
+    # Blob seed 6 (green filament): the blob covers the bottom of the dark hotend body, which
+    # then differs from the body's own top in the same frame; the clean print of the same scene
+    # keeps one body colour. 8-frame medians, as `cv_train.py separate` scores them.
+    idx = learned.RAW_FEATURES.index("body_low_self")
+    highs = {}
+    for kind in ("blob", "clean"):
+        seq = make_sequence(6, kind, length=110)
+        det = Detector(DetectorConfig(model_path=None, track=0.5))
+        vals: list[float] = []
+        for frame in seq.frames():
+            if frame.event is not None:
+                det.reset()
+            if frame.paused:
+                continue
+            res = det.process(decode(frame.jpeg, color=True)[0], now=2.0 * frame.index)
+            if frame.index >= 40 and res.features is not None:
+                vals.append(res.features[idx])
+        assert len(vals) >= 40, kind
+        highs[kind] = max(float(np.median(vals[i - 8 : i])) for i in range(8, len(vals) + 1))
+    assert highs["blob"] >= 0.5 and highs["clean"] <= 0.05, highs

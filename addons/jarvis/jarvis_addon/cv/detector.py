@@ -849,20 +849,14 @@ class Detector:
             if int(core_up.sum()) >= 3 and int(core_low.sum()) >= 3:
                 low_self = float(far(crop, ccrop, core_up)[core_low].mean())
         under = 0.0
-        if len(s.seen_last) == 3 and all(f.shape == g8.shape for f, _c in s.seen_last):
+        # seen_last holds this frame last by now; a change of frame size empties it.
+        if len(s.seen_last) == 3:
             cols = np.flatnonzero(body.any(axis=0))
             left, right = int(cols[0]), int(cols[-1]) + 1
             pad = (right - left) // 4
             y0, y1 = my, min(h, my + bottom + max(2, int(0.5 * (bottom - top))))
             x0, x1 = max(0, mx + left - pad), min(w, mx + right + pad)
-            moved = np.full((y1 - y0, x1 - x0), 255, np.uint8)
-            for pg, pc in list(s.seen_last)[:2]:
-                d = cv2.absdiff(g8[y0:y1, x0:x1], pg[y0:y1, x0:x1])
-                if c8 is not None and pc is not None:
-                    cd = _channel_max(cv2.absdiff(c8[y0:y1, x0:x1], pc[y0:y1, x0:x1]))
-                    d = cv2.max(d, cv2.add(cd, cd))  # chroma steps are about half luma's
-                moved = cv2.min(moved, d)
-            now = moved > 20
+            now = _moved_in(g8, c8, list(s.seen_last)[:2], np.s_[y0:y1, x0:x1]) > 20
             ys, xs = np.nonzero(upper)
             band = now[bottom:]  # the region's rows are the template's from my on
             if float(now[ys, xs + (mx - x0)].mean()) >= 0.3 and band.size:
@@ -1148,14 +1142,8 @@ class Detector:
         only), not a patch that only looks like it. No threshold: a dark hotend over a bed of
         its own brightness differs by little, and by its whole area.
         """
-        diff = np.full_like(g8, 255)
-        for pg, pc in list(self._s.seen_last)[-2:]:
-            d = cv2.absdiff(g8, pg)
-            if c8 is not None and pc is not None:
-                # Chroma steps are about half luma's for the same contrast (doubled, saturating).
-                cd = _channel_max(cv2.absdiff(c8, pc))
-                d = cv2.max(d, cv2.add(cd, cd))
-            diff = cv2.min(diff, d)
+        # seen_last does not hold this frame yet: its last two are the two before.
+        diff = _moved_in(g8, c8, list(self._s.seen_last)[-2:], np.s_[:, :])
         small = cv2.resize(diff, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
         sums = cv2.integral(small, sdepth=cv2.CV_32F)
         th, tw = size
@@ -1281,6 +1269,29 @@ class Detector:
             s.decision = learned.Decision(model, cfg.pause_level, cfg.pause_frames)
         level, score, p = s.decision.step(features, scene_change, s.ewma)
         return Level(level), score, p
+
+
+def _moved_in(
+    g8: Gray,
+    c8: MatLike | None,
+    before: list[tuple[Gray, MatLike | None]],
+    region: tuple[slice, slice],
+) -> Gray:
+    """Per pixel of region, how much this frame differs from every frame in before (the least).
+
+    What differs from both frames before is what moved in now: where a moving thing was then
+    differs from one of them only.
+    """
+    g = g8[region]
+    diff: Gray = np.full_like(g, 255)
+    for pg, pc in before:
+        d = cv2.absdiff(g, pg[region])
+        if c8 is not None and pc is not None:
+            # Chroma steps are about half luma's for the same contrast (doubled, saturating).
+            cd = _channel_max(cv2.absdiff(c8[region], pc[region]))
+            d = cv2.max(d, cv2.add(cd, cd))
+        diff = cv2.min(diff, d)
+    return diff
 
 
 def _channel_max(img: MatLike) -> MatLike:

@@ -10,8 +10,9 @@ is compared with the hotend's box as rendered (`synth.hotend_boxes`, a label lik
 on the hotend when within the box and 2 px (at the detector's 320 px). Printed per kind, before
 the onset and in the 25 frames (50 s) after it: the share on the hotend and the median distance
 from the box, for both detectors and candidate/baseline; and each detector's ms per frame
-(detector only, decode excluded) with their ratio. Tuning seeds only, like `cv_train.py`: this
-measures a candidate before any extraction.
+(detector only, decode excluded) with their ratio; and whether the sequences whose match is
+mostly off the hotend are the ones whose match hardly moves (`still_check`). Tuning seeds
+only, like `cv_train.py`: this measures a candidate before any extraction.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def measure(job: tuple[int, str, dict[str, Any]]) -> dict[str, Any]:
     seq = make_sequence(seed, kind)
     labels = hotend_boxes(seq, WORK_WIDTH)
     dets = [Detector(DetectorConfig()), Detector(DetectorConfig(**overrides))]
-    rows: list[list[tuple[str, float]]] = [[], []]
+    rows: list[list[tuple[str, float, float, float]]] = [[], []]  # phase, px off, centre
     spent = [0.0, 0.0]
     watched = 0
     for frame in seq.frames():
@@ -76,8 +77,37 @@ def measure(job: tuple[int, str, dict[str, Any]]) -> dict[str, Any]:
             if frame.index < FIRST or match is None:
                 continue
             phase = "before" if seq.onset is None or frame.index < seq.onset else "after"
-            rows[k].append((phase, distance(match[1], labels[frame.index])))
+            box = match[1]
+            centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+            rows[k].append((phase, distance(box, labels[frame.index]), *centre))
     return {"kind": kind, "rows": rows, "spent": spent, "frames": watched}
+
+
+def still_check(results: list[dict[str, Any]]) -> None:
+    """Whether a match that hardly moves tells a template that is not the hotend.
+
+    Per sequence, before the onset: the share of frames on the hotend, and the share whose
+    match moved more than SLACK px since the frame before (the hotend moves while printing;
+    a crop of the part or the bed does not). Printed for both detectors: sequences mostly off
+    the hotend (< 50 % on) and mostly on it, and how many of each moved in fewer than 10, 20
+    and 40 % of frames (what a check at that share would flag).
+    """
+    print("a still match (moved > 2 px in fewer than X of the frames before the onset):")
+    print(f"{'detector':<11}{'sequences':<18}{'n':>4}{'X=0.1':>7}{'X=0.2':>7}{'X=0.4':>7}")
+    for k, name in ((0, "baseline"), (1, "candidate")):
+        groups: dict[str, list[float]] = {"off the hotend": [], "on the hotend": []}
+        for r in results:
+            rows = [row for row in r["rows"][k] if row[0] == "before"]
+            if len(rows) < 10:
+                continue
+            on = float(np.mean([row[1] <= SLACK for row in rows]))
+            xy = np.array([row[2:] for row in rows])
+            moved = float(np.mean(np.hypot(*np.diff(xy, axis=0).T) > SLACK))
+            groups["on the hotend" if on >= 0.5 else "off the hotend"].append(moved)
+        for label, shares in groups.items():
+            v = np.array(shares)
+            flagged = "".join(f"{int((v < x).sum()):>7}" for x in (0.1, 0.2, 0.4))
+            print(f"{name:<11}{label:<18}{len(v):>4}{flagged}")
 
 
 def main() -> None:
@@ -116,7 +146,13 @@ def main() -> None:
         for phase in ("before", "after"):
             dist = [
                 np.array(
-                    [d for r in results if r["kind"] == kind for p, d in r["rows"][k] if p == phase]
+                    [
+                        row[1]
+                        for r in results
+                        if r["kind"] == kind
+                        for row in r["rows"][k]
+                        if row[0] == phase
+                    ]
                 )
                 for k in (0, 1)
             ]
@@ -127,6 +163,7 @@ def main() -> None:
                 f"{kind:<12}{phase:<8}{len(dist[0]):>7}{on[0]:>9.3f}{on[1]:>9.3f}"
                 f"{on[1] / max(on[0], 1e-9):>7.2f}{np.median(dist[0]):>9.1f}{np.median(dist[1]):>9.1f}"
             )
+    still_check(results)
     frames = sum(r["frames"] for r in results)
     ms = [1000 * sum(r["spent"][k] for r in results) / frames for k in (0, 1)]
     print(

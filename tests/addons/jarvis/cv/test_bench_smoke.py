@@ -210,6 +210,14 @@ def test_tracking_benchmark_compares_the_match_with_the_rendered_hotend() -> Non
     base, cand, ratio = (float(v) for v in after[1:4])
     assert 0 <= base <= 1 and 0 <= cand <= 1 and ratio == pytest.approx(cand / base, abs=0.01)
     assert "candidate/baseline" in text
+    # The still-match check: the one sequence falls in one group per detector, and a check
+    # at a larger share flags at least as many.
+    for name in ("baseline", "candidate"):
+        groups = [x.split() for x in text.splitlines() if x.startswith(f"{name} ")]
+        assert [" ".join(g[1:4]) for g in groups] == ["off the hotend", "on the hotend"]
+        counts = [[int(v) for v in g[4:]] for g in groups]
+        assert sum(c[0] for c in counts) == 1
+        assert all(c[0] >= c[3] >= c[2] >= c[1] >= 0 for c in counts)
 
 
 @pytest.mark.parametrize(

@@ -87,8 +87,9 @@ def still_check(results: list[dict[str, Any]]) -> None:
     """Whether a match that hardly moves tells a template that is not the hotend.
 
     Per sequence, before the onset: the share of frames on the hotend, and the share whose
-    match moved more than SLACK px since the frame before (the hotend moves while printing;
-    a crop of the part or the bed does not). Printed for both detectors: sequences mostly off
+    match moved more than SLACK px since the counted frame before (the hotend moves while
+    printing; a crop of the part or the bed does not; a frame with no match is not counted,
+    so a move may span it). Printed for both detectors: sequences mostly off
     the hotend (< 50 % on) and mostly on it, and how many of each moved in fewer than 10, 20
     and 40 % of frames (what a check at that share would flag).
     """

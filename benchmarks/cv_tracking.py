@@ -41,9 +41,9 @@ AFTER = 25  # frames after the onset (50 s, the p90 goal's 60 s less a margin)
 SLACK = 2.0  # px at WORK_WIDTH: the half-resolution match's own step
 
 
-def distance(box: tuple[int, int, int, int], label: np.ndarray[Any, Any]) -> float:
+def distance(centre: tuple[float, float], label: np.ndarray[Any, Any]) -> float:
     """Px from the match's centre to the rendered box (0 inside it)."""
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    cx, cy = centre
     dx = max(label[0] - cx, 0.0, cx - label[2])
     dy = max(label[1] - cy, 0.0, cy - label[3])
     return float(np.hypot(dx, dy))
@@ -79,8 +79,13 @@ def measure(job: tuple[int, str, dict[str, Any]]) -> dict[str, Any]:
             phase = "before" if seq.onset is None or frame.index < seq.onset else "after"
             box = match[1]
             centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
-            rows[k].append((phase, distance(box, labels[frame.index]), *centre))
+            rows[k].append((phase, distance(centre, labels[frame.index]), *centre))
     return {"kind": kind, "rows": rows, "spent": spent, "frames": watched}
+
+
+def on_hotend(dist: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Which distances count as on the hotend (within SLACK of its rendered box)."""
+    return dist <= SLACK
 
 
 def still_check(results: list[dict[str, Any]]) -> None:
@@ -89,9 +94,9 @@ def still_check(results: list[dict[str, Any]]) -> None:
     Per sequence, before the onset: the share of frames on the hotend, and the share whose
     match moved more than SLACK px since the counted frame before (the hotend moves while
     printing; a crop of the part or the bed does not; a frame with no match is not counted,
-    so a move may span it). Printed for both detectors: sequences mostly off
-    the hotend (< 50 % on) and mostly on it, and how many of each moved in fewer than 10, 20
-    and 40 % of frames (what a check at that share would flag).
+    so a move may span it). Printed for both detectors: sequences mostly off the hotend
+    (< 50 % on) and mostly on it, and how many of each moved in fewer than 10, 20 and 40 %
+    of frames (what a check at that share would flag).
     """
     print("a still match (moved > 2 px in fewer than X of the frames before the onset):")
     print(f"{'detector':<11}{'sequences':<18}{'n':>4}{'X=0.1':>7}{'X=0.2':>7}{'X=0.4':>7}")
@@ -101,7 +106,7 @@ def still_check(results: list[dict[str, Any]]) -> None:
             rows = [row for row in r["rows"][k] if row[0] == "before"]
             if len(rows) < 10:
                 continue
-            on = float(np.mean([row[1] <= SLACK for row in rows]))
+            on = float(np.mean(on_hotend(np.array([row[1] for row in rows]))))
             xy = np.array([row[2:] for row in rows])
             moved = float(np.mean(np.hypot(*np.diff(xy, axis=0).T) > SLACK))
             groups["on the hotend" if on >= 0.5 else "off the hotend"].append(moved)
@@ -159,7 +164,7 @@ def main() -> None:
             ]
             if not len(dist[0]) or not len(dist[1]):
                 continue
-            on = [float(np.mean(x <= SLACK)) for x in dist]
+            on = [float(np.mean(on_hotend(x))) for x in dist]
             print(
                 f"{kind:<12}{phase:<8}{len(dist[0]):>7}{on[0]:>9.3f}{on[1]:>9.3f}"
                 f"{on[1] / max(on[0], 1e-9):>7.2f}{np.median(dist[0]):>9.1f}{np.median(dist[1]):>9.1f}"

@@ -220,6 +220,25 @@ def calibration_figures(summary: Summary, kinds: tuple[str, ...]) -> dict[str, A
     return out
 
 
+def filament_figures(summary: Summary, kinds: tuple[str, ...]) -> dict[str, Any]:
+    """Print and return recall per failure type, split by the print's filament colour.
+
+    Black filament over a dark bed and under the dark hotend is the scene a camera sees least
+    of: a miss there and a miss in white filament point at different fixes.
+    """
+    out: dict[str, Any] = {}
+    for kind in FAILURES:
+        if kind not in kinds:
+            continue
+        rows = summary.recall_by_filament(kind)
+        out[f"recall_by_filament_{kind}"] = [
+            {"filament": name, "caught": caught, "total": total} for name, caught, total in rows
+        ]
+        cells = "  ".join(f"{name} {caught}/{total}" for name, caught, total in rows if total)
+        print(f"  by filament colour {kind:<11} {cells}")
+    return out
+
+
 def false_pause_rows(summary: Summary) -> list[dict[str, Any]]:
     """Print and return each false pause by kind, seed and frame (replay: make_sequence)."""
     rows = []
@@ -278,6 +297,7 @@ def compared_figures(path: str, other: Summary, kinds: tuple[str, ...]) -> dict[
             out[f"recall_{kind}"] = caught / total if total else math.nan
             print(f"  recall {kind:<11} {caught:3d}/{total:<3d} = {caught / max(total, 1):.2f}")
     out.update(named_figures(other, kinds))
+    out.update(filament_figures(other, kinds))
     out["missed"] = missed_rows(other, kinds)
     false, hours = other.false_pauses()
     out.update(false_pauses=false, print_hours=hours)
@@ -416,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     figures.update(named_figures(summary, kinds))
     figures.update(calibration_figures(summary, kinds))
+    figures.update(filament_figures(summary, kinds))
     figures["missed"] = missed_rows(summary, kinds)
     false, hours = summary.false_pauses()
     h_false, h_hours = hand.false_pauses()

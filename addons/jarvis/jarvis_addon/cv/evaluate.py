@@ -15,7 +15,7 @@ from typing import Any
 from .detector import Detector, DetectorConfig, Level
 from .frames import decode
 from .learned import Decision, TreeModel
-from .synth import FRAME_INTERVAL_S, Sequence, rendered_hotend_area
+from .synth import FILAMENT_NAMES, FRAME_INTERVAL_S, Sequence, filament_name, rendered_hotend_area
 
 # Bands of measured / rendered hotend size for recall_by_calibration: a hotend calibrated at
 # under half its size (a fragment of it moved while calibrating) leaves the blob features
@@ -75,6 +75,7 @@ class SequenceOutcome:
     # The detector's calibrated hotend size over the rendered one (1.0: right; None: never
     # calibrated). Blob features read the hotend's calibrated look, so recall is split by it.
     calibration: float | None = None
+    filament: str | None = None  # the print's filament colour (synth.FILAMENT_NAMES)
 
     @property
     def caught(self) -> bool:
@@ -164,6 +165,7 @@ def run_all(
             break
     size = det.hotend_area
     calibration = size / rendered_hotend_area(seq, width) if size is not None and width else None
+    filament = filament_name(seq)
     outcomes = []
     for i in range(n):
         first = pause[i]
@@ -180,6 +182,7 @@ def run_all(
                 early,
                 named[i],
                 calibration,
+                filament,
             )
         )
     return outcomes
@@ -218,6 +221,17 @@ class Summary:
                 o for o in self.outcomes if o.kind == kind and low <= (o.calibration or 0.0) < high
             ]
             out.append((low, high, sum(o.caught for o in rows), len(rows)))
+        return out
+
+    def recall_by_filament(self, kind: str) -> list[tuple[str, int, int]]:
+        """(colour, caught, total) per filament colour (`synth.FILAMENT_NAMES`), for one kind.
+
+        Outcomes without a colour are left out.
+        """
+        out = []
+        for name in FILAMENT_NAMES:
+            rows = [o for o in self.outcomes if o.kind == kind and o.filament == name]
+            out.append((name, sum(o.caught for o in rows), len(rows)))
         return out
 
     def false_pauses(self) -> tuple[int, float]:

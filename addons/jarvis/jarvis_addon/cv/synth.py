@@ -118,6 +118,15 @@ def rendered_hotend_area(seq: Sequence, width: int) -> float:
     return float(cv2.contourArea(hull)) * (width / seq.size[0]) ** 2
 
 
+def filament_name(seq: Sequence) -> str:
+    """The filament colour the print is drawn in (`FILAMENT_NAMES`; each part varies it a little).
+
+    A label like the onset, to split recall by: dark filament over a dark bed and hotend is
+    the scene a camera sees least of.
+    """
+    return FILAMENT_NAMES[_Scene(seq).filament_index]
+
+
 def failure_visibility(seq: Sequence, i: int, width: int, threshold: float = 20.0) -> float:
     """How much of frame i the failure changes, in rendered hotend areas, at `width`.
 
@@ -269,7 +278,7 @@ def _poly(n: int, rng: np.random.Generator, radius: float) -> Points:
 
 
 _FILAMENTS: Final = (
-    (40, 40, 200),  # red (BGR)
+    (40, 40, 200),  # red (BGR); FILAMENT_NAMES in this order
     (200, 120, 30),  # blue
     (30, 180, 240),  # orange/yellow
     (60, 160, 60),  # green
@@ -277,6 +286,9 @@ _FILAMENTS: Final = (
     (40, 40, 40),  # black
     (180, 60, 170),  # purple
 )
+
+
+FILAMENT_NAMES: Final = ("red", "blue", "orange", "green", "white", "black", "purple")
 
 
 class _Scene:
@@ -339,7 +351,8 @@ class _Scene:
         self.gcode = toolpath_gcode(self.footprint, self.layers, self.layer_h, brim=brim)
         self.path = parse_gcode(self.gcode)
         self.brim = brim
-        self.filament = np.array(_FILAMENTS[int(rng.integers(len(_FILAMENTS)))], np.float64)
+        self.filament_index = int(rng.integers(len(_FILAMENTS)))
+        self.filament = np.array(_FILAMENTS[self.filament_index], np.float64)
         self.filament = np.clip(self.filament + rng.normal(0, 10, 3), 0, 255)
         # A second part (multi-part plate) for stringing and sometimes in general.
         self.second: Points | None = None

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from jarvis_addon.cv.learned import BUNDLED_MODEL
+from jarvis_addon.cv.synth import FILAMENT_NAMES, filament_name, make_sequence
 
 from .models import stump_model
 
@@ -57,6 +58,16 @@ def test_quick_benchmark_prints_all_figures(tmp_path: Path) -> None:
         assert sum(b["total"] for b in bands) == 1  # one seed of each failure in the quick run
         caught = sum(b["caught"] for b in bands)
         assert caught == (figures[f"recall_{kind}"] == 1.0)
+    # Recall split by filament colour: one colour holds each failure, as it is labelled.
+    assert "by filament colour blob" in text
+    for kind in ("spaghetti", "detachment", "blob"):
+        rows = figures[f"recall_by_filament_{kind}"]
+        assert [r["filament"] for r in rows] == list(FILAMENT_NAMES)
+        (seed,) = figures["seeds"]
+        labelled = filament_name(make_sequence(seed, kind))
+        assert [r["filament"] for r in rows if r["total"]] == [labelled]
+        assert sum(r["caught"] for r in rows) == (figures[f"recall_{kind}"] == 1.0)
+        assert compared[f"recall_by_filament_{kind}"] == rows
     # Every false pause is listed by kind and seed (to be replayed), as many as are counted.
     assert len(figures["false_paused"]) == figures["false_pauses"]
     assert compared["false_paused"] == figures["false_paused"]

@@ -20,7 +20,13 @@ from jarvis_addon.cv.evaluate import (
     run_sequence,
 )
 from jarvis_addon.cv.frames import WORK_WIDTH, decode
-from jarvis_addon.cv.synth import FRAME_INTERVAL_S, make_sequence, rendered_hotend_area
+from jarvis_addon.cv.synth import (
+    FILAMENT_NAMES,
+    FRAME_INTERVAL_S,
+    filament_name,
+    make_sequence,
+    rendered_hotend_area,
+)
 
 from .models import stump_model
 
@@ -101,6 +107,24 @@ def test_the_hotend_calibration_is_kept_and_recall_split_by_it() -> None:
     assert summary.recall_by_calibration("blob") == [
         (0.0, 0.5, 1, 2), (0.5, 0.75, 0, 0), (0.75, 1.5, 1, 1), (1.5, math.inf, 0, 1)
     ]  # fmt: skip
+
+
+def test_recall_is_split_by_the_filament_colour() -> None:
+    # Each outcome carries its print's colour (a label); recall per colour, palette order.
+    seq = make_sequence(2, "blob")
+    assert run_sequence(seq).filament == filament_name(seq)
+    summary = Summary()
+    summary.add([
+        SequenceOutcome("blob", 1, 40, 90, 90, 50, 45, False, "blob", 0.9, "black"),
+        SequenceOutcome("blob", 2, 40, 90, 90, None, None, False, None, 0.9, "black"),
+        SequenceOutcome("blob", 3, 40, 90, 90, 60, 55, False, "blob", 0.9, "white"),
+        SequenceOutcome("blob", 4, 40, 90, 90, 30, 25, True, "blob", 0.9, "white"),  # early
+        SequenceOutcome("blob", 5, 40, 90, 90, 50, 45, False, "blob", 0.9, None),  # unlabelled
+        SequenceOutcome("spaghetti", 6, 40, 90, 90, 50, 45, False, "spaghetti", 0.9, "red"),
+    ])  # fmt: skip
+    rows = summary.recall_by_filament("blob")
+    assert [name for name, _, _ in rows] == list(FILAMENT_NAMES)
+    assert {name: (c, t) for name, c, t in rows if t} == {"white": (1, 2), "black": (1, 2)}
 
 
 def test_detector_overrides_are_typed_as_their_fields() -> None:

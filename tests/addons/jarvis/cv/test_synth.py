@@ -8,13 +8,16 @@ import numpy as np
 import pytest
 
 from jarvis_addon.cv.synth import (
+    _FILAMENTS,
     FAILURES,
+    FILAMENT_NAMES,
     HELDOUT_SEEDS,
     KINDS,
     ONSETS,
     TUNING_SEEDS,
     _Scene,
     failure_visibility,
+    filament_name,
     hotend_boxes,
     make_sequence,
     parse_gcode,
@@ -98,6 +101,22 @@ def test_failure_visibility_is_what_the_failure_changes(kind: str) -> None:
     late = failure_visibility(seq, seq.onset + 25, 320)
     assert 0 < early <= late
     assert failure_visibility(make_sequence(3, "clean"), 100, 320) == 0.0
+
+
+def test_filament_name_is_the_colour_the_part_is_drawn_in() -> None:
+    # A label like the onset: the named colour, which each print varies a little (about 10
+    # levels per channel), is the nearest of the palette to the colour the part is drawn in.
+    names = []
+    for seed in range(40):
+        seq = make_sequence(seed, "clean")
+        drawn = _Scene(seq).filament
+        name = filament_name(seq)
+        nearest = int(np.argmin([np.abs(drawn - np.array(c)).sum() for c in _FILAMENTS]))
+        assert name == FILAMENT_NAMES[nearest] == filament_name(seq)
+        assert np.abs(drawn - np.array(_FILAMENTS[nearest])).max() < 45
+        names.append(name)
+    assert set(names) == set(FILAMENT_NAMES)  # every colour is drawn
+    assert len(FILAMENT_NAMES) == len(_FILAMENTS)
 
 
 @pytest.mark.parametrize(("seed", "kind"), [(2, "spaghetti"), (4, "clean"), (6, "pause")])

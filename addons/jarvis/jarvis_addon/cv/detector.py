@@ -116,9 +116,9 @@ class DetectorConfig:
     # Where the hotend is, its look's correlation weighs this share less and how much the frame
     # differs from both frames before it there this share (0: its look alone). A dark
     # hotend's look alone matches any dark patch by a bright edge (the hotend's template holds
-    # what it was over), about one frame in four; what moves is the hotend. Candidate, off:
-    # docs/cv.md, thirteenth pass.
-    track: float = 0.0
+    # what it was over), about one frame in four; what moves is the hotend. On since the
+    # sixteenth pass: the bundled model (L) was trained on the features it gives (docs/cv.md).
+    track: float = 0.5
     settled_range: float = 40.0  # max - min within the window above which a pixel is unsettled
     area_ref: float = 0.8  # persistent change, in hotend areas, that scores 1.0
     # The hotend area (every area's unit) is at least this share of the frame: a dark hotend

@@ -30,7 +30,7 @@ FAILURE_CANDIDATES = (
     ("detachment", 8),
     ("spaghetti", 6),
 )
-# One tuning-split failure the shipped model pauses on and names (onset frame 49, pause at 76 of
+# One tuning-split failure the shipped model pauses on and names (onset frame 49, pause at 72 of
 # 94), for the detector, monitor and live-view tests that need a pause from real synthetic frames.
 PAUSED_ON = ("blob", 35)
 CLEAN = ("clean", 1)

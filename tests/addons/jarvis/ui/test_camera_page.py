@@ -54,7 +54,7 @@ async def test_live_view_overlay_and_timeline(
     async with aiohttp.ClientSession() as session:
         spec = CameraSpec(CAMERA, "printer_1", UrlSnapshotSource(session, f"{camera.url}/snap.jpg"))
         # A frame every 0.1 s: slow enough for the page to see the view move, fast enough to
-        # reach the pause (frame 76) in a test.
+        # reach the pause (frame 72) in a test.
         monitor = CameraMonitor(spec, printers, bridge, tmp_path / "cv", interval=0.1)
         service = CvService([monitor], printers)
         service.start()

@@ -61,9 +61,18 @@ class Sequence:
     pause_span: tuple[int, int] | None = None  # [start, end) frames while paused
     _scene: _Scene | None = field(default=None, repr=False)
 
+    def scene(self) -> _Scene:
+        """The scene drawn from the seed, built once for the frames and every label.
+
+        All its randomness is drawn up front, so rendering leaves it unchanged.
+        """
+        if self._scene is None:
+            self._scene = _Scene(self)
+        return self._scene
+
     def frames(self) -> Iterator[Frame]:
         """Render every frame in order (deterministic)."""
-        scene = _Scene(self)
+        scene = self.scene()
         for i in range(self.length):
             img = scene.render(i)
             ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, scene.jpeg_quality(i)])
@@ -110,7 +119,7 @@ def rendered_hotend_area(seq: Sequence, width: int) -> float:
 
     A label for measuring the detector's calibration (its hotend unit), like `onset` for recall.
     """
-    scene = _Scene(seq)
+    scene = seq.scene()
     x, y = scene.center
     z = (min(3, scene.layers - 1) + 1) * scene.layer_h
     body = _hotend_body(x, y, z)
@@ -124,7 +133,7 @@ def filament_name(seq: Sequence) -> str:
     A label like the onset, to split recall by: dark filament over a dark bed and hotend is
     the scene a camera sees least of.
     """
-    return FILAMENT_NAMES[_Scene(seq).filament_index]
+    return FILAMENT_NAMES[seq.scene().filament_index]
 
 
 def failure_visibility(seq: Sequence, i: int, width: int, threshold: float = 20.0) -> float:
@@ -134,7 +143,7 @@ def failure_visibility(seq: Sequence, i: int, width: int, threshold: float = 20.
     pixels where a colour channel differs by more than `threshold`. A label like the onset:
     what a camera could see at all, to read recall against.
     """
-    scene = _Scene(seq)
+    scene = seq.scene()
     size = (width, round(seq.size[1] * width / seq.size[0]))
     a, b = (
         cv2.resize(scene.render(i, failure=f), size, interpolation=cv2.INTER_AREA)
@@ -150,7 +159,7 @@ def hotend_boxes(seq: Sequence, width: int) -> npt.NDArray[np.float64]:
     A label for measuring where the detector matches the hotend, like `onset` for recall. The
     camera's shake is left out: the detector aligns each frame to its background first.
     """
-    scene = _Scene(seq)
+    scene = seq.scene()
     out = np.zeros((seq.length, 4))
     for i in range(seq.length):
         failing = seq.onset is not None and i >= seq.onset

@@ -60,10 +60,10 @@ def test_quick_benchmark_prints_all_figures(tmp_path: Path) -> None:
         assert caught == (figures[f"recall_{kind}"] == 1.0)
     # Recall split by filament colour: one colour holds each failure, as it is labelled.
     assert "by filament colour blob" in text
+    (seed,) = figures["seeds"]
     for kind in ("spaghetti", "detachment", "blob"):
         rows = figures[f"recall_by_filament_{kind}"]
         assert [r["filament"] for r in rows] == list(FILAMENT_NAMES)
-        (seed,) = figures["seeds"]
         labelled = filament_name(make_sequence(seed, kind))
         assert [r["filament"] for r in rows if r["total"]] == [labelled]
         assert sum(r["caught"] for r in rows) == (figures[f"recall_{kind}"] == 1.0)

@@ -251,10 +251,8 @@ def raw_features(
     """Per watched frame, each raw feature of the learned layer (NaN while unavailable)."""
     seq = make_sequence(seed, kind)
     # No model: the handcrafted rule decides, the features are measured all the same.
-    config = DetectorConfig(model_path=str(tmp_path / "absent.json"))
-    if track is not None:
-        config = DetectorConfig(model_path=config.model_path, track=track)
-    det = Detector(config)
+    tracking = {} if track is None else {"track": track}
+    det = Detector(DetectorConfig(model_path=str(tmp_path / "absent.json"), **tracking))
     rows, index = [], []
     for frame in seq.frames():
         r = det.process(decode(frame.jpeg, color=True)[0], now=2.0 * frame.index)
